@@ -1,0 +1,518 @@
+"""Compact records for Node, DaemonSet, Pod and ControllerRevision.
+
+Raw Kubernetes JSON (bytes as served, or dicts as a source emits them) is decoded into the
+wire shapes of `wire.py` and projected at once into the flat, immutable records below. The
+matrix keeps only these records, never whole objects: a pod record holds what the cell
+classification needs (already reduced, e.g. the kubectl status word), which keeps 150,000
+pods within a few hundred bytes each.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import msgspec
+from msgspec import Struct
+
+from . import wire
+from .wire import LabelSelector, NodeSelectorTerm, Taint, Toleration
+
+KINDS = ("Node", "DaemonSet", "Pod", "ControllerRevision")
+PRESSURE_CONDITIONS = ("MemoryPressure", "DiskPressure", "PIDPressure")
+REVISION_HASH_LABEL = "controller-revision-hash"
+TEMPLATE_GENERATION_LABEL = "pod-template-generation"
+TEMPLATE_GENERATION_ANNOTATION = "deprecated.daemonset.template.generation"
+
+
+class DecodeError(ValueError):
+    """Input that is not a Kubernetes object or list of the kinds we understand."""
+
+
+class Node(Struct, frozen=True, gc=False):
+    name: str
+    uid: str
+    resource_version: str
+    labels: dict[str, str]
+    taints: tuple[Taint, ...]
+    unschedulable: bool
+    ready: str  # "True" | "False" | "Unknown" | "" (no Ready condition yet)
+    ready_reason: str
+    ready_message: str
+    pressures: tuple[str, ...]  # pressure conditions that are True
+    network_unavailable: bool
+    deleting: bool
+    created: str | None
+    kubelet_version: str
+
+
+class DaemonSet(Struct, frozen=True, gc=False):
+    namespace: str
+    name: str
+    uid: str
+    resource_version: str
+    generation: int
+    template_generation: str | None
+    selector: LabelSelector | None
+    node_name: str  # the template's own spec.nodeName (rare)
+    node_selector: dict[str, str]
+    # None: no required node affinity at all; () would mean "required, but no terms".
+    required_terms: tuple[NodeSelectorTerm, ...] | None
+    tolerations: tuple[Toleration, ...]
+    host_network: bool
+    strategy: str
+    max_unavailable: int | str | None
+    max_surge: int | str | None
+    min_ready_seconds: int
+    images: tuple[str, ...]
+    labels: dict[str, str]
+    status: wire.DaemonSetStatus
+    deleting: bool
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+class Termination(Struct, frozen=True, gc=False):
+    container: str
+    reason: str
+    exit_code: int
+    signal: int
+    finished_at: str | None
+    message: str
+
+
+class Problem(Struct, frozen=True, gc=False):
+    """The first container that is waiting or blocked, as kubectl would report it."""
+
+    container: str
+    init: bool
+    reason: str
+    message: str
+
+
+class Pod(Struct, frozen=True, gc=False):
+    namespace: str
+    name: str
+    uid: str
+    resource_version: str
+    owner_uid: str  # controller DaemonSet's uid; "" when not owned by a DaemonSet
+    owner_name: str
+    node: str  # target node: spec.nodeName, else the daemon matchFields term
+    bound: bool
+    created: str | None
+    deleting: bool
+    phase: str
+    reason: str
+    message: str
+    status_word: str
+    ready: bool
+    ready_since: str | None
+    unschedulable_message: str | None  # set when PodScheduled=False
+    initialized: bool
+    problem: Problem | None
+    crash_looping: bool
+    ready_containers: int
+    total_containers: int
+    restarts: int
+    last_termination: Termination | None
+    images: tuple[str, ...]
+    revision_hash: str
+    template_generation: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+class Revision(Struct, frozen=True, gc=False):
+    namespace: str
+    name: str
+    uid: str
+    owner_uid: str
+    revision: int
+    hash: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+Record = Node | DaemonSet | Pod | Revision
+
+
+# --------------------------------------------------------------------------- projection
+
+
+def _condition(conditions: Iterable[Any], kind: str) -> Any | None:
+    for c in conditions:
+        if c.type == kind:
+            return c
+    return None
+
+
+def node_from_wire(w: wire.WireNode) -> Node:
+    meta, conditions = w.metadata, w.status.conditions
+    ready = _condition(conditions, "Ready")
+    net = _condition(conditions, "NetworkUnavailable")
+    info = w.status.nodeInfo
+    return Node(
+        name=meta.name,
+        uid=meta.uid,
+        resource_version=meta.resourceVersion,
+        labels=meta.labels,
+        taints=tuple(w.spec.taints),
+        unschedulable=w.spec.unschedulable,
+        ready=ready.status if ready else "",
+        ready_reason=ready.reason if ready else "",
+        ready_message=ready.message if ready else "",
+        pressures=tuple(
+            c.type for c in conditions if c.type in PRESSURE_CONDITIONS and c.status == "True"
+        ),
+        network_unavailable=bool(net and net.status == "True"),
+        deleting=meta.deletionTimestamp is not None,
+        created=meta.creationTimestamp,
+        kubelet_version=info.kubeletVersion if info else "",
+    )
+
+
+def daemonset_from_wire(w: wire.WireDaemonSet) -> DaemonSet:
+    meta, spec = w.metadata, w.spec
+    tmpl = spec.template.spec
+    affinity = tmpl.affinity.nodeAffinity if tmpl.affinity else None
+    required = affinity.requiredDuringSchedulingIgnoredDuringExecution if affinity else None
+    rolling = spec.updateStrategy.rollingUpdate
+    return DaemonSet(
+        namespace=meta.namespace,
+        name=meta.name,
+        uid=meta.uid,
+        resource_version=meta.resourceVersion,
+        generation=meta.generation,
+        template_generation=meta.annotations.get(TEMPLATE_GENERATION_ANNOTATION),
+        selector=spec.selector,
+        node_name=tmpl.nodeName,
+        node_selector=tmpl.nodeSelector,
+        required_terms=tuple(required.nodeSelectorTerms) if required is not None else None,
+        tolerations=tuple(tmpl.tolerations),
+        host_network=tmpl.hostNetwork,
+        strategy=spec.updateStrategy.type or "RollingUpdate",
+        # apps/v1 defaults (reference §1.6): maxUnavailable 1, maxSurge 0.
+        max_unavailable=rolling.maxUnavailable
+        if rolling and rolling.maxUnavailable is not None
+        else 1,
+        max_surge=rolling.maxSurge if rolling and rolling.maxSurge is not None else 0,
+        min_ready_seconds=spec.minReadySeconds,
+        images=tuple(c.image for c in tmpl.containers),
+        labels=meta.labels,
+        status=w.status,
+        deleting=meta.deletionTimestamp is not None,
+    )
+
+
+def controller_of(meta: wire.Meta) -> wire.OwnerReference | None:
+    for ref in meta.ownerReferences:
+        if ref.controller:
+            return ref
+    return None
+
+
+def target_node(spec: wire.PodSpec) -> str:
+    """The node a daemon pod belongs to, even before the scheduler binds it (reference §2)."""
+    if spec.nodeName:
+        return spec.nodeName
+    affinity = spec.affinity.nodeAffinity if spec.affinity else None
+    required = affinity.requiredDuringSchedulingIgnoredDuringExecution if affinity else None
+    for term in required.nodeSelectorTerms if required else ():
+        for f in term.matchFields:
+            if f.key == "metadata.name" and f.operator == "In":
+                # The controller treats anything but exactly one value as an error.
+                return f.values[0] if len(f.values) == 1 else ""
+    return ""
+
+
+def _exit_word(t: wire.StateTerminated) -> str:
+    if t.reason:
+        return t.reason
+    return f"Signal:{t.signal}" if t.signal else f"ExitCode:{t.exitCode}"
+
+
+def _status_word(w: wire.WirePod, ready: bool) -> tuple[str, int, int, Problem | None, bool]:
+    """kubectl's STATUS column (printPod, reference §3.3), plus what it learns on the way.
+
+    Returns (word, ready containers, restarts, first blocking problem, initialized).
+    """
+    status, spec = w.status, w.spec
+    word = status.reason or status.phase
+    scheduled = _condition(status.conditions, "PodScheduled")
+    if scheduled and scheduled.reason == "SchedulingGated":
+        word = "SchedulingGated"
+
+    restarts = 0
+    ready_containers = 0
+    problem: Problem | None = None
+    initializing = False
+    sidecars = {c.name for c in spec.initContainers if c.restartPolicy == "Always"}
+    for i, cs in enumerate(status.initContainerStatuses):
+        restarts += cs.restartCount
+        state = cs.state
+        if state.terminated is not None and state.terminated.exitCode == 0:
+            continue
+        if cs.name in sidecars and state.running is not None:
+            # A started sidecar no longer blocks; it counts like an app container.
+            if cs.ready:
+                ready_containers += 1
+            continue
+        if state.terminated is not None:
+            word = "Init:" + _exit_word(state.terminated)
+            problem = Problem(cs.name, True, _exit_word(state.terminated), state.terminated.message)
+        elif (
+            state.waiting is not None
+            and state.waiting.reason
+            and state.waiting.reason != "PodInitializing"
+        ):
+            word = "Init:" + state.waiting.reason
+            problem = Problem(cs.name, True, state.waiting.reason, state.waiting.message)
+        else:
+            word = f"Init:{i}/{len(spec.initContainers)}"
+        initializing = True
+        break
+
+    init_cond = _condition(status.conditions, "Initialized")
+    initialized = not initializing or bool(init_cond and init_cond.status == "True")
+    if initialized:
+        app_restarts = 0
+        has_running = False
+        for cs in reversed(status.containerStatuses):
+            app_restarts += cs.restartCount
+            state = cs.state
+            if state.waiting is not None and state.waiting.reason:
+                word = state.waiting.reason
+                problem = Problem(cs.name, False, state.waiting.reason, state.waiting.message)
+            elif state.terminated is not None:
+                word = _exit_word(state.terminated)
+            elif cs.ready and state.running is not None:
+                has_running = True
+                ready_containers += 1
+        restarts += app_restarts
+        if word == "Completed" and has_running:
+            word = "Running" if ready else "NotReady"
+    else:
+        restarts += sum(cs.restartCount for cs in status.containerStatuses)
+
+    if w.metadata.deletionTimestamp is not None:
+        if status.reason == "NodeLost":
+            word = "Unknown"
+        elif status.phase not in ("Succeeded", "Failed"):
+            word = "Terminating"
+    return word, ready_containers, restarts, problem, initialized
+
+
+def _last_termination(statuses: Iterable[wire.ContainerStatus]) -> Termination | None:
+    latest: Termination | None = None
+    for cs in statuses:
+        for t in (cs.state.terminated, cs.lastState.terminated):
+            if t is None:
+                continue
+            # RFC 3339 UTC timestamps from one API server sort correctly as strings.
+            if latest is None or (t.finishedAt or "") > (latest.finished_at or ""):
+                latest = Termination(
+                    cs.name, _exit_word(t), t.exitCode, t.signal, t.finishedAt, t.message
+                )
+    return latest
+
+
+def pod_from_wire(w: wire.WirePod) -> Pod:
+    meta, spec, status = w.metadata, w.spec, w.status
+    owner = controller_of(meta)
+    is_ds = owner is not None and owner.kind == "DaemonSet" and owner.apiVersion.startswith("apps/")
+    ready_cond = _condition(status.conditions, "Ready")
+    ready = bool(ready_cond and ready_cond.status == "True")
+    scheduled = _condition(status.conditions, "PodScheduled")
+    word, ready_containers, restarts, problem, initialized = _status_word(w, ready)
+    all_statuses = [*status.initContainerStatuses, *status.containerStatuses]
+    sidecars = sum(1 for c in spec.initContainers if c.restartPolicy == "Always")
+    return Pod(
+        namespace=meta.namespace,
+        name=meta.name,
+        uid=meta.uid,
+        resource_version=meta.resourceVersion,
+        owner_uid=owner.uid if is_ds and owner else "",
+        owner_name=owner.name if is_ds and owner else "",
+        node=target_node(spec),
+        bound=bool(spec.nodeName),
+        created=meta.creationTimestamp,
+        deleting=meta.deletionTimestamp is not None,
+        phase=status.phase,
+        reason=status.reason,
+        message=status.message,
+        status_word=word,
+        ready=ready,
+        ready_since=ready_cond.lastTransitionTime if ready else None,
+        unschedulable_message=(
+            (scheduled.message or scheduled.reason or "not scheduled")
+            if scheduled and scheduled.status == "False"
+            else None
+        ),
+        initialized=initialized,
+        problem=problem,
+        crash_looping=any(
+            cs.state.waiting is not None and cs.state.waiting.reason == "CrashLoopBackOff"
+            for cs in all_statuses
+        ),
+        ready_containers=ready_containers,
+        total_containers=len(spec.containers) + sidecars,
+        restarts=restarts,
+        last_termination=_last_termination(all_statuses),
+        images=tuple(c.image for c in spec.containers),
+        revision_hash=meta.labels.get(REVISION_HASH_LABEL, ""),
+        template_generation=meta.labels.get(TEMPLATE_GENERATION_LABEL, ""),
+    )
+
+
+def revision_from_wire(w: wire.WireControllerRevision) -> Revision:
+    meta = w.metadata
+    owner = controller_of(meta)
+    return Revision(
+        namespace=meta.namespace,
+        name=meta.name,
+        uid=meta.uid,
+        owner_uid=owner.uid if owner is not None and owner.kind == "DaemonSet" else "",
+        revision=w.revision,
+        hash=meta.labels.get(REVISION_HASH_LABEL, ""),
+    )
+
+
+_WIRE = {
+    "Node": (wire.WireNode, node_from_wire),
+    "DaemonSet": (wire.WireDaemonSet, daemonset_from_wire),
+    "Pod": (wire.WirePod, pod_from_wire),
+    "ControllerRevision": (wire.WireControllerRevision, revision_from_wire),
+}
+_LIST_KINDS = {f"{k}List": k for k in KINDS}
+
+_decoder = msgspec.json.Decoder()
+_kinded = msgspec.json.Decoder(wire.Kinded)
+_raw_list = msgspec.json.Decoder(wire.RawList)
+_raw_event = msgspec.json.Decoder(wire.RawEvent)
+_typed_decoders = {kind: msgspec.json.Decoder(w) for kind, (w, _) in _WIRE.items()}
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in _WIRE:
+        raise DecodeError(f"unsupported kind {kind!r} (expected one of {', '.join(KINDS)})")
+
+
+def decode(kind: str, obj: bytes | bytearray | memoryview | dict[str, Any] | msgspec.Raw) -> Record:
+    """Decode one object of a known kind, from JSON bytes or a dict, into its record."""
+    _check_kind(kind)
+    wire_type, project = _WIRE[kind]
+    try:
+        if isinstance(obj, dict):
+            w = msgspec.convert(obj, wire_type, strict=False)
+        else:
+            w = _typed_decoders[kind].decode(obj)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise DecodeError(f"malformed {kind}: {exc}") from None
+    return project(w)
+
+
+def kind_of(obj: bytes | dict[str, Any]) -> str:
+    if isinstance(obj, dict):
+        kind = obj.get("kind")
+        return kind if isinstance(kind, str) else ""
+    try:
+        return _kinded.decode(obj).kind
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise DecodeError(f"not a JSON object: {exc}") from None
+
+
+class DecodedList(Struct):
+    kind: str  # item kind, e.g. "Pod"; "" for a mixed v1 List
+    resource_version: str
+    continue_token: str
+    records: list[Record]
+    skipped: dict[str, int]  # unknown kinds in a mixed List, with counts
+
+
+def decode_list(data: bytes, item_kind: str | None = None) -> DecodedList:
+    """Decode a list response (`PodList`, …) or a mixed `v1 List` as kubectl prints it.
+
+    `item_kind` names the kind of the items when the caller knows it (a list API call);
+    otherwise it is taken from the list's kind or, for a `List`, from each item.
+    """
+    try:
+        lst = _raw_list.decode(data)
+    except msgspec.DecodeError as exc:
+        raise DecodeError(f"not JSON: {exc}") from None
+    except msgspec.ValidationError as exc:
+        raise DecodeError(f"not a Kubernetes list: {exc}") from None
+    kind = item_kind or _LIST_KINDS.get(lst.kind)
+    if kind is None and lst.kind != "List":
+        raise DecodeError(
+            f"expected a List (kubectl get … -o json) or one of "
+            f"{', '.join(_LIST_KINDS)}, got kind {lst.kind or '(none)'!r}"
+        )
+    records: list[Record] = []
+    skipped: dict[str, int] = {}
+    if kind is not None:
+        _check_kind(kind)
+        dec, project = _typed_decoders[kind], _WIRE[kind][1]
+        try:
+            records = [project(dec.decode(raw)) for raw in lst.items]
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            raise DecodeError(f"malformed {kind} in list: {exc}") from None
+    else:
+        for raw in lst.items:
+            item_kind_ = _kinded.decode(raw).kind
+            if item_kind_ not in _WIRE:
+                skipped[item_kind_ or "(no kind)"] = skipped.get(item_kind_ or "(no kind)", 0) + 1
+                continue
+            records.append(decode(item_kind_, raw))
+    return DecodedList(
+        kind=kind or "",
+        resource_version=lst.metadata.resourceVersion,
+        continue_token=lst.metadata.continue_,
+        records=records,
+        skipped=skipped,
+    )
+
+
+class WatchEvent(Struct):
+    type: str  # ADDED | MODIFIED | DELETED | BOOKMARK | ERROR
+    resource_version: str
+    record: Record | None  # None for BOOKMARK and ERROR
+    status: dict[str, Any] | None  # the Status object of an ERROR event
+
+
+def decode_event(line: bytes, kind: str) -> WatchEvent:
+    """Decode one watch-stream line of a known resource kind."""
+    try:
+        ev = _raw_event.decode(line)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise DecodeError(f"malformed watch event: {exc}") from None
+    if ev.type == "ERROR":
+        return WatchEvent("ERROR", "", None, _decoder.decode(ev.object))
+    if ev.type == "BOOKMARK":
+        meta = _decoder.decode(ev.object).get("metadata") or {}
+        return WatchEvent("BOOKMARK", str(meta.get("resourceVersion", "")), None, None)
+    if ev.type not in ("ADDED", "MODIFIED", "DELETED"):
+        raise DecodeError(f"unknown watch event type {ev.type!r}")
+    record = decode(kind, ev.object)
+    return WatchEvent(
+        ev.type,
+        record.resource_version if hasattr(record, "resource_version") else "",
+        record,
+        None,
+    )
+
+
+def iter_objects(documents: Iterable[bytes]) -> Iterator[tuple[str, Record]]:
+    """Yield (kind, record) from JSON documents that are lists or single objects."""
+    for doc in documents:
+        kind = kind_of(doc)
+        if kind in _WIRE:
+            yield kind, decode(kind, doc)
+        else:
+            for rec in decode_list(doc).records:
+                yield type(rec).__name__, rec

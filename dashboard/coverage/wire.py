@@ -1,0 +1,269 @@
+"""Wire shapes: the parts of Kubernetes JSON objects the engine reads, and nothing else.
+
+msgspec skips every field not declared here while decoding, which is what keeps decoding
+150,000 pods fast and small (see bench/RESULTS.md). These structs are an implementation
+detail of `records`; the rest of the engine works on the flat records built from them.
+"""
+
+from __future__ import annotations
+
+import msgspec
+from msgspec import Struct, field
+
+IntOrString = int | str
+
+
+class OwnerReference(Struct, gc=False):
+    apiVersion: str = ""
+    kind: str = ""
+    name: str = ""
+    uid: str = ""
+    controller: bool = False
+
+
+class Meta(Struct):
+    name: str = ""
+    namespace: str = ""
+    uid: str = ""
+    resourceVersion: str = ""
+    generation: int = 0
+    creationTimestamp: str | None = None
+    deletionTimestamp: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    ownerReferences: list[OwnerReference] = field(default_factory=list)
+
+
+class MetaWithAnnotations(Meta):
+    annotations: dict[str, str] = field(default_factory=dict)
+
+
+# ---- node affinity / tolerations / taints (shared by DaemonSet templates and pods) ----
+
+
+class Requirement(Struct, gc=False):
+    key: str = ""
+    operator: str = ""
+    values: list[str] = field(default_factory=list)
+
+
+class NodeSelectorTerm(Struct, gc=False):
+    matchExpressions: list[Requirement] = field(default_factory=list)
+    matchFields: list[Requirement] = field(default_factory=list)
+
+
+class NodeSelector(Struct, gc=False):
+    nodeSelectorTerms: list[NodeSelectorTerm] = field(default_factory=list)
+
+
+class NodeAffinity(Struct, gc=False):
+    requiredDuringSchedulingIgnoredDuringExecution: NodeSelector | None = None
+
+
+class Affinity(Struct, gc=False):
+    nodeAffinity: NodeAffinity | None = None
+
+
+class Toleration(Struct, gc=False):
+    key: str = ""
+    operator: str = ""
+    value: str = ""
+    effect: str = ""
+
+
+class Taint(Struct, gc=False):
+    key: str = ""
+    value: str = ""
+    effect: str = ""
+
+
+# ---- Node ----
+
+
+class NodeCondition(Struct, gc=False):
+    type: str = ""
+    status: str = ""
+    reason: str = ""
+    message: str = ""
+    lastTransitionTime: str | None = None
+
+
+class NodeInfo(Struct, gc=False):
+    kubeletVersion: str = ""
+    architecture: str = ""
+    operatingSystem: str = ""
+
+
+class NodeSpec(Struct, gc=False):
+    unschedulable: bool = False
+    taints: list[Taint] = field(default_factory=list)
+
+
+class NodeStatus(Struct, gc=False):
+    conditions: list[NodeCondition] = field(default_factory=list)
+    nodeInfo: NodeInfo | None = None
+
+
+class WireNode(Struct):
+    metadata: Meta = field(default_factory=Meta)
+    spec: NodeSpec = field(default_factory=NodeSpec)
+    status: NodeStatus = field(default_factory=NodeStatus)
+
+
+# ---- Pod ----
+
+
+class Container(Struct, gc=False):
+    name: str = ""
+    image: str = ""
+    restartPolicy: str | None = None  # only on init containers: "Always" marks a sidecar
+
+
+class PodSpec(Struct, gc=False):
+    nodeName: str = ""
+    hostNetwork: bool = False
+    nodeSelector: dict[str, str] = field(default_factory=dict)
+    affinity: Affinity | None = None
+    tolerations: list[Toleration] = field(default_factory=list)
+    containers: list[Container] = field(default_factory=list)
+    initContainers: list[Container] = field(default_factory=list)
+
+
+class StateWaiting(Struct, gc=False):
+    reason: str = ""
+    message: str = ""
+
+
+class StateRunning(Struct, gc=False):
+    startedAt: str | None = None
+
+
+class StateTerminated(Struct, gc=False):
+    exitCode: int = 0
+    signal: int = 0
+    reason: str = ""
+    message: str = ""
+    finishedAt: str | None = None
+
+
+class ContainerState(Struct, gc=False):
+    waiting: StateWaiting | None = None
+    running: StateRunning | None = None
+    terminated: StateTerminated | None = None
+
+
+class ContainerStatus(Struct, gc=False):
+    name: str = ""
+    ready: bool = False
+    restartCount: int = 0
+    image: str = ""
+    state: ContainerState = field(default_factory=ContainerState)
+    lastState: ContainerState = field(default_factory=ContainerState)
+
+
+class PodCondition(Struct, gc=False):
+    type: str = ""
+    status: str = ""
+    reason: str = ""
+    message: str = ""
+    lastTransitionTime: str | None = None
+
+
+class PodStatus(Struct, gc=False):
+    phase: str = ""
+    reason: str = ""
+    message: str = ""
+    conditions: list[PodCondition] = field(default_factory=list)
+    containerStatuses: list[ContainerStatus] = field(default_factory=list)
+    initContainerStatuses: list[ContainerStatus] = field(default_factory=list)
+
+
+class WirePod(Struct):
+    metadata: Meta = field(default_factory=Meta)
+    spec: PodSpec = field(default_factory=PodSpec)
+    status: PodStatus = field(default_factory=PodStatus)
+
+
+# ---- DaemonSet ----
+
+
+class LabelSelector(Struct, gc=False):
+    matchLabels: dict[str, str] = field(default_factory=dict)
+    matchExpressions: list[Requirement] = field(default_factory=list)
+
+
+class PodTemplate(Struct, gc=False):
+    spec: PodSpec = field(default_factory=PodSpec)
+
+
+class RollingUpdate(Struct, gc=False):
+    maxUnavailable: IntOrString | None = None
+    maxSurge: IntOrString | None = None
+
+
+class UpdateStrategy(Struct, gc=False):
+    type: str = "RollingUpdate"
+    rollingUpdate: RollingUpdate | None = None
+
+
+class DaemonSetSpec(Struct, gc=False):
+    selector: LabelSelector | None = None
+    template: PodTemplate = field(default_factory=PodTemplate)
+    updateStrategy: UpdateStrategy = field(default_factory=UpdateStrategy)
+    minReadySeconds: int = 0
+
+
+class DaemonSetStatus(Struct, gc=False):
+    currentNumberScheduled: int = 0
+    desiredNumberScheduled: int = 0
+    numberAvailable: int = 0
+    numberMisscheduled: int = 0
+    numberReady: int = 0
+    numberUnavailable: int = 0
+    updatedNumberScheduled: int = 0
+    observedGeneration: int = 0
+
+
+class WireDaemonSet(Struct):
+    metadata: MetaWithAnnotations = field(default_factory=MetaWithAnnotations)
+    spec: DaemonSetSpec = field(default_factory=DaemonSetSpec)
+    status: DaemonSetStatus = field(default_factory=DaemonSetStatus)
+
+
+# ---- ControllerRevision ----
+
+
+class WireControllerRevision(Struct):
+    metadata: Meta = field(default_factory=Meta)
+    revision: int = 0
+
+
+# ---- envelopes ----
+
+
+class Kinded(Struct):
+    """Just enough to tell what an object or list is before decoding it properly."""
+
+    kind: str = ""
+    apiVersion: str = ""
+
+
+class ListMeta(Struct, gc=False):
+    resourceVersion: str = ""
+    # `continue` is a Python keyword, hence the rename.
+    continue_: str = field(default="", name="continue")
+
+
+class RawList(Struct):
+    """A list whose items stay raw so each can be decoded by its own kind (a v1 List)."""
+
+    kind: str = ""
+    apiVersion: str = ""
+    metadata: ListMeta = field(default_factory=ListMeta)
+    items: list[msgspec.Raw] = field(default_factory=list)
+
+
+class RawEvent(Struct):
+    """One line of a watch stream; the object stays raw until its type is known."""
+
+    type: str = ""
+    object: msgspec.Raw = msgspec.Raw(b"{}")

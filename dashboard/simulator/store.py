@@ -1,0 +1,198 @@
+"""A versioned in-memory object store: what etcd plus the API server's watch cache are to a
+real cluster, for the simulator.
+
+The simulator writes Kubernetes JSON objects (dicts) into it; the fake API server serves
+lists and watches from it, and the in-process source follows its event log. Each write
+bumps one cluster-wide resourceVersion, as etcd's revision does, and the log keeps a
+bounded window of history: a watch from a resourceVersion older than the window gets
+410 Expired, which is exactly the case clients must survive.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import uuid
+from collections import deque
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+
+Obj = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Resource:
+    plural: str
+    kind: str
+    api_version: str
+    namespaced: bool
+
+    @property
+    def group(self) -> str:
+        return self.api_version.rpartition("/")[0]
+
+    @property
+    def version(self) -> str:
+        return self.api_version.rpartition("/")[2]
+
+
+RESOURCES: dict[str, Resource] = {
+    r.plural: r
+    for r in (
+        Resource("nodes", "Node", "v1", False),
+        Resource("pods", "Pod", "v1", True),
+        Resource("daemonsets", "DaemonSet", "apps/v1", True),
+        Resource("controllerrevisions", "ControllerRevision", "apps/v1", True),
+        Resource("namespaces", "Namespace", "v1", False),
+    )
+}
+
+
+class Expired(Exception):
+    """The requested resourceVersion has left the history window (HTTP 410)."""
+
+    def __init__(self, requested: int, oldest: int):
+        super().__init__(f"too old resource version: {requested} ({oldest})")
+        self.requested = requested
+        self.oldest = oldest
+
+
+@dataclass(frozen=True)
+class Event:
+    rv: int
+    type: str  # ADDED | MODIFIED | DELETED
+    resource: str
+    namespace: str
+    obj: Obj
+    data: bytes  # the object encoded once, so watchers and lists don't re-encode it
+
+
+def now_rfc3339() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class ObjectStore:
+    """Thread-safe. Objects handed to `put` belong to the store and must not be mutated."""
+
+    def __init__(self, history: int = 50_000, clock=now_rfc3339):
+        self._lock = threading.Condition()
+        self._objects: dict[str, dict[tuple[str, str], tuple[Obj, bytes]]] = {
+            r: {} for r in RESOURCES
+        }
+        self._log: deque[Event] = deque(maxlen=history)
+        self._rv = 1
+        self._uids = (uuid.UUID(int=i) for i in itertools.count(1))  # deterministic uids
+        self._clock = clock
+        self._epoch = 0  # bumped by compact(): lets tests force a 410 for everyone
+
+    # ------------------------------------------------------------------ writes
+
+    @property
+    def resource_version(self) -> int:
+        return self._rv
+
+    def put(self, resource: str, obj: Obj) -> Obj:
+        """Create or replace an object (by namespace/name); returns it with server fields set."""
+        meta = obj.setdefault("metadata", {})
+        key = (meta.get("namespace", ""), meta["name"])
+        r = RESOURCES[resource]
+        obj.setdefault("apiVersion", r.api_version)
+        obj.setdefault("kind", r.kind)
+        with self._lock:
+            old = self._objects[resource].get(key)
+            if old is None:
+                meta.setdefault("uid", str(next(self._uids)))
+                meta.setdefault("creationTimestamp", self._clock())
+            else:
+                meta["uid"] = old[0]["metadata"]["uid"]
+                meta["creationTimestamp"] = old[0]["metadata"].get("creationTimestamp")
+            self._rv += 1
+            meta["resourceVersion"] = str(self._rv)
+            data = msgspec.json.encode(obj)
+            self._objects[resource][key] = (obj, data)
+            self._append(
+                Event(self._rv, "MODIFIED" if old else "ADDED", resource, key[0], obj, data)
+            )
+        return obj
+
+    def delete(self, resource: str, namespace: str, name: str) -> Obj | None:
+        with self._lock:
+            old = self._objects[resource].pop((namespace, name), None)
+            if old is None:
+                return None
+            self._rv += 1
+            # A DELETED event carries the last state, with the deletion's resourceVersion.
+            obj = {**old[0], "metadata": {**old[0]["metadata"], "resourceVersion": str(self._rv)}}
+            self._append(
+                Event(self._rv, "DELETED", resource, namespace, obj, msgspec.json.encode(obj))
+            )
+            return obj
+
+    def _append(self, event: Event) -> None:
+        self._log.append(event)
+        self._lock.notify_all()
+
+    def compact(self) -> None:
+        """Forget all history, as etcd compaction does: every open watch will need a relist."""
+        with self._lock:
+            self._log.clear()
+            self._epoch += 1
+            self._lock.notify_all()
+
+    # ------------------------------------------------------------------ reads
+
+    def get(self, resource: str, namespace: str, name: str) -> Obj | None:
+        with self._lock:
+            entry = self._objects[resource].get((namespace, name))
+            return entry[0] if entry else None
+
+    def list(
+        self, resource: str, namespace: str | None = None
+    ) -> tuple[list[tuple[Obj, bytes]], int]:
+        """A consistent snapshot of (object, encoded bytes), sorted by namespace/name, and its RV."""
+        with self._lock:
+            items = [
+                v
+                for (ns, _), v in sorted(self._objects[resource].items())
+                if namespace is None or ns == namespace
+            ]
+            return items, self._rv
+
+    def count(self, resource: str) -> int:
+        with self._lock:
+            return len(self._objects[resource])
+
+    def oldest_rv(self) -> int:
+        """The oldest resourceVersion a watch may still start from."""
+        with self._lock:
+            return self._log[0].rv - 1 if self._log else self._rv
+
+    def events_since(
+        self, rv: int, resource: str | None = None, namespace: str | None = None
+    ) -> list[Event]:
+        """Events after `rv`, oldest first. Raises Expired if `rv` is outside the window."""
+        with self._lock:
+            if rv < self.oldest_rv():
+                raise Expired(rv, self.oldest_rv())
+            if rv >= self._rv:
+                return []
+            # The log is ordered by rv; skip from the right end for the common "recent" case.
+            out: list[Event] = []
+            for ev in reversed(self._log):
+                if ev.rv <= rv:
+                    break
+                if (resource is None or ev.resource == resource) and (
+                    namespace is None or ev.namespace == namespace
+                ):
+                    out.append(ev)
+            out.reverse()
+            return out
+
+    def wait_for_change(self, rv: int, timeout: float) -> bool:
+        """Block until the store moves past `rv` (or history is compacted); False on timeout."""
+        with self._lock:
+            epoch = self._epoch
+            return self._lock.wait_for(lambda: self._rv > rv or self._epoch != epoch, timeout)
