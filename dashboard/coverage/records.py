@@ -130,6 +130,7 @@ class Revision(Struct, frozen=True, gc=False):
     namespace: str
     name: str
     uid: str
+    resource_version: str
     owner_uid: str
     revision: int
     hash: str
@@ -377,6 +378,7 @@ def revision_from_wire(w: wire.WireControllerRevision) -> Revision:
         namespace=meta.namespace,
         name=meta.name,
         uid=meta.uid,
+        resource_version=meta.resourceVersion,
         owner_uid=owner.uid if owner is not None and owner.kind == "DaemonSet" else "",
         revision=w.revision,
         hash=meta.labels.get(REVISION_HASH_LABEL, ""),
@@ -414,7 +416,14 @@ def decode(kind: str, obj: bytes | bytearray | memoryview | dict[str, Any] | msg
             w = _typed_decoders[kind].decode(obj)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise DecodeError(f"malformed {kind}: {exc}") from None
-    return project(w)
+    return _named(kind, project(w))
+
+
+def _named(kind: str, record: Record) -> Record:
+    # Everything downstream keys on names; an object without one is not a real object.
+    if not record.name:
+        raise DecodeError(f"malformed {kind}: metadata.name is missing")
+    return record
 
 
 def kind_of(obj: bytes | dict[str, Any]) -> str:
@@ -459,7 +468,7 @@ def decode_list(data: bytes, item_kind: str | None = None) -> DecodedList:
         _check_kind(kind)
         dec, project = _typed_decoders[kind], _WIRE[kind][1]
         try:
-            records = [project(dec.decode(raw)) for raw in lst.items]
+            records = [_named(kind, project(dec.decode(raw))) for raw in lst.items]
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
             raise DecodeError(f"malformed {kind} in list: {exc}") from None
     else:

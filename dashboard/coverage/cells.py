@@ -1,0 +1,278 @@
+"""Classify one (node, DaemonSet) cell: the decision table of reference §3.5.
+
+The first matching row wins. Every state comes with a one-line reason a human can act
+on: the excluding rule for untargeted nodes, the scheduler's message for unschedulable
+pods, the last exit for crash loops.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from msgspec import Struct
+
+from .eligibility import Eligibility
+from .records import DaemonSet, Node, Pod, Termination
+from .states import CONFIG_REASONS, IMAGE_REASONS, State
+from .timefmt import ago, parse_time
+
+# A node this young explains a missing pod: the controller has not caught up yet.
+NEW_NODE_GRACE = timedelta(seconds=60)
+
+
+class NodeHealth(Struct, frozen=True, gc=False):
+    ready: str  # True | False | Unknown | "" (no Ready condition)
+    cordoned: bool
+    pressures: tuple[str, ...]
+    network_unavailable: bool
+    deleting: bool
+
+    @property
+    def word(self) -> str:
+        """kubectl's STATUS column for a node."""
+        word = {"True": "Ready", "False": "NotReady"}.get(self.ready, "Unknown")
+        return word + (",SchedulingDisabled" if self.cordoned else "")
+
+    @property
+    def healthy(self) -> bool:
+        return self.ready == "True" and not self.pressures and not self.network_unavailable
+
+
+def node_health(node: Node) -> NodeHealth:
+    return NodeHealth(
+        ready=node.ready,
+        cordoned=node.unschedulable,
+        pressures=node.pressures,
+        network_unavailable=node.network_unavailable,
+        deleting=node.deleting,
+    )
+
+
+class Cell(Struct, frozen=True, gc=False):
+    state: State
+    reason: str
+    should_run: bool
+    pod: str = ""  # name of the pod the cell describes (namespace = the DaemonSet's)
+    pods: int = 0  # daemon pods on the node for this DaemonSet (terminating included)
+    status_word: str = ""
+    ready_containers: str = ""  # "1/1"
+    restarts: int = 0
+    last_termination: Termination | None = None
+    updated: bool | None = None  # None: no pod, or no way to tell
+    ready: bool = False  # the oldest pod's Ready condition (what the DS status counts)
+    available: bool = False
+
+    @property
+    def symbol(self) -> str:
+        return self.state.symbol
+
+
+def is_pod_updated(pod: Pod, ds: DaemonSet, current_hash: str | None) -> bool | None:
+    """The controller's IsPodUpdated: current revision hash, or template generation."""
+    if current_hash and pod.revision_hash == current_hash:
+        return True
+    if ds.template_generation and pod.template_generation == ds.template_generation:
+        return True
+    if not current_hash and not ds.template_generation:
+        return None  # neither signal is known: cannot tell
+    return False
+
+
+def oldest(pods: Sequence[Pod]) -> Pod:
+    """The pod the DaemonSet status counts: scheduled first, then creation time, then name."""
+    return min(pods, key=lambda p: (not p.bound, p.created or "", p.name))
+
+
+def is_available(pod: Pod, min_ready_seconds: int, now: datetime) -> bool:
+    if not pod.ready:
+        return False
+    if min_ready_seconds <= 0:
+        return True
+    since = parse_time(pod.ready_since)
+    return since is not None and since + timedelta(seconds=min_ready_seconds) <= now
+
+
+def _termination_text(t: Termination | None, now: datetime) -> str:
+    if t is None:
+        return ""
+    code = f"signal {t.signal}" if t.signal else f"exit {t.exit_code}"
+    when = ago(t.finished_at, now)
+    return f"last {t.reason} ({code}){' ' + when if when else ''}"
+
+
+def _missing_reason(ds: DaemonSet, node: Node, failed: Sequence[Pod], now: datetime) -> str:
+    if ds.deleting:
+        return "DaemonSet is being deleted: no new pods are created"
+    if ds.selector is None or (not ds.selector.matchLabels and not ds.selector.matchExpressions):
+        return "DaemonSet selector is empty: the controller never syncs it (event SelectingAll)"
+    if ds.status.observedGeneration < ds.generation:
+        return (
+            f"controller has not observed generation {ds.generation} yet "
+            f"(observedGeneration {ds.status.observedGeneration})"
+        )
+    if failed:
+        f = failed[0]
+        why = f": {f.reason}" if f.reason else ""
+        return f"previous pod {f.name} {f.phase.lower()}{why}; re-created after back-off"
+    created = parse_time(node.created)
+    if created is not None and now - created < NEW_NODE_GRACE:
+        return f"node joined {ago(node.created, now)}; the controller has not created the pod yet"
+    return (
+        "eligible but no daemon pod: check the DaemonSet's FailedCreate events (quota, admission)"
+    )
+
+
+def _counted(pods: Sequence[Pod]) -> list[Pod]:
+    # The controller ignores pods that are terminal *and* already being deleted (v1.27+).
+    return [p for p in pods if not (p.deleting and p.phase in ("Succeeded", "Failed"))]
+
+
+def _pod_facts(pod: Pod, ds: DaemonSet, current_hash: str | None, now: datetime) -> dict:
+    return {
+        "pod": pod.name,
+        "status_word": pod.status_word,
+        "ready_containers": f"{pod.ready_containers}/{pod.total_containers}",
+        "restarts": pod.restarts,
+        "last_termination": pod.last_termination,
+        "updated": is_pod_updated(pod, ds, current_hash),
+        "ready": pod.ready,
+        "available": is_available(pod, ds.min_ready_seconds, now),
+    }
+
+
+def classify(
+    elig: Eligibility,
+    pods: Sequence[Pod],
+    ds: DaemonSet,
+    node: Node,
+    current_hash: str | None,
+    now: datetime,
+) -> Cell:
+    live = _counted(pods)
+    if not elig.should_run:
+        if not live:
+            return Cell(State.NOT_TARGETED, elig.reason, False)
+        pod = oldest(live)
+        verdict = "kept, not desired" if elig.may_continue else "will be deleted"
+        return Cell(
+            State.MISSCHEDULED,
+            f"{verdict}: {elig.reason}",
+            False,
+            pods=len(pods),
+            **_pod_facts(pod, ds, current_hash, now),
+        )
+
+    if not live:
+        failed = [p for p in pods if p.phase in ("Failed", "Succeeded")]
+        return Cell(State.MISSING, _missing_reason(ds, node, failed, now), True, pods=len(pods))
+
+    active = [p for p in live if not p.deleting]
+    # Describe the pod that matters: the live one, or the oldest when all are going away.
+    # The readiness the DaemonSet status counts is always the oldest pod's.
+    pod = oldest(active) if active else oldest(live)
+    first = oldest(live)
+    facts = _pod_facts(pod, ds, current_hash, now)
+    facts["ready"] = first.ready
+    facts["available"] = is_available(first, ds.min_ready_seconds, now)
+    facts["updated"] = is_pod_updated(first, ds, current_hash)
+
+    def cell(state: State, reason: str) -> Cell:
+        return Cell(state, reason, True, pods=len(pods), **facts)
+
+    if len(active) > 1:
+        updated = [is_pod_updated(p, ds, current_hash) for p in active]
+        newest = max(active, key=lambda p: (p.created or "", p.name))
+        if (
+            len(active) == 2
+            and ds.max_surge not in (0, "0", "0%")
+            and any(updated)
+            and not all(updated)
+        ):
+            return cell(
+                State.SURGE, f"surge rollout: new pod {newest.name} starting beside the old one"
+            )
+        return cell(
+            State.SURGE, f"{len(active)} daemon pods on one node: the controller prunes the excess"
+        )
+
+    if pod.deleting:
+        if node.ready == "Unknown":
+            return cell(
+                State.TERMINATING, "node unreachable: pod deletion pending, status is stale"
+            )
+        return cell(State.TERMINATING, "pod is being deleted; the controller will create a new one")
+
+    if pod.phase in ("Failed", "Succeeded"):
+        detail = ": ".join(x for x in (pod.reason, pod.message) if x)
+        what = f"pod {pod.phase.lower()}" + (f" ({detail})" if detail else "")
+        return cell(State.FAILED, f"{what}; the controller deletes and re-creates it with back-off")
+
+    if pod.phase == "Pending" and pod.unschedulable_message is not None:
+        return cell(State.UNSCHEDULABLE, f"scheduler: {pod.unschedulable_message}")
+
+    problem = pod.problem
+    if problem is not None:
+        where = f"{'init ' if problem.init else ''}container {problem.container}"
+        if problem.init and problem.reason not in IMAGE_REASONS | CONFIG_REASONS:
+            last = _termination_text(pod.last_termination, now)
+            return cell(
+                State.INIT_ERROR,
+                f"{where}: {problem.reason}"
+                + (f", {last}" if last else "")
+                + f", {pod.restarts} restarts",
+            )
+        if problem.reason in IMAGE_REASONS:
+            return cell(
+                State.IMAGE_ERROR, f"{where}: {problem.reason}: {problem.message}".rstrip(": ")
+            )
+        if problem.reason in CONFIG_REASONS:
+            return cell(
+                State.CONFIG_ERROR, f"{where}: {problem.reason}: {problem.message}".rstrip(": ")
+            )
+    if pod.crash_looping:
+        last = _termination_text(pod.last_termination, now)
+        who = (
+            f"container {pod.last_termination.container}" if pod.last_termination else "a container"
+        )
+        return cell(
+            State.CRASH_LOOPING,
+            f"{who} CrashLoopBackOff, {last or 'no exit recorded'}, {pod.restarts} restarts",
+        )
+
+    if pod.phase == "Pending" or not pod.initialized:
+        if not pod.bound:
+            return cell(State.STARTING, "waiting for the scheduler to bind the pod")
+        reason = problem.reason if problem else pod.status_word
+        return cell(State.STARTING, f"starting: {reason}")
+
+    if not pod.ready:
+        if node.ready != "True":
+            return cell(
+                State.NOT_READY, f"node {'unreachable' if node.ready == 'Unknown' else 'NotReady'}"
+            )
+        return cell(
+            State.NOT_READY, "running but not Ready: readiness probe failing or readiness gate"
+        )
+
+    if not facts["available"]:
+        return cell(
+            State.NOT_AVAILABLE,
+            f"Ready {ago(pod.ready_since, now) or 'just now'}; available after minReadySeconds "
+            f"{ds.min_ready_seconds}",
+        )
+
+    if facts["updated"] is False:
+        if ds.strategy == "OnDelete":
+            return cell(
+                State.OUTDATED,
+                "on an older revision; OnDelete: replaced only when the pod is deleted",
+            )
+        return cell(
+            State.OUTDATED, "on an older revision: the rolling update has not reached this node"
+        )
+
+    return cell(
+        State.HEALTHY,
+        f"running, ready, {pod.restarts} restarts" if pod.restarts else "running, ready",
+    )

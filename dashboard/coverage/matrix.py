@@ -1,0 +1,359 @@
+"""The live node × DaemonSet matrix.
+
+It applies ADDED / MODIFIED / DELETED events of the four kinds and returns exactly the
+cells that changed: a pod event touches at most its cell, a node event its row, a
+DaemonSet event its column, a ControllerRevision event its DaemonSet's column. Every
+change bumps a monotonic revision, which clients use to detect gaps.
+
+Work is marked dirty first and recomputed once per call, so a full relist of 150,000
+pods classifies each cell once, not once per pod.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
+from datetime import datetime
+
+from msgspec import Struct, field
+
+from .cells import Cell, NodeHealth, classify, node_health
+from .eligibility import Eligibility, evaluate
+from .records import DaemonSet, Node, Pod, Record, Revision
+from .states import State
+from .timefmt import utcnow
+
+CellKey = tuple[str, str]  # (node name, DaemonSet "namespace/name")
+
+ADDED, MODIFIED, DELETED = "ADDED", "MODIFIED", "DELETED"
+
+
+def record_key(record: Record) -> str:
+    return record.name if isinstance(record, Node) else record.key
+
+
+class Delta(Struct):
+    """What one apply/replace changed. `cells` maps a key to its new Cell, or None if gone."""
+
+    revision: int
+    cells: dict[CellKey, Cell | None] = field(default_factory=dict)
+    added_nodes: list[str] = field(default_factory=list)
+    removed_nodes: list[str] = field(default_factory=list)
+    changed_nodes: list[str] = field(default_factory=list)
+    added_daemonsets: list[str] = field(default_factory=list)
+    removed_daemonsets: list[str] = field(default_factory=list)
+    changed_daemonsets: list[str] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not (
+            self.cells
+            or self.added_nodes
+            or self.removed_nodes
+            or self.changed_nodes
+            or self.added_daemonsets
+            or self.removed_daemonsets
+            or self.changed_daemonsets
+        )
+
+    def merge(self, later: Delta) -> Delta:
+        """Fold a later delta into this one (the collector coalesces ~250 ms of them)."""
+        self.revision = later.revision
+        self.cells.update(later.cells)
+        self.added_nodes, self.removed_nodes = _merge_membership(
+            self.added_nodes, self.removed_nodes, later.added_nodes, later.removed_nodes
+        )
+        self.added_daemonsets, self.removed_daemonsets = _merge_membership(
+            self.added_daemonsets,
+            self.removed_daemonsets,
+            later.added_daemonsets,
+            later.removed_daemonsets,
+        )
+        self.changed_nodes = _union(self.changed_nodes, later.changed_nodes)
+        self.changed_daemonsets = _union(self.changed_daemonsets, later.changed_daemonsets)
+        return self
+
+
+def _union(a: list[str], b: list[str]) -> list[str]:
+    return list(dict.fromkeys([*a, *b]))
+
+
+def _merge_membership(
+    added: list[str], removed: list[str], later_added: list[str], later_removed: list[str]
+) -> tuple[list[str], list[str]]:
+    """Combine two add/remove lists so that whatever happened last to a name wins.
+
+    Added then removed within the window: it never reached the client, so it is only
+    "removed" (harmless if the client never had it). Removed then added: "added" (the
+    client replaces the row/column).
+    """
+    added_out = [x for x in added if x not in later_removed]
+    removed_out = [x for x in removed if x not in later_added]
+    return _union(added_out, later_added), _union(removed_out, later_removed)
+
+
+def _tally(cell: Cell) -> list[str]:
+    """The counters one cell contributes to, named like the DaemonSet status fields."""
+    tags = [cell.state.value]
+    if cell.should_run:
+        tags.append("targeted")
+        if cell.state is not State.MISSING:
+            tags.append("current")
+            if cell.ready:
+                tags.append("ready")
+            if cell.available:
+                tags.append("available")
+            if cell.updated:
+                tags.append("updated")
+    elif cell.state is State.MISSCHEDULED:
+        tags.append("misscheduled")
+    return tags
+
+
+class Matrix:
+    def __init__(self, clock: Callable[[], datetime] = utcnow):
+        self._clock = clock
+        self.revision = 0
+        self.nodes: dict[str, Node] = {}
+        self.health: dict[str, NodeHealth] = {}
+        self.daemonsets: dict[str, DaemonSet] = {}
+        self.pods: dict[str, Pod] = {}
+        self.revisions: dict[str, Revision] = {}
+        self.cells: dict[CellKey, Cell] = {}
+        self._ds_by_uid: dict[str, str] = {}
+        self._cell_pods: defaultdict[tuple[str, str], dict[str, Pod]] = defaultdict(dict)
+        self._owned_revisions: defaultdict[str, dict[str, Revision]] = defaultdict(dict)
+        self._current_hash: dict[str, str] = {}
+        self._eligibility: dict[CellKey, Eligibility] = {}
+        self.ds_counts: dict[str, Counter[str]] = {}
+        self.node_counts: dict[str, Counter[str]] = {}
+        # Work to do at the next flush.
+        self._dirty_eligibility: set[CellKey] = set()
+        self._dirty_cells: set[CellKey] = set()
+        self._delta = Delta(0)
+
+    # ------------------------------------------------------------------ public API
+
+    def apply(self, event_type: str, record: Record) -> Delta:
+        """Apply one watch event (ADDED / MODIFIED / DELETED) of a decoded record."""
+        if event_type not in (ADDED, MODIFIED, DELETED):
+            raise ValueError(f"unknown event type {event_type!r}")
+        self._apply(event_type, record)
+        return self._flush()
+
+    def apply_many(self, events: Iterable[tuple[str, Record]]) -> Delta:
+        for event_type, record in events:
+            self._apply(event_type, record)
+        return self._flush()
+
+    def replace(self, kind: str, records: Iterable[Record]) -> Delta:
+        """Make one kind's state exactly `records` (after a relist): emits the differences."""
+        store = self._store_for(kind)
+        fresh = {record_key(r): r for r in records}
+        for key in [k for k in store if k not in fresh]:
+            self._apply(DELETED, store[key])
+        for key, rec in fresh.items():
+            if store.get(key) != rec:
+                self._apply(MODIFIED if key in store else ADDED, rec)
+        return self._flush()
+
+    def refresh_timed(self) -> Delta:
+        """Re-classify cells whose state depends on the clock (minReadySeconds, new nodes)."""
+        for key, cell in self.cells.items():
+            if cell.state in (State.NOT_AVAILABLE, State.MISSING):
+                self._dirty_cells.add(key)
+        return self._flush()
+
+    def pods_in_cell(self, node: str, ds_key: str) -> list[Pod]:
+        ds = self.daemonsets.get(ds_key)
+        if ds is None:
+            return []
+        return list(self._cell_pods.get((ds.uid, node), {}).values())
+
+    def eligibility(self, node: str, ds_key: str) -> Eligibility | None:
+        return self._eligibility.get((node, ds_key))
+
+    def current_hash(self, ds_key: str) -> str | None:
+        ds = self.daemonsets.get(ds_key)
+        return self._current_hash.get(ds.uid) if ds else None
+
+    # ------------------------------------------------------------------ event handling
+
+    def _store_for(self, kind: str) -> dict:
+        stores = {"Node": self.nodes, "DaemonSet": self.daemonsets, "Pod": self.pods}
+        stores["ControllerRevision"] = self.revisions
+        if kind not in stores:
+            raise ValueError(f"unknown kind {kind!r}")
+        return stores[kind]
+
+    def _apply(self, event_type: str, record: Record) -> None:
+        if isinstance(record, Pod):
+            self._apply_pod(event_type, record)
+        elif isinstance(record, Node):
+            self._apply_node(event_type, record)
+        elif isinstance(record, DaemonSet):
+            self._apply_daemonset(event_type, record)
+        elif isinstance(record, Revision):
+            self._apply_revision(event_type, record)
+        else:
+            raise TypeError(f"not a record: {type(record).__name__}")
+
+    def _apply_node(self, event_type: str, node: Node) -> None:
+        name = node.name
+        if event_type == DELETED:
+            if self.nodes.pop(name, None) is not None:
+                self.health.pop(name, None)
+                self._remove_row(name)
+            return
+        is_new = name not in self.nodes
+        self.nodes[name] = node
+        health = node_health(node)
+        if is_new:
+            self._delta.added_nodes.append(name)
+            self.node_counts[name] = Counter()
+        elif self.health.get(name) != health:
+            self._delta.changed_nodes.append(name)
+        self.health[name] = health
+        self._dirty_eligibility.update((name, ds) for ds in self.daemonsets)
+
+    def _apply_daemonset(self, event_type: str, ds: DaemonSet) -> None:
+        key = ds.key
+        old = self.daemonsets.get(key)
+        if old is not None and (event_type == DELETED or old.uid != ds.uid):
+            # Deleted, or re-created under the same name: a different owner (reference §2).
+            self._ds_by_uid.pop(old.uid, None)
+        if event_type == DELETED:
+            if old is not None:
+                del self.daemonsets[key]
+                self._remove_column(key)
+            return
+        self.daemonsets[key] = ds
+        self._ds_by_uid[ds.uid] = key
+        if old is None:
+            self._delta.added_daemonsets.append(key)
+            self.ds_counts[key] = Counter()
+        else:
+            self._delta.changed_daemonsets.append(key)
+        self._dirty_eligibility.update((node, key) for node in self.nodes)
+
+    def _apply_pod(self, event_type: str, pod: Pod) -> None:
+        key = pod.key
+        old = self.pods.pop(key, None)
+        if old is not None:
+            self._cell_pods[(old.owner_uid, old.node)].pop(key, None)
+            self._mark_cell_of(old)
+        if event_type == DELETED or not pod.owner_uid:
+            # Pods not owned by a DaemonSet never reach a cell; keeping them would only cost memory.
+            return
+        self.pods[key] = pod
+        self._cell_pods[(pod.owner_uid, pod.node)][key] = pod
+        self._mark_cell_of(pod)
+
+    def _mark_cell_of(self, pod: Pod) -> None:
+        ds_key = self._ds_by_uid.get(pod.owner_uid)
+        if ds_key is not None and pod.node in self.nodes:
+            self._dirty_cells.add((pod.node, ds_key))
+
+    def _apply_revision(self, event_type: str, rev: Revision) -> None:
+        old = self.revisions.pop(rev.key, None)
+        owners = {r.owner_uid for r in (old, rev) if r is not None and r.owner_uid}
+        if old is not None:
+            self._owned_revisions[old.owner_uid].pop(old.key, None)
+        if event_type != DELETED:
+            self.revisions[rev.key] = rev
+            if rev.owner_uid:
+                self._owned_revisions[rev.owner_uid][rev.key] = rev
+        for owner in owners:
+            self._recompute_current_hash(owner)
+
+    def _recompute_current_hash(self, owner_uid: str) -> None:
+        owned = self._owned_revisions.get(owner_uid)
+        before = self._current_hash.get(owner_uid)
+        if owned:
+            # The current revision is the owned one with the highest .revision (reference §1.6).
+            self._current_hash[owner_uid] = max(owned.values(), key=lambda r: r.revision).hash
+        else:
+            self._owned_revisions.pop(owner_uid, None)
+            self._current_hash.pop(owner_uid, None)
+        if self._current_hash.get(owner_uid) != before:
+            ds_key = self._ds_by_uid.get(owner_uid)
+            if ds_key is not None:
+                self._dirty_cells.update((node, ds_key) for node in self.nodes)
+                self._delta.changed_daemonsets.append(ds_key)
+
+    # ------------------------------------------------------------------ rows and columns
+
+    def _remove_row(self, name: str) -> None:
+        self._delta.removed_nodes.append(name)
+        for ds_key in self.daemonsets:
+            self._drop_cell((name, ds_key))
+        self.node_counts.pop(name, None)
+
+    def _remove_column(self, ds_key: str) -> None:
+        self._delta.removed_daemonsets.append(ds_key)
+        for node in self.nodes:
+            self._drop_cell((node, ds_key))
+        self.ds_counts.pop(ds_key, None)
+
+    def _drop_cell(self, key: CellKey) -> None:
+        self._eligibility.pop(key, None)
+        self._dirty_eligibility.discard(key)
+        self._dirty_cells.discard(key)
+        old = self.cells.pop(key, None)
+        if old is not None:
+            self._count(key, old, -1)
+            self._delta.cells[key] = None
+
+    def _count(self, key: CellKey, cell: Cell, sign: int) -> None:
+        node, ds_key = key
+        tags = _tally(cell)
+        for counts in (self.ds_counts.get(ds_key), self.node_counts.get(node)):
+            if counts is not None:
+                for tag in tags:
+                    counts[tag] += sign
+
+    # ------------------------------------------------------------------ recompute
+
+    def _flush(self) -> Delta:
+        now = self._clock()
+        for key in self._dirty_eligibility:
+            node, ds_key = key
+            self._eligibility[key] = evaluate(self.daemonsets[ds_key], self.nodes[node])
+        self._dirty_cells |= self._dirty_eligibility
+        self._dirty_eligibility = set()
+        delta = self._delta
+        for key in self._dirty_cells:
+            node_name, ds_key = key
+            ds = self.daemonsets[ds_key]
+            pods = list(self._cell_pods.get((ds.uid, node_name), {}).values())
+            cell = classify(
+                self._eligibility[key],
+                pods,
+                ds,
+                self.nodes[node_name],
+                self._current_hash.get(ds.uid),
+                now,
+            )
+            old = self.cells.get(key)
+            if old != cell:
+                if old is not None:
+                    self._count(key, old, -1)
+                self._count(key, cell, +1)
+                self.cells[key] = cell
+                delta.cells[key] = cell
+        self._dirty_cells = set()
+        for name in ("added_nodes", "removed_nodes", "changed_nodes", "added_daemonsets"):
+            setattr(delta, name, list(dict.fromkeys(getattr(delta, name))))
+        for name in ("removed_daemonsets", "changed_daemonsets"):
+            setattr(delta, name, list(dict.fromkeys(getattr(delta, name))))
+        if not delta.empty:
+            self.revision += 1
+        delta.revision = self.revision
+        self._delta = Delta(self.revision)
+        return delta
+
+    # ------------------------------------------------------------------ comparisons
+
+    def state(self) -> dict[CellKey, Cell]:
+        """A copy of every cell, for comparing two matrices (tests, relist checks)."""
+        return dict(self.cells)

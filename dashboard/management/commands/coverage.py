@@ -1,0 +1,77 @@
+"""`manage.py coverage`: the coverage matrix of a kubectl snapshot or a live cluster."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
+
+from dashboard.coverage.report import below, to_json, to_table
+from dashboard.coverage.snapshot import SnapshotError, build_matrix, decode_documents, read_inputs
+
+# Exit status when a DaemonSet's coverage is below --fail-under (for cron/CI gating).
+EXIT_BELOW_THRESHOLD = 2
+
+
+class Command(BaseCommand):
+    help = (
+        "Print the node × DaemonSet coverage matrix of a snapshot "
+        "(kubectl get nodes,daemonsets,pods,controllerrevisions -A -o json) or of a live cluster."
+    )
+    requires_system_checks: list[str] = []
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        source = parser.add_mutually_exclusive_group(required=True)
+        source.add_argument(
+            "--snapshot",
+            nargs="+",
+            metavar="FILE",
+            help="kubectl JSON output: files, directories of .json files, or - for stdin",
+        )
+        source.add_argument("--kubeconfig", metavar="PATH", help="list a live cluster (read-only)")
+        parser.add_argument(
+            "--context", metavar="NAME", help="kubeconfig context (default: current)"
+        )
+        parser.add_argument("--format", choices=("table", "json"), default="table")
+        parser.add_argument("--daemonset", metavar="NS/NAME", help="only this DaemonSet")
+        parser.add_argument(
+            "--fail-under",
+            type=float,
+            metavar="PCT",
+            help=f"exit {EXIT_BELOW_THRESHOLD} when any DaemonSet's coverage is below PCT",
+        )
+
+    def handle(self, *args, **options) -> None:
+        try:
+            records, skipped = self._load(options)
+        except SnapshotError as exc:
+            raise CommandError(str(exc)) from None
+        matrix = build_matrix(records)
+        if skipped:
+            notes = ", ".join(f"{n} {kind}" for kind, n in sorted(skipped.items()))
+            self.stderr.write(f"note: skipped objects of kinds the matrix does not use: {notes}")
+        only = options["daemonset"]
+        if only and only not in matrix.daemonsets:
+            known = ", ".join(sorted(matrix.daemonsets)) or "none"
+            raise CommandError(f"DaemonSet {only!r} not found (known: {known})")
+        if options["format"] == "json":
+            doc = to_json(matrix, daemonset=only, generated_at=timezone.now())
+            self.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False))
+        else:
+            self.stdout.write(to_table(matrix, daemonset=only), ending="")
+        threshold = options["fail_under"]
+        if threshold is not None:
+            low = below(matrix, threshold, only)
+            if low:
+                for key, cov in low:
+                    self.stderr.write(f"coverage of {key} is {cov:g}%, below {threshold:g}%")
+                sys.exit(EXIT_BELOW_THRESHOLD)
+
+    def _load(self, options):
+        if options["snapshot"]:
+            return decode_documents(read_inputs(options["snapshot"]))
+        from dashboard.kube.snapshot import list_cluster_records
+
+        return list_cluster_records(options["kubeconfig"], options["context"])
