@@ -7,7 +7,7 @@ to sort "worst first", and the summary bucket it counts towards.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 
 @dataclass(frozen=True)
@@ -18,7 +18,7 @@ class StateInfo:
     bucket: str  # healthy | outdated | progressing | failing | missing | misscheduled | idle
 
 
-class State(str, Enum):
+class State(StrEnum):
     NOT_TARGETED = "not-targeted"
     MISSCHEDULED = "misscheduled"
     MISSING = "missing"

@@ -191,8 +191,25 @@ class ObjectStore:
             out.reverse()
             return out
 
-    def wait_for_change(self, rv: int, timeout: float) -> bool:
-        """Block until the store moves past `rv` (or history is compacted); False on timeout."""
+    @property
+    def epoch(self) -> int:
+        """Bumped by every compact(): a watcher that saw it change must answer 410."""
+        return self._epoch
+
+    def wait_for_change(self, rv: int, timeout: float, until=None) -> bool:
+        """Block until the store moves past `rv` (or history is compacted); False on timeout.
+
+        `until` (a no-argument callable) is an extra wake-up condition checked under the lock,
+        re-evaluated on `wake()`: the API server uses it to end watches promptly on shutdown.
+        """
         with self._lock:
             epoch = self._epoch
-            return self._lock.wait_for(lambda: self._rv > rv or self._epoch != epoch, timeout)
+            return self._lock.wait_for(
+                lambda: self._rv > rv or self._epoch != epoch or (until is not None and until()),
+                timeout,
+            )
+
+    def wake(self) -> None:
+        """Re-evaluate every waiter's condition (after an `until` flag was set elsewhere)."""
+        with self._lock:
+            self._lock.notify_all()
