@@ -1,5 +1,7 @@
-"""ASGI entry point: HTTP through Django, websockets through Channels."""
+"""ASGI entry point: HTTP through Django, websockets through Channels, and (in the
+embedded default) the collectors running on the same event loop."""
 
+import asyncio
 import os
 
 from django.core.asgi import get_asgi_application
@@ -12,13 +14,29 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from dashboard.embedded import embedded, with_embedded_collectors  # noqa: E402
 from dashboard.routing import websocket_urlpatterns  # noqa: E402
 
-application = ProtocolTypeRouter(
-    {
-        "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
-        ),
-    }
+application = with_embedded_collectors(
+    ProtocolTypeRouter(
+        {
+            "http": django_asgi_app,
+            "websocket": AllowedHostsOriginValidator(
+                AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+            ),
+        }
+    )
 )
+
+# daphne creates its event loop before importing the application: start the collectors
+# as soon as that loop runs, instead of waiting for the first visitor.
+try:
+    _loop = asyncio.get_event_loop_policy().get_event_loop()
+except RuntimeError:
+    _loop = None
+if (
+    _loop is not None
+    and not _loop.is_closed()
+    and os.environ.get("DAEMONVIZ_START_ON_IMPORT", "1") == "1"
+):
+    embedded.schedule_on(_loop)

@@ -87,6 +87,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 DAEMONVIZ_EMBEDDED_COLLECTOR = env_bool("DAEMONVIZ_EMBEDDED_COLLECTOR", default=True)
 # How long the collector gathers changes before publishing one delta (seconds).
 DAEMONVIZ_COALESCE_SECONDS = env_float("DAEMONVIZ_COALESCE_SECONDS", 0.25)
+# Churn of simulated clusters, in events per minute (empty: the scenario's default).
+DAEMONVIZ_SIM_CHURN = env_float("DAEMONVIZ_SIM_CHURN", 0.0) or None
 # Register a simulated demo cluster on first start when no cluster exists.
 DAEMONVIZ_DEMO_CLUSTER = env_bool("DAEMONVIZ_DEMO_CLUSTER", default=True)
 

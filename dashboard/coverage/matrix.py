@@ -94,7 +94,7 @@ def _merge_membership(
 
 def _tally(cell: Cell) -> list[str]:
     """The counters one cell contributes to, named like the DaemonSet status fields."""
-    tags = [cell.state.value]
+    tags = [cell.state._value_]
     if cell.should_run:
         tags.append("targeted")
         if cell.state is not State.MISSING:
@@ -105,8 +105,8 @@ def _tally(cell: Cell) -> list[str]:
                 tags.append("available")
             if cell.updated:
                 tags.append("updated")
-    elif cell.state is State.MISSCHEDULED:
-        tags.append("misscheduled")
+    # "misscheduled" (numberMisscheduled) is already the state's own tag: adding it again
+    # counted every misscheduled cell twice.
     return tags
 
 
@@ -148,6 +148,17 @@ class Matrix:
 
     def replace(self, kind: str, records: Iterable[Record]) -> Delta:
         """Make one kind's state exactly `records` (after a relist): emits the differences."""
+        self._replace(kind, records)
+        return self._flush()
+
+    def replace_all(self, lists: dict[str, Iterable[Record]]) -> Delta:
+        """Replace several kinds at once (an initial sync): each cell is classified once,
+        instead of once when its column appears and again when its pod arrives."""
+        for kind, records in lists.items():
+            self._replace(kind, records)
+        return self._flush()
+
+    def _replace(self, kind: str, records: Iterable[Record]) -> None:
         store = self._store_for(kind)
         fresh = {record_key(r): r for r in records}
         for key in [k for k in store if k not in fresh]:
@@ -155,7 +166,6 @@ class Matrix:
         for key, rec in fresh.items():
             if store.get(key) != rec:
                 self._apply(MODIFIED if key in store else ADDED, rec)
-        return self._flush()
 
     def refresh_timed(self) -> Delta:
         """Re-classify cells whose state depends on the clock (minReadySeconds, new nodes)."""
@@ -227,6 +237,8 @@ class Matrix:
                 del self.daemonsets[key]
                 self._remove_column(key)
             return
+        if old == ds:
+            return  # an identical re-delivery (resync) is a no-op: no revision bump
         self.daemonsets[key] = ds
         self._ds_by_uid[ds.uid] = key
         if old is None:
@@ -307,10 +319,13 @@ class Matrix:
     def _count(self, key: CellKey, cell: Cell, sign: int) -> None:
         node, ds_key = key
         tags = _tally(cell)
-        for counts in (self.ds_counts.get(ds_key), self.node_counts.get(node)):
-            if counts is not None:
-                for tag in tags:
-                    counts[tag] += sign
+        ds_counts = self.ds_counts.get(ds_key)
+        node_counts = self.node_counts.get(node)
+        for tag in tags:
+            if ds_counts is not None:
+                ds_counts[tag] += sign
+            if node_counts is not None:
+                node_counts[tag] += sign
 
     # ------------------------------------------------------------------ recompute
 

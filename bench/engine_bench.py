@@ -1,0 +1,376 @@
+"""Benchmark of the coverage engine (issue 2): decode + matrix build from bytes, pod events/s,
+and peers (the official client's typed models, orjson into dicts) on the same bytes.
+
+Usage: python bench/engine_bench.py [--nodes 5000] [--daemonsets 30] [--sample 10000]
+
+Objects are generated from the real captured fixtures (../shared/fixtures), so every pod
+is a full ~6 KB daemon pod as the API serves it. The lists are written as 500-item pages
+(what a paginated LIST returns) to a scratch directory, then each measurement runs in a
+fresh subprocess so its peak RSS is its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import msgspec
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT.parent / "shared" / "fixtures"
+PAGE = 500
+sys.path.insert(0, str(ROOT))
+
+
+def _load(name: str) -> dict:
+    return json.loads((FIXTURES / name).read_text())
+
+
+def generate(out: Path, nodes: int, daemonsets: int) -> dict:
+    """Write nodes/daemonsets/pods pages as JSON lists; return sizes."""
+    node_t = _load("node-eks-ready-worker.json")
+    ds_t = _load("daemonset-efa-device-plugin-eks.json")
+    pod_ok = _load("pod-daemonset-owned-running-eks.json")
+    pod_crash = _load("pod-daemonset-crashloopbackoff-eks.DERIVED.json")
+    # Served pods carry managedFields (server-side apply bookkeeping); the captured
+    # fixture had them stripped, so add the two entries a daemon pod always has.
+    managed = [
+        {
+            "manager": "kube-controller-manager",
+            "operation": "Update",
+            "apiVersion": "v1",
+            "time": "2023-07-28T17:10:56Z",
+            "fieldsType": "FieldsV1",
+            "fieldsV1": {
+                "f:metadata": {
+                    "f:generateName": {},
+                    "f:labels": {
+                        ".": {},
+                        "f:controller-revision-hash": {},
+                        "f:name": {},
+                        "f:pod-template-generation": {},
+                    },
+                    "f:ownerReferences": {".": {}, 'k:{"uid":"64cbfeb6"}': {}},
+                },
+                "f:spec": {
+                    "f:affinity": {
+                        ".": {},
+                        "f:nodeAffinity": {
+                            ".": {},
+                            "f:requiredDuringSchedulingIgnoredDuringExecution": {},
+                        },
+                    },
+                    "f:containers": {
+                        'k:{"name":"aws-efa-k8s-device-plugin"}': {
+                            ".": {},
+                            "f:image": {},
+                            "f:imagePullPolicy": {},
+                            "f:name": {},
+                            "f:resources": {},
+                            "f:securityContext": {
+                                ".": {},
+                                "f:allowPrivilegeEscalation": {},
+                                "f:capabilities": {".": {}, "f:drop": {}},
+                            },
+                            "f:terminationMessagePath": {},
+                            "f:terminationMessagePolicy": {},
+                            "f:volumeMounts": {
+                                ".": {},
+                                'k:{"mountPath":"/var/lib/kubelet/device-plugins"}': {
+                                    ".": {},
+                                    "f:mountPath": {},
+                                    "f:name": {},
+                                },
+                            },
+                        }
+                    },
+                    "f:dnsPolicy": {},
+                    "f:enableServiceLinks": {},
+                    "f:hostNetwork": {},
+                    "f:priorityClassName": {},
+                    "f:restartPolicy": {},
+                    "f:schedulerName": {},
+                    "f:securityContext": {},
+                    "f:terminationGracePeriodSeconds": {},
+                    "f:tolerations": {},
+                    "f:volumes": {
+                        ".": {},
+                        'k:{"name":"device-plugin"}': {
+                            ".": {},
+                            "f:hostPath": {".": {}, "f:path": {}, "f:type": {}},
+                            "f:name": {},
+                        },
+                    },
+                },
+            },
+        },
+        {
+            "manager": "kubelet",
+            "operation": "Update",
+            "apiVersion": "v1",
+            "time": "2023-07-28T17:11:03Z",
+            "fieldsType": "FieldsV1",
+            "subresource": "status",
+            "fieldsV1": {
+                "f:status": {
+                    "f:conditions": {
+                        'k:{"type":"ContainersReady"}': {
+                            ".": {},
+                            "f:lastProbeTime": {},
+                            "f:lastTransitionTime": {},
+                            "f:status": {},
+                            "f:type": {},
+                        },
+                        'k:{"type":"Initialized"}': {
+                            ".": {},
+                            "f:lastProbeTime": {},
+                            "f:lastTransitionTime": {},
+                            "f:status": {},
+                            "f:type": {},
+                        },
+                        'k:{"type":"Ready"}': {
+                            ".": {},
+                            "f:lastProbeTime": {},
+                            "f:lastTransitionTime": {},
+                            "f:status": {},
+                            "f:type": {},
+                        },
+                    },
+                    "f:containerStatuses": {},
+                    "f:hostIP": {},
+                    "f:phase": {},
+                    "f:podIP": {},
+                    "f:podIPs": {".": {}, 'k:{"ip":"192.168.2.48"}': {".": {}, "f:ip": {}}},
+                    "f:startTime": {},
+                }
+            },
+        },
+    ]
+    for pod in (pod_ok, pod_crash):
+        pod["metadata"]["managedFields"] = managed
+    # Drop the instance-type affinity so every synthetic DaemonSet targets every node.
+    ds_t["spec"]["template"]["spec"].pop("affinity", None)
+    enc = msgspec.json.Encoder()
+    sizes = {"pods_bytes": 0, "pods": 0}
+
+    def write(kind: str, items: list[dict], page_no: int) -> int:
+        body = {"kind": f"{kind}List", "apiVersion": "v1", "metadata": {"resourceVersion": "1"}}
+        data = enc.encode({**body, "items": items})
+        (out / f"{kind}-{page_no:05d}.json").write_bytes(data)
+        return len(data)
+
+    node_names = [f"ip-10-0-{i // 250}-{i % 250}.ec2.internal" for i in range(nodes)]
+    batch = []
+    for i, name in enumerate(node_names):
+        n = copy.deepcopy(node_t)
+        n["metadata"]["name"] = name
+        n["metadata"]["uid"] = f"node-{i}"
+        n["metadata"]["labels"]["kubernetes.io/hostname"] = name
+        batch.append(n)
+    write("Node", batch, 0)
+
+    ds_list = []
+    for d in range(daemonsets):
+        ds = copy.deepcopy(ds_t)
+        ds["metadata"]["name"] = f"daemon-{d:02d}"
+        ds["metadata"]["uid"] = f"ds-uid-{d}"
+        ds["spec"]["selector"] = {"matchLabels": {"name": f"daemon-{d:02d}"}}
+        ds_list.append(ds)
+    write("DaemonSet", ds_list, 0)
+
+    page: list[dict] = []
+    page_no = 0
+    for d, ds in enumerate(ds_list):
+        for i, node in enumerate(node_names):
+            tmpl = pod_crash if (i * 31 + d) % 50 == 0 else pod_ok  # ~2 % crash-looping
+            p = copy.deepcopy(tmpl)
+            meta = p["metadata"]
+            meta["name"] = f"{ds['metadata']['name']}-{i:05d}"
+            meta["uid"] = f"pod-{d}-{i}"
+            meta["ownerReferences"][0]["uid"] = ds["metadata"]["uid"]
+            meta["ownerReferences"][0]["name"] = ds["metadata"]["name"]
+            meta["labels"]["name"] = ds["metadata"]["name"]
+            p["spec"]["nodeName"] = node
+            terms = p["spec"]["affinity"]["nodeAffinity"][
+                "requiredDuringSchedulingIgnoredDuringExecution"
+            ]
+            terms["nodeSelectorTerms"][0]["matchFields"][0]["values"] = [node]
+            page.append(p)
+            if len(page) == PAGE:
+                sizes["pods_bytes"] += write("Pod", page, page_no)
+                sizes["pods"] += len(page)
+                page, page_no = [], page_no + 1
+    if page:
+        sizes["pods_bytes"] += write("Pod", page, page_no)
+        sizes["pods"] += len(page)
+    return sizes
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def measure_build(out: Path) -> dict:
+    from dashboard.coverage.matrix import Matrix
+    from dashboard.coverage.records import decode_list
+
+    start_rss = _peak_rss_mb()
+    t0 = time.perf_counter()
+    m = Matrix()
+    lists = {}
+    for kind in ("Node", "DaemonSet", "Pod"):
+        records = lists[kind] = []
+        for f in sorted(out.glob(f"{kind}-*.json")):
+            # One page at a time, as a paginated LIST arrives: bytes never pile up.
+            records.extend(decode_list(f.read_bytes(), kind).records)
+    m.replace_all(lists)
+    del lists, records
+    elapsed = time.perf_counter() - t0
+    return {
+        "seconds": round(elapsed, 2),
+        "peak_rss_mb": round(_peak_rss_mb(), 1),
+        "rss_before_mb": round(start_rss, 1),
+        "cells": len(m.cells),
+        "pods": len(m.pods),
+    }
+
+
+def measure_events(out: Path, count: int) -> dict:
+    """Pod MODIFIED events: decode each watch line from bytes and apply it."""
+    from dashboard.coverage.matrix import Matrix
+    from dashboard.coverage.records import decode_event, decode_list
+
+    m = Matrix()
+    for kind in ("Node", "DaemonSet", "Pod"):
+        recs = [
+            r
+            for f in sorted(out.glob(f"{kind}-*.json"))
+            for r in decode_list(f.read_bytes(), kind).records
+        ]
+        m.replace(kind, recs)
+    # Build watch lines from real pod pages, flipping readiness so every event changes a cell.
+    pods = json.loads(next(iter(sorted(out.glob("Pod-*.json")))).read_bytes())["items"]
+    lines = []
+    for i in range(count):
+        p = copy.deepcopy(pods[i % len(pods)])
+        p["metadata"]["resourceVersion"] = str(1000 + i)
+        for c in p["status"]["conditions"]:
+            if c["type"] == "Ready":
+                # Flip once per pass over the page so every event really changes a cell.
+                c["status"] = "False" if (i // len(pods)) % 2 == 0 else "True"
+        lines.append(msgspec.json.encode({"type": "MODIFIED", "object": p}))
+    t0 = time.perf_counter()
+    changed = 0
+    for line in lines:
+        ev = decode_event(line, "Pod")
+        changed += len(m.apply(ev.type, ev.record).cells)
+    elapsed = time.perf_counter() - t0
+    decoded = [decode_event(line, "Pod") for line in lines]
+    t1 = time.perf_counter()
+    for ev in decoded:
+        m.apply(ev.type, ev.record)
+    apply_only = time.perf_counter() - t1
+    return {
+        "events": count,
+        "decode_and_apply_per_s": round(count / elapsed),
+        "apply_only_per_s": round(count / apply_only),
+        "cells_changed": changed,
+    }
+
+
+def measure_peer(out: Path, how: str, sample: int) -> dict:
+    pages = sorted(out.glob("Pod-*.json"))[: max(1, sample // PAGE)]
+    blobs = [f.read_bytes() for f in pages]
+    n = sum(len(json.loads(b)["items"]) for b in blobs)
+    t0 = time.perf_counter()
+    if how == "msgspec":
+        from dashboard.coverage.records import decode_list
+
+        for b in blobs:
+            decode_list(b, "Pod")
+    elif how == "orjson":
+        import orjson
+
+        for b in blobs:
+            orjson.loads(b)
+    elif how == "typed":
+        from kubernetes.client import ApiClient
+
+        api = ApiClient()
+        for b in blobs:
+            api.deserialize(b.decode(), "V1PodList", "application/json")
+    return {
+        "pods": n,
+        "seconds": round(time.perf_counter() - t0, 3),
+        "peak_rss_mb": round(_peak_rss_mb(), 1),
+    }
+
+
+def _child(args: list[str]) -> dict:
+    proc = subprocess.run(
+        [sys.executable, __file__, *args], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--nodes", type=int, default=5000)
+    ap.add_argument("--daemonsets", type=int, default=30)
+    ap.add_argument("--sample", type=int, default=10_000)
+    ap.add_argument("--events", type=int, default=50_000)
+    ap.add_argument("--child", nargs="+")
+    args = ap.parse_args()
+    if args.child:
+        what, out = args.child[0], Path(args.child[1])
+        if what == "build":
+            result = measure_build(out)
+        elif what == "events":
+            result = measure_events(out, args.events)
+        else:
+            result = measure_peer(out, what, args.sample)
+        print(json.dumps(result))
+        return
+
+    with tempfile.TemporaryDirectory(prefix="daemonviz-bench-") as tmp:
+        out = Path(tmp)
+        t0 = time.perf_counter()
+        sizes = generate(out, args.nodes, args.daemonsets)
+        gen = time.perf_counter() - t0
+        build = _child(["--child", "build", str(out)])
+        events = _child(["--events", str(args.events), "--child", "events", str(out)])
+        peers = {
+            how: _child(["--sample", str(args.sample), "--child", how, str(out)])
+            for how in ("msgspec", "orjson", "typed")
+        }
+    base = peers["msgspec"]["seconds"] or 1e-9
+    report = {
+        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+        "input": {
+            "nodes": args.nodes,
+            "daemonsets": args.daemonsets,
+            "pods": sizes["pods"],
+            "pod_json_mb": round(sizes["pods_bytes"] / 1e6, 1),
+            "avg_pod_kb": round(sizes["pods_bytes"] / max(sizes["pods"], 1) / 1024, 2),
+            "generate_seconds": round(gen, 1),
+        },
+        "build_from_bytes": build,
+        "pod_events": events,
+        "peers_10k_pods": {
+            how: {**r, "ratio_vs_msgspec": round(r["seconds"] / base, 1)}
+            for how, r in peers.items()
+        },
+    }
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,390 @@
+"""Collectors: one per enabled cluster. Each runs its source (a real cluster through
+`dashboard.kube`, or the in-process simulator), feeds the coverage matrix, coalesces
+changes (~250 ms) and publishes one delta per window to the channel-layer group
+`cluster.<slug>`. The matrix itself is the snapshot pages render from and late joiners
+re-sync against.
+
+Threads: the kube source's reflectors run in threads of their own (the official client
+blocks), and views render in Django's sync thread pool, while ticks run on the ASGI
+event loop. So the matrix is only touched under `collector.lock`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from asgiref.sync import async_to_sync
+
+from dashboard.coverage.matrix import Delta, Matrix
+from dashboard.coverage.records import KINDS, DecodeError, Record, decode
+from dashboard.coverage.timefmt import utcnow
+
+log = logging.getLogger(__name__)
+
+# Matrix kinds by API resource plural (what sources speak in).
+KIND_OF_RESOURCE = {
+    "nodes": "Node",
+    "daemonsets": "DaemonSet",
+    "pods": "Pod",
+    "controllerrevisions": "ControllerRevision",
+}
+# Re-classify clock-dependent cells (minReadySeconds, "node joined 20s ago") this often.
+TIMED_REFRESH_SECONDS = 10.0
+
+
+def group_name(slug: str) -> str:
+    return f"cluster.{slug}"
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    """What a collector needs to know of a Cluster row, detached from the ORM."""
+
+    slug: str
+    name: str
+    source: str = "simulated"  # simulated | kubeconfig | in-cluster
+    scenario: str = "demo"
+    nodes: int | None = None
+    daemonsets: int | None = None
+    seed: int = 1
+    churn: float | None = None
+    kubeconfig_path: str = ""
+    context: str = ""
+    group_by_label: str = ""
+
+    @classmethod
+    def from_model(cls, cluster: Any, churn: float | None = None) -> ClusterConfig:
+        return cls(
+            slug=cluster.slug,
+            name=cluster.name,
+            source=cluster.source,
+            scenario=cluster.scenario,
+            nodes=cluster.sim_nodes,
+            daemonsets=cluster.sim_daemonsets,
+            seed=cluster.sim_seed,
+            churn=churn,
+            kubeconfig_path=cluster.kubeconfig_path,
+            context=cluster.context,
+            group_by_label=cluster.group_by_label,
+        )
+
+
+@dataclass(frozen=True)
+class ConnectionStatus:
+    state: str  # connecting | synced | stale | failed
+    message: str = ""
+    since: datetime | None = None
+
+
+# Items a source hands to the collector: ("apply", event_type, record) or
+# ("replace", kind, records) after a full (re)list.
+Item = tuple[str, str, Any]
+
+
+class Source(Protocol):
+    def start(self) -> None: ...
+    def drain(self) -> list[Item]: ...
+    def status(self) -> ConnectionStatus: ...
+    def stop(self) -> None: ...
+
+
+class SimulatedSource:
+    """Follows a simulator's object store directly: the same raw objects an API server
+    would serve, without HTTP. A gap in the store's history (410) means a full replace,
+    exactly like a relist."""
+
+    def __init__(self, config: ClusterConfig):
+        from dashboard.simulator import Simulator
+
+        self.simulator = Simulator.from_scenario(
+            config.scenario,
+            seed=config.seed,
+            nodes=config.nodes,
+            daemonsets=config.daemonsets,
+            churn=config.churn,
+        )
+        self._rv: int | None = None
+        self._since = utcnow()
+
+    def start(self, run_clock: bool = True) -> None:
+        if run_clock:
+            self.simulator.start()
+
+    def drain(self) -> list[Item]:
+        from dashboard.simulator.store import Expired
+
+        store = self.simulator.store
+        if self._rv is not None:
+            try:
+                events = store.events_since(self._rv)
+            except Expired:
+                log.info("simulated store history expired: replacing everything")
+            else:
+                items: list[Item] = []
+                for ev in events:
+                    kind = KIND_OF_RESOURCE.get(ev.resource)
+                    if kind is not None:
+                        items.append(("apply", ev.type, decode(kind, ev.data)))
+                    self._rv = ev.rv
+                return items
+        # The lists of the four resources may straddle writes: remember the version from
+        # before the first one and replay what came after it next time (re-applying an
+        # event whose result a list already showed is harmless).
+        self._rv = store.resource_version
+        items = []
+        for resource, kind in KIND_OF_RESOURCE.items():
+            objs, _ = store.list(resource)
+            items.append(("replace", kind, [decode(kind, data) for _, data in objs]))
+        return items
+
+    def status(self) -> ConnectionStatus:
+        return ConnectionStatus("synced", "simulated cluster", self._since)
+
+    def stop(self) -> None:
+        self.simulator.stop()
+
+
+class KubeSource:
+    """A real API server through `dashboard.kube`: reflector threads push into a queue."""
+
+    def __init__(self, config: ClusterConfig):
+        self.config = config
+        self._queue: deque[Item] = deque()
+        self._watch = None
+        self._status = ConnectionStatus("connecting", "starting", utcnow())
+
+    def start(self) -> None:
+        from dashboard.kube.clients import (
+            KubeconfigError,
+            client_from_kubeconfig,
+            client_in_cluster,
+        )
+        from dashboard.kube.reflector import ClusterWatch
+
+        try:
+            if self.config.source == "in-cluster":
+                api = client_in_cluster()
+            else:
+                api = client_from_kubeconfig(
+                    self.config.kubeconfig_path, self.config.context or None
+                )
+        except KubeconfigError as exc:
+            self._status = ConnectionStatus("failed", str(exc), utcnow())
+            return
+        self._watch = ClusterWatch(api, self._sink).start()
+
+    def _sink(self, resource: str, event: Any) -> None:
+        # Called on reflector threads; deque appends are atomic, so no lock is needed.
+        from dashboard.kube.reflector import Change, Replace
+
+        kind = KIND_OF_RESOURCE.get(resource)
+        if kind is None:
+            return
+        if isinstance(event, Replace):
+            self._queue.append(("replace", kind, list(event.records)))
+        elif isinstance(event, Change):
+            self._queue.append(("apply", event.type, event.record))
+
+    def drain(self) -> list[Item]:
+        items = []
+        while self._queue:
+            items.append(self._queue.popleft())
+        return items
+
+    def status(self) -> ConnectionStatus:
+        if self._watch is None:
+            return self._status
+        s = self._watch.status
+        return ConnectionStatus(s.state, s.message, s.since)
+
+    def stop(self) -> None:
+        if self._watch is not None:
+            self._watch.stop()
+
+
+def make_source(config: ClusterConfig) -> Source:
+    if config.source == "simulated":
+        return SimulatedSource(config)
+    return KubeSource(config)
+
+
+class ClusterCollector:
+    def __init__(self, cluster: ClusterConfig, channel_layer: Any = None, coalesce: float = 0.25):
+        self.cluster = cluster
+        self.lock = threading.RLock()
+        self.matrix = Matrix()
+        self.coalesce = coalesce
+        self.channel_layer = channel_layer
+        self.last_update: datetime | None = None
+        self.bad_objects = 0  # malformed objects skipped (kept visible on the status line)
+        self._source: Source | None = None
+        self._task: asyncio.Task | None = None
+        self._last_timed_refresh = 0.0
+
+    # ------------------------------------------------------------------ source
+
+    @property
+    def simulator(self):
+        return getattr(self._source, "simulator", None)
+
+    def start_source(self, run_clock: bool = True) -> None:
+        self._source = make_source(self.cluster)
+        if isinstance(self._source, SimulatedSource):
+            self._source.start(run_clock=run_clock)
+        else:
+            self._source.start()
+
+    @property
+    def status(self) -> ConnectionStatus:
+        if self._source is None:
+            return ConnectionStatus("connecting", "not started")
+        return self._source.status()
+
+    # ------------------------------------------------------------------ ticks
+
+    def tick(self) -> Delta | None:
+        """Apply what the source produced since the last tick; publish one delta."""
+        if self._source is None:
+            return None
+        items = self._source.drain()
+        if not items:
+            return None
+        with self.lock:
+            base = self.matrix.revision
+            delta = self._apply(items)
+            if delta.empty:
+                return None
+            self.last_update = utcnow()
+            payload = self._payload(delta, base)
+        self._publish(payload)
+        return delta
+
+    def refresh_timed(self) -> None:
+        with self.lock:
+            base = self.matrix.revision
+            delta = self.matrix.refresh_timed()
+            payload = None if delta.empty else self._payload(delta, base)
+        if payload is not None:
+            self._publish(payload)
+
+    def _apply(self, items: list[Item]) -> Delta:
+        total = Delta(self.matrix.revision)
+        batch: list[tuple[str, Record]] = []
+        replaces: dict[str, list[Record]] = {}
+        for item in items:
+            # Keep order between replaces and events: flush whichever kind was pending.
+            if item[0] == "apply":
+                if replaces:
+                    total.merge(self.matrix.replace_all(replaces))
+                    replaces = {}
+                batch.append((item[1], item[2]))
+            else:
+                if batch:
+                    total.merge(self.matrix.apply_many(batch))
+                    batch = []
+                replaces[item[1]] = item[2]
+        if replaces:
+            total.merge(self.matrix.replace_all(replaces))
+        if batch:
+            total.merge(self.matrix.apply_many(batch))
+        return total
+
+    def _payload(self, delta: Delta, base: int) -> dict:
+        from dashboard import fragments
+
+        payload = fragments.delta_payload(self.cluster, self.matrix, delta)
+        payload.setdefault("revision", delta.revision)
+        payload.setdefault("base", base)
+        return payload
+
+    def _publish(self, payload: dict) -> None:
+        if self.channel_layer is None:
+            return
+        message = {"type": "grid.delta", "payload": payload}
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            async_to_sync(self.channel_layer.group_send)(group_name(self.cluster.slug), message)
+        else:
+            loop.create_task(self.channel_layer.group_send(group_name(self.cluster.slug), message))
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def run(self) -> None:
+        """Tick forever on the event loop; decoding errors never stop the collector."""
+        self.start_source()
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                await asyncio.sleep(self.coalesce)
+                try:
+                    self.tick()
+                    if loop.time() - self._last_timed_refresh > TIMED_REFRESH_SECONDS:
+                        self._last_timed_refresh = loop.time()
+                        self.refresh_timed()
+                except DecodeError as exc:
+                    self.bad_objects += 1
+                    log.warning(
+                        "cluster %s: skipped a malformed object: %s", self.cluster.slug, exc
+                    )
+        finally:
+            self.stop_source()
+
+    def start(self) -> asyncio.Task:
+        self._task = asyncio.get_running_loop().create_task(
+            self.run(), name=f"collector:{self.cluster.slug}"
+        )
+        return self._task
+
+    def stop_source(self) -> None:
+        if self._source is not None:
+            self._source.stop()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+
+class Registry:
+    """The collectors running in this process, by cluster slug."""
+
+    def __init__(self) -> None:
+        self._collectors: dict[str, ClusterCollector] = {}
+
+    def register(self, collector: ClusterCollector) -> ClusterCollector:
+        self._collectors[collector.cluster.slug] = collector
+        return collector
+
+    def unregister(self, slug: str) -> ClusterCollector | None:
+        return self._collectors.pop(slug, None)
+
+    def get(self, slug: str) -> ClusterCollector | None:
+        return self._collectors.get(slug)
+
+    def all(self) -> list[ClusterCollector]:
+        return list(self._collectors.values())
+
+    def clear(self) -> None:
+        self._collectors.clear()
+
+
+registry = Registry()
+
+__all__ = [
+    "KINDS",
+    "ClusterCollector",
+    "ClusterConfig",
+    "ConnectionStatus",
+    "registry",
+    "group_name",
+]
