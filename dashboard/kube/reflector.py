@@ -1,0 +1,524 @@
+"""List-then-watch reflectors: keep a consumer's copy of one resource exact, forever.
+
+One `Reflector` per resource follows client-go's Reflector loop (reference §4.5):
+
+    list (paginated, raw bytes)  ->  Replace(records, rv)
+    watch from rv, bookmarks on  ->  Change(...) per event; rv advances on every event
+        clean end / network error   -> watch again from the last rv (no relist needed)
+        410 (HTTP or ERROR event)   -> list again: a fresh Replace for the whole resource
+        other errors                -> exponential backoff with full jitter, Retry-After
+
+The official `kubernetes.watch.Watch` is not used: with `deserialize=False` it stops
+tracking the resourceVersion and raises KeyError on ERROR events, and it retries a 410
+with the same stale resourceVersion (reference §4.6). The stream is read here instead.
+
+Threads, not asyncio: the official client is synchronous (blocking urllib3). Each reflector
+runs in its own thread so its blocking reads never stall the asyncio event loop that serves
+the web pages; the consumer hands events over with `loop.call_soon_threadsafe`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import urllib3.exceptions as u3
+from kubernetes.client import ApiClient
+from kubernetes.client.exceptions import ApiException
+
+from dashboard.coverage.records import Record, decode_event
+
+from .errors import GONE, ConnectionProblem, ProblemError, classify, from_status
+from .resources import (
+    DEFAULT_PAGE_SIZE,
+    RESOURCE_NAMES,
+    RESOURCES,
+    list_all,
+    request,
+    server_of,
+)
+
+log = logging.getLogger(__name__)
+
+CONNECTING = "connecting"
+SYNCED = "synced"
+STALE = "stale"
+FAILED = "failed"
+STOPPED = "stopped"
+
+# The resource name under which ClusterWatch reports the cluster's aggregated status.
+CLUSTER = "cluster"
+
+
+# --------------------------------------------------------------------------- events
+
+
+@dataclass(frozen=True, slots=True)
+class Replace:
+    """The complete current state of one resource (after every full list, the first too)."""
+
+    records: list[Record]
+    resource_version: str
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    type: str  # ADDED | MODIFIED | DELETED
+    record: Record
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    state: str  # connecting | synced | stale | failed | stopped
+    problem: ConnectionProblem | None
+    since: float  # time.time() when this state began (for stale: when it first failed)
+
+
+Event = Replace | Change | Status
+Sink = Callable[[str, Event], None]
+
+
+# --------------------------------------------------------------------------- backoff
+
+
+MAX_RETRY_AFTER = 300.0
+
+
+class Backoff:
+    """Exponential backoff with full jitter: uniform(0, min(cap, base * 2**attempt))."""
+
+    def __init__(self, base: float = 0.5, cap: float = 30.0, rng: random.Random | None = None):
+        self.base = base
+        self.cap = cap
+        self.rng = rng or random.Random()
+        self.attempt = 0
+
+    def next(self, retry_after: float | None = None) -> float:
+        ceiling = min(self.cap, self.base * (2**self.attempt))
+        self.attempt = min(self.attempt + 1, 32)
+        delay = self.rng.uniform(0, ceiling)
+        # The server said when: never come back sooner (within reason: a bogus header
+        # must not park the reflector for hours).
+        return max(delay, min(retry_after, MAX_RETRY_AFTER)) if retry_after else delay
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+
+class _Relist(Exception):
+    """The watch's resourceVersion expired (410): only a fresh list can continue."""
+
+
+class _Stopped(Exception):
+    pass
+
+
+# A watch that ends cleanly this quickly, having delivered nothing, is not progress: backing
+# off keeps a server that accepts and immediately closes watches from becoming a hot loop.
+MIN_USEFUL_WATCH_SECONDS = 1.0
+
+
+# --------------------------------------------------------------------------- reflector
+
+
+class Reflector:
+    def __init__(
+        self,
+        api_client: ApiClient,
+        resource: str,
+        sink: Sink,
+        *,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        watch_timeout_seconds: int = 300,
+        connect_timeout: float = 10.0,
+        read_timeout: float = 90.0,
+        backoff_base: float = 0.5,
+        backoff_cap: float = 30.0,
+        rng: random.Random | None = None,
+        sleep: Callable[[float], None] | None = None,
+        clock: Callable[[], float] = time.time,
+    ):
+        """`read_timeout` bounds every read: a silently dropped connection (no FIN, no RST)
+        is noticed after that long at worst, then the watch resumes from the last RV. It
+        should exceed the server's bookmark interval (kube-apiserver: about a minute).
+
+        Backoff: full jitter between 0 and min(backoff_cap, backoff_base * 2**failures);
+        `rng` and `sleep` are injectable for tests. By default the wait ends early on stop().
+        """
+        if resource not in RESOURCES:
+            raise ValueError(f"unknown resource {resource!r} (one of {', '.join(RESOURCES)})")
+        self.api_client = api_client
+        self.resource = resource
+        self.spec = RESOURCES[resource]
+        self.sink = sink
+        # Nodes are cluster-scoped: a namespace does not apply to them.
+        self.namespace = namespace if self.spec.namespaced else None
+        self.label_selector = label_selector
+        self.page_size = page_size
+        self.watch_timeout_seconds = int(watch_timeout_seconds)
+        self.timeouts = (connect_timeout, read_timeout)
+        self.backoff = Backoff(backoff_base, backoff_cap, rng)
+        self._sleep = sleep
+        self._clock = clock
+        self._stop = threading.Event()
+        self._response_lock = threading.Lock()
+        self._response: Any = None
+        self._thread: threading.Thread | None = None
+        self._ever_synced = False
+        self._status = Status(CONNECTING, None, clock())
+        self.resource_version = ""  # the last one seen (list, event or bookmark)
+
+    # ------------------------------------------------------------------ control
+
+    @property
+    def status(self) -> Status:
+        return self._status
+
+    def start(self) -> Reflector:
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self.run, name=f"reflector:{self.resource}", daemon=True
+            )
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Ask the loop to end and unblock a read in progress; does not wait."""
+        self._stop.set()
+        with self._response_lock:
+            resp = self._response
+        if resp is not None:
+            _abort(resp)
+
+    def join(self, timeout: float | None = None) -> bool:
+        if self._thread is not None:
+            self._thread.join(timeout)
+            return not self._thread.is_alive()
+        return True
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    # ------------------------------------------------------------------ the loop
+
+    def run(self) -> None:
+        self._emit(self._status)
+        rv = ""
+        while not self._stop.is_set():
+            try:
+                if not rv:
+                    rv = self._list()
+                # Synced is declared once the watch is accepted: "listed and watching".
+                rv = self._watch(rv)
+            except _Stopped:
+                break
+            except _Relist:
+                # Relisting is the normal recovery, not a failure: the state stays as it is.
+                log.info("%s: resourceVersion expired, relisting", self.resource)
+                rv = ""
+            except Exception as exc:  # every failure is retried; classify says why
+                if self._stop.is_set():
+                    break
+                problem = classify(exc, self._context("watch" if rv else "list"))
+                if problem.kind == "protocol":
+                    rv = ""  # a response we could not decode: we may have missed events
+                self._set_status(STALE if self._ever_synced else FAILED, problem)
+                delay = self.backoff.next(problem.retry_after)
+                log.warning("%s: %s (retrying in %.1f s)", self.resource, problem.message, delay)
+                self._wait(delay)
+        self._set_status(STOPPED, None)
+
+    def _list(self) -> str:
+        records, rv = list_all(
+            self.api_client,
+            self.spec,
+            namespace=self.namespace,
+            label_selector=self.label_selector,
+            page_size=self.page_size,
+            request_timeout=self.timeouts,
+            on_response=self._track,
+        )
+        self._check_stopped()
+        # Pods: the API cannot select "owned by any DaemonSet" with a label selector —
+        # attribution is by the controller ownerReference, not labels (reference §2), and
+        # field selectors cannot reach ownerReferences. So every pod is listed and watched,
+        # but decoded straight into the compact record (owner_uid "" when not a DaemonSet
+        # pod), which is cheap; the consumer drops those records.
+        self._emit(Replace(records, rv))
+        self.backoff.reset()
+        self.resource_version = rv
+        return rv
+
+    def _watch(self, rv: str) -> str:
+        """Stream changes after `rv`; returns the last RV seen when the stream ends cleanly."""
+        started = time.monotonic()
+        try:
+            resp = request(
+                self.api_client,
+                self.spec,
+                self.namespace,
+                self.label_selector,
+                watch=True,
+                resource_version=rv,
+                allow_watch_bookmarks=True,
+                timeout_seconds=self.watch_timeout_seconds,
+                _request_timeout=self.timeouts,
+            )
+        except ApiException as exc:
+            if exc.status == 410:
+                raise _Relist from None
+            raise
+        self._track(resp)
+        events = 0
+        try:
+            # Only now is the cluster answering again after a failure.
+            self._set_status(SYNCED, None)
+            for line in _lines(resp):
+                self._check_stopped()
+                ev = decode_event(line, self.spec.kind)
+                if ev.type == "ERROR":
+                    problem = from_status(ev.status or {}, self._context("watch"))
+                    if problem.kind == GONE:
+                        raise _Relist
+                    raise ProblemError(problem)
+                if ev.resource_version:
+                    rv = ev.resource_version
+                    self.resource_version = rv
+                if ev.type != "BOOKMARK" and ev.record is not None:
+                    events += 1
+                    self._emit(Change(ev.type, ev.record))
+        except (u3.ReadTimeoutError, u3.ProtocolError) as exc:
+            self._check_stopped()
+            # A quiet stream hit the read timeout, or the connection dropped mid-stream:
+            # both are resumed from the last RV. Were the server really gone, the next
+            # request fails and the status turns stale then.
+            log.info("%s: watch interrupted (%s), resuming", self.resource, type(exc).__name__)
+        finally:
+            self._untrack(resp)
+        self._check_stopped()
+        if events or time.monotonic() - started >= MIN_USEFUL_WATCH_SECONDS:
+            self.backoff.reset()
+        else:
+            self._wait(self.backoff.next())
+        return rv
+
+    # ------------------------------------------------------------------ helpers
+
+    def _context(self, verb: str):
+        return self.spec.context(verb, self.namespace, server_of(self.api_client))
+
+    def _track(self, resp: Any) -> None:
+        with self._response_lock:
+            self._response = resp
+        if self._stop.is_set():  # stop() ran before we could register: abort ourselves
+            _abort(resp)
+            raise _Stopped
+
+    def _untrack(self, resp: Any) -> None:
+        with self._response_lock:
+            if self._response is resp:
+                self._response = None
+        # Best effort: the connection may be broken or already closed by stop().
+        with contextlib.suppress(Exception):
+            resp.release_conn()
+
+    def _check_stopped(self) -> None:
+        if self._stop.is_set():
+            raise _Stopped
+
+    def _wait(self, seconds: float) -> None:
+        if self._sleep is not None:
+            self._sleep(seconds)
+        else:
+            self._stop.wait(seconds)
+
+    def _set_status(self, state: str, problem: ConnectionProblem | None) -> None:
+        old = self._status
+        if state == SYNCED:
+            self._ever_synced = True
+        if old.state == state and old.problem == problem:
+            return
+        # A stale/failed state keeps its start time while the failure's details change.
+        since = old.since if old.state == state else self._clock()
+        self._status = Status(state, problem, since)
+        self._emit(self._status)
+
+    def _emit(self, event: Event) -> None:
+        try:
+            self.sink(self.resource, event)
+        except Exception:
+            # A consumer bug must not kill the reflector thread (the cluster would freeze
+            # silently); it is logged loudly instead.
+            log.exception("%s: sink failed on %s", self.resource, type(event).__name__)
+
+
+def _abort(resp: Any) -> None:
+    """Unblock a thread blocked reading `resp`: shut the socket down (close alone does not
+    wake a blocked recv on Linux), then close."""
+    for action in ("shutdown", "close"):
+        # Either may fail: already closed, released to the pool, or never connected.
+        with contextlib.suppress(Exception):
+            getattr(resp, action)()
+
+
+def _lines(resp: Any) -> Iterator[bytes]:
+    """Complete JSON lines of a watch stream; a line may span chunks, so buffer until b"\\n"."""
+    buf = bytearray()
+    for chunk in _chunks(resp):
+        buf += chunk
+        start = 0
+        while (end := buf.find(b"\n", start)) >= 0:
+            if end > start:
+                yield bytes(buf[start:end])
+            start = end + 1
+        del buf[:start]
+    if buf.strip():
+        # The stream ended inside a line: the connection was cut. That partial line is
+        # dropped and the watch resumes from the last complete event.
+        raise u3.ProtocolError("watch stream ended mid-line")
+
+
+def _chunks(resp: Any) -> Iterator[bytes]:
+    # The API server streams watches with chunked encoding: yield each chunk as it arrives
+    # (stream() would wait for 64 KiB on a non-chunked body; read1 returns what is there).
+    if resp.chunked and resp.supports_chunked_reads():
+        yield from resp.read_chunked(None, decode_content=True)
+    else:
+        while chunk := resp.read1(65536):
+            yield chunk
+
+
+# --------------------------------------------------------------------------- cluster
+
+
+class ClusterWatch:
+    """One reflector thread per resource for one cluster, and the cluster's status.
+
+    Status, aggregated over the resources:
+      connecting  not all resources listed yet, nothing failing
+      synced      every resource listed and watching
+      stale       was synced; at least one resource is failing now (since when, why)
+      failed      never synced and failing (auth, forbidden, TLS, DNS, refused...)
+
+    The sink receives every reflector event as `sink(resource, event)`, plus
+    `sink(CLUSTER, Status)` whenever the aggregated status changes. It is called from the
+    reflector threads (one at a time per resource, concurrently across resources).
+    """
+
+    def __init__(
+        self,
+        api_client: ApiClient,
+        sink: Sink,
+        resources: tuple[str, ...] | list[str] = RESOURCE_NAMES,
+        namespace: str | None = None,
+        *,
+        label_selectors: dict[str, str] | None = None,
+        autostart: bool = True,
+        clock: Callable[[], float] = time.time,
+        **reflector_options: Any,
+    ):
+        self.api_client = api_client
+        self._sink = sink
+        self._clock = clock
+        self._cond = threading.Condition()
+        self._ever_synced = False
+        self._stopped = False
+        self._status = Status(CONNECTING, None, clock())
+        self._resource_status: dict[str, Status] = {}
+        selectors = label_selectors or {}
+        self.reflectors = {
+            name: Reflector(
+                api_client,
+                name,
+                self._on_event,
+                namespace=namespace,
+                label_selector=selectors.get(name),
+                clock=clock,
+                **reflector_options,
+            )
+            for name in resources
+        }
+        self._resource_status = {name: r.status for name, r in self.reflectors.items()}
+        if autostart:
+            self.start()
+
+    def start(self) -> ClusterWatch:
+        for reflector in self.reflectors.values():
+            reflector.start()
+        return self
+
+    @property
+    def status(self) -> Status:
+        return self._status
+
+    @property
+    def resource_status(self) -> dict[str, Status]:
+        with self._cond:
+            return dict(self._resource_status)
+
+    def wait_synced(self, timeout: float | None = None) -> bool:
+        """Block until every resource is listed and watching; False on timeout."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._status.state == SYNCED, timeout)
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Stop every reflector and wait (at most `timeout` in all) for their threads.
+
+        Returns promptly even with watches blocked in a read: their sockets are shut down.
+        The threads are daemons, so one stuck in a slow connect cannot keep the process up.
+        """
+        with self._cond:
+            self._stopped = True
+        for reflector in self.reflectors.values():
+            reflector.stop()
+        deadline = time.monotonic() + timeout
+        for reflector in self.reflectors.values():
+            reflector.join(max(0.0, deadline - time.monotonic()))
+
+    # ------------------------------------------------------------------ aggregation
+
+    def _on_event(self, resource: str, event: Event) -> None:
+        if not isinstance(event, Status):
+            self._sink(resource, event)
+            return
+        with self._cond:
+            if self._stopped and event.state != STOPPED:
+                return
+            self._resource_status[resource] = event
+            self._sink(resource, event)
+            new = self._aggregate()
+            if new is not None:
+                self._status = new
+                self._sink(CLUSTER, new)
+            self._cond.notify_all()
+
+    def _aggregate(self) -> Status | None:
+        """The new cluster status, or None if unchanged. Called with the lock held."""
+        statuses = self._resource_status.values()
+        failing = [s for s in statuses if s.state in (STALE, FAILED)]
+        if all(s.state == STOPPED for s in statuses):
+            state, problem, since = STOPPED, None, self._clock()
+        elif all(s.state == SYNCED for s in statuses):
+            self._ever_synced = True
+            state, problem, since = SYNCED, None, self._clock()
+        elif failing:
+            first = min(failing, key=lambda s: s.since)
+            state = STALE if self._ever_synced else FAILED
+            problem, since = first.problem, first.since
+        else:
+            state, problem, since = CONNECTING, None, self._clock()
+        old = self._status
+        if old.state == state and old.problem == problem:
+            return None
+        if old.state == state and state != STALE and state != FAILED:
+            since = old.since
+        return Status(state, problem, since)

@@ -1,0 +1,49 @@
+"""List a live cluster once (for `manage.py coverage --kubeconfig`): no watches, only GETs."""
+
+from __future__ import annotations
+
+from kubernetes.client import ApiClient
+
+from dashboard.coverage.records import Record
+
+from .errors import ConnectionProblem, ProblemError, classify
+from .resources import DEFAULT_PAGE_SIZE, RESOURCE_NAMES, RESOURCES, list_all, server_of
+
+
+class ClusterUnreachable(ProblemError):
+    """Listing failed; `.problem` says why in words, `.resource` which list failed."""
+
+    def __init__(self, resource: str, problem: ConnectionProblem):
+        super().__init__(problem)
+        self.resource = resource
+
+
+def list_cluster(
+    api_client: ApiClient,
+    *,
+    namespace: str | None = None,
+    resources: tuple[str, ...] = RESOURCE_NAMES,
+    page_size: int = DEFAULT_PAGE_SIZE,
+    request_timeout: tuple[float, float] = (10.0, 60.0),
+) -> dict[str, list[Record]]:
+    """Every node, pod, DaemonSet and ControllerRevision, as records, by resource name.
+
+    Pods are all listed (a DaemonSet's pods cannot be selected by label, reference §2);
+    non-DaemonSet pods have `owner_uid == ""` and are for the caller to drop. Raises
+    `ClusterUnreachable` with the cause in words.
+    """
+    out: dict[str, list[Record]] = {}
+    for name in resources:
+        spec = RESOURCES[name]
+        try:
+            out[name], _ = list_all(
+                api_client,
+                spec,
+                namespace=namespace,
+                page_size=page_size,
+                request_timeout=request_timeout,
+            )
+        except Exception as exc:
+            context = spec.context("list", namespace, server_of(api_client))
+            raise ClusterUnreachable(name, classify(exc, context)) from exc
+    return out
