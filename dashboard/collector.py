@@ -17,7 +17,7 @@ import logging
 import threading
 from collections import deque
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from asgiref.sync import async_to_sync
@@ -178,7 +178,7 @@ class KubeSource:
         except KubeconfigError as exc:
             self._status = ConnectionStatus("failed", str(exc), utcnow())
             return
-        self._watch = ClusterWatch(api, self._sink).start()
+        self._watch = ClusterWatch(api, self._sink)
 
     def _sink(self, resource: str, event: Any) -> None:
         # Called on reflector threads; deque appends are atomic, so no lock is needed.
@@ -202,7 +202,8 @@ class KubeSource:
         if self._watch is None:
             return self._status
         s = self._watch.status
-        return ConnectionStatus(s.state, s.message, s.since)
+        message = str(s.problem) if s.problem is not None else ""
+        return ConnectionStatus(s.state, message, datetime.fromtimestamp(s.since, UTC))
 
     def stop(self) -> None:
         if self._watch is not None:

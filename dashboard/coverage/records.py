@@ -442,13 +442,16 @@ class DecodedList(Struct):
     continue_token: str
     records: list[Record]
     skipped: dict[str, int]  # unknown kinds in a mixed List, with counts
+    malformed: list[str] = []  # with strict=False: what was wrong with each left-out item
 
 
-def decode_list(data: bytes, item_kind: str | None = None) -> DecodedList:
+def decode_list(data: bytes, item_kind: str | None = None, *, strict: bool = True) -> DecodedList:
     """Decode a list response (`PodList`, …) or a mixed `v1 List` as kubectl prints it.
 
     `item_kind` names the kind of the items when the caller knows it (a list API call);
-    otherwise it is taken from the list's kind or, for a `List`, from each item.
+    otherwise it is taken from the list's kind or, for a `List`, from each item. With
+    `strict=False` a malformed item is left out and described in `.malformed` instead of
+    failing the whole list: a live cluster's one bad object must not hide all the others.
     """
     try:
         lst = _raw_list.decode(data)
@@ -462,28 +465,31 @@ def decode_list(data: bytes, item_kind: str | None = None) -> DecodedList:
             f"expected a List (kubectl get … -o json) or one of "
             f"{', '.join(_LIST_KINDS)}, got kind {lst.kind or '(none)'!r}"
         )
-    records: list[Record] = []
-    skipped: dict[str, int] = {}
     if kind is not None:
         _check_kind(kind)
-        dec, project = _typed_decoders[kind], _WIRE[kind][1]
+    records: list[Record] = []
+    skipped: dict[str, int] = {}
+    malformed: list[str] = []
+    for index, raw in enumerate(lst.items):
         try:
-            records = [_named(kind, project(dec.decode(raw))) for raw in lst.items]
-        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-            raise DecodeError(f"malformed {kind} in list: {exc}") from None
-    else:
-        for raw in lst.items:
-            item_kind_ = _kinded.decode(raw).kind
-            if item_kind_ not in _WIRE:
-                skipped[item_kind_ or "(no kind)"] = skipped.get(item_kind_ or "(no kind)", 0) + 1
+            # e.g. `"items": [1]` must become a DecodeError, never escape as a traceback.
+            this_kind = kind or _kinded.decode(raw).kind
+            if this_kind not in _WIRE:
+                skipped[this_kind or "(no kind)"] = skipped.get(this_kind or "(no kind)", 0) + 1
                 continue
-            records.append(decode(item_kind_, raw))
+            records.append(decode(this_kind, raw))
+        except (DecodeError, msgspec.ValidationError, msgspec.DecodeError) as exc:
+            problem = f"list item {index} is malformed: {exc}"
+            if strict:
+                raise DecodeError(problem) from None
+            malformed.append(problem)
     return DecodedList(
         kind=kind or "",
         resource_version=lst.metadata.resourceVersion,
         continue_token=lst.metadata.continue_,
         records=records,
         skipped=skipped,
+        malformed=malformed,
     )
 
 

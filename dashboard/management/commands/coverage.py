@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections import Counter
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
@@ -72,6 +73,13 @@ class Command(BaseCommand):
     def _load(self, options):
         if options["snapshot"]:
             return decode_documents(read_inputs(options["snapshot"]))
-        from dashboard.kube.snapshot import list_cluster_records
+        # Imported here: the snapshot path must work without touching the kube layer.
+        from dashboard.kube.clients import KubeconfigError, client_from_kubeconfig
+        from dashboard.kube.snapshot import ClusterUnreachable, list_cluster
 
-        return list_cluster_records(options["kubeconfig"], options["context"])
+        try:
+            api = client_from_kubeconfig(options["kubeconfig"], options["context"] or None)
+            by_resource = list_cluster(api)
+        except (KubeconfigError, ClusterUnreachable) as exc:
+            raise SnapshotError(str(exc)) from None
+        return [r for records in by_resource.values() for r in records], Counter()
