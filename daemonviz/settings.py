@@ -78,7 +78,10 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / "var" / "static"
+# Static files are served by WhiteNoise straight from the finders (app + static/), so no
+# collectstatic step is needed; a deployment that wants one sets DAEMONVIZ_STATIC_ROOT.
+STATIC_ROOT = env_str("DAEMONVIZ_STATIC_ROOT") or None
+WHITENOISE_USE_FINDERS = True
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -34,11 +34,14 @@ class GridConsumer(AsyncWebsocketConsumer):
         self.group = group_name(self.slug)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
-        # Tell the page where the matrix stands, so it re-syncs if it rendered an older one.
+        # Tell the page where the matrix stands, so it re-syncs if it rendered an older one
+        # (a reconnect after missed deltas, or a collector restarted with a new matrix).
+        from dashboard import fragments
+
         collector = registry.get(self.slug)
         with collector.lock:
-            revision = collector.matrix.revision
-        await self.send(text_data=_hello_frame(revision, collector.status))
+            hello = fragments.hello_frame(collector.matrix)
+        await self.send(text_data=hello)
 
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "group"):
@@ -54,14 +57,3 @@ class GridConsumer(AsyncWebsocketConsumer):
         frame = fragments.client_frame(event["payload"], self.filters)
         if frame:
             await self.send(text_data=frame)
-
-
-def _hello_frame(revision: int, status) -> str:
-    from django.utils.html import format_html
-
-    return format_html(
-        '<div id="live-state" hx-swap-oob="true" data-revision="{}" data-cluster-state="{}">{}</div>',
-        revision,
-        status.state,
-        status.message,
-    )

@@ -1,0 +1,263 @@
+"""The live path: source → collector → matrix → channel layer → GridConsumer → browser frame.
+
+Consumers are driven through Channels' WebsocketCommunicator against the real ASGI
+application (auth and origin checks included); the kube source through a real HTTP fake
+API server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from channels.layers import get_channel_layer
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+from dashboard.collector import ClusterCollector, ClusterConfig, registry
+from dashboard.coverage.matrix import Matrix
+from dashboard.coverage.records import decode
+from dashboard.grid import dom_id
+from dashboard.simulator.apiserver import FakeApiServer
+
+ORIGIN = (b"origin", b"http://127.0.0.1:8000")
+KINDS = {
+    "nodes": "Node",
+    "daemonsets": "DaemonSet",
+    "pods": "Pod",
+    "controllerrevisions": "ControllerRevision",
+}
+
+
+def fresh_matrix_of(store) -> Matrix:
+    """What a client that lists the store right now would build."""
+    m = Matrix()
+    m.replace_all(
+        {
+            kind: [decode(kind, data) for _, data in store.list(res)[0]]
+            for res, kind in KINDS.items()
+        }
+    )
+    return m
+
+
+@pytest.fixture(autouse=True)
+def no_embedded_collectors(settings):
+    # Tests register their own collectors; the ASGI app must not start the DB's ones.
+    settings.DAEMONVIZ_EMBEDDED_COLLECTOR = False
+    registry.clear()
+    yield
+    registry.clear()
+
+
+@pytest.fixture
+def collector():
+    c = ClusterCollector(
+        ClusterConfig(slug="demo", name="Demo", scenario="demo", seed=3), get_channel_layer()
+    )
+    c.start_source(run_clock=False)  # the test steps the simulator itself
+    c.tick()
+    registry.register(c)
+    yield c
+    c.stop_source()
+
+
+@pytest.fixture
+def session_cookie(db):
+    user = get_user_model().objects.create_user("viewer", password="pw-for-tests")
+    client = Client()
+    client.force_login(user)
+    return (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode())
+
+
+def _app():
+    from daemonviz.asgi import application
+
+    return application
+
+
+# ---------------------------------------------------------------------------- collector
+
+
+def test_simulated_collector_matrix_is_exact_after_churn(collector):
+    sim = collector.simulator
+    for _ in range(20):
+        sim.step(5)
+        collector.tick()
+    assert collector.matrix.cells == fresh_matrix_of(sim.store).cells
+    assert collector.matrix.revision > 1
+
+
+def test_collector_survives_history_expiry(collector):
+    sim = collector.simulator
+    sim.step(10)
+    sim.store.compact()  # the source's resourceVersion is now too old: it must relist
+    sim.step(10)
+    collector.tick()
+    assert collector.matrix.cells == fresh_matrix_of(sim.store).cells
+
+
+def test_kube_collector_through_fake_api_server_matches_the_store(tmp_path):
+    from dashboard.simulator import Simulator
+
+    sim = Simulator.from_scenario("demo", seed=5)
+    server = FakeApiServer(sim.store, port=0, token="t0k3n", bookmark_interval=0.2).start()
+    config = ClusterConfig(
+        slug="live",
+        name="Live",
+        source="kubeconfig",
+        kubeconfig_path=str(server.write_kubeconfig(tmp_path / "kc")),
+    )
+    c = ClusterCollector(config)
+    try:
+        c.start_source()
+        deadline = time.monotonic() + 20
+        while c.status.state != "synced" and time.monotonic() < deadline:
+            c.tick()
+            time.sleep(0.05)
+        assert c.status.state == "synced", c.status
+        sim.step(20)  # churn while watching
+        expected = fresh_matrix_of(sim.store).cells
+        while c.matrix.cells != expected and time.monotonic() < deadline:
+            c.tick()
+            time.sleep(0.05)
+        assert c.matrix.cells == expected
+        assert server.non_get_requests == []
+    finally:
+        c.stop_source()
+        server.stop()
+
+
+def test_kube_collector_reports_failure_cause_and_keeps_last_state(tmp_path):
+    from dashboard.simulator import Simulator
+
+    sim = Simulator.from_scenario("demo", seed=5)
+    server = FakeApiServer(sim.store, port=0, token=None, bookmark_interval=0.2).start()
+    kubeconfig = server.write_kubeconfig(tmp_path / "kc")
+    c = ClusterCollector(
+        ClusterConfig(slug="s", name="S", source="kubeconfig", kubeconfig_path=str(kubeconfig))
+    )
+    try:
+        c.start_source()
+        deadline = time.monotonic() + 20
+        while c.status.state != "synced" and time.monotonic() < deadline:
+            c.tick()
+            time.sleep(0.05)
+        c.tick()  # apply what arrived with the sync
+        cells_before = dict(c.matrix.cells)
+        assert len(cells_before) > 100
+        server.stop()  # the API server goes away
+        while c.status.state != "stale" and time.monotonic() < deadline:
+            c.tick()
+            time.sleep(0.05)
+        assert c.status.state == "stale"
+        assert "refused" in c.status.message.lower()
+        assert c.matrix.cells == cells_before  # last known state kept
+    finally:
+        c.stop_source()
+
+
+def test_broken_kubeconfig_fails_with_a_clear_cause(tmp_path):
+    bad = tmp_path / "kc"
+    bad.write_text("apiVersion: v1\nclusters: [\n")
+    c = ClusterCollector(
+        ClusterConfig(slug="b", name="B", source="kubeconfig", kubeconfig_path=str(bad))
+    )
+    c.start_source()
+    assert c.status.state == "failed"
+    assert "yaml" in c.status.message.lower()
+
+
+# ---------------------------------------------------------------------------- consumer
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_signed_out_socket_is_refused(collector):
+    comm = WebsocketCommunicator(_app(), "/ws/clusters/demo/grid/", headers=[ORIGIN])
+    connected, _ = await comm.connect()
+    assert not connected
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_foreign_origin_is_refused(collector, session_cookie):
+    comm = WebsocketCommunicator(
+        _app(),
+        "/ws/clusters/demo/grid/",
+        headers=[(b"origin", b"http://evil.example"), session_cookie],
+    )
+    connected, _ = await comm.connect()
+    assert not connected
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_unknown_cluster_socket_is_refused(collector, session_cookie):
+    comm = WebsocketCommunicator(
+        _app(), "/ws/clusters/nope/grid/", headers=[ORIGIN, session_cookie]
+    )
+    connected, _ = await comm.connect()
+    assert not connected
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_group_message_reaches_the_browser_as_a_cell_fragment(collector, session_cookie):
+    comm = WebsocketCommunicator(
+        _app(), "/ws/clusters/demo/grid/", headers=[ORIGIN, session_cookie]
+    )
+    connected, _ = await comm.connect()
+    assert connected
+    hello = await comm.receive_from(timeout=5)
+    assert f'data-revision="{collector.matrix.revision}"' in hello
+
+    # Make a healthy daemon pod crash-loop in the simulator, then let the collector tick.
+    sim = collector.simulator
+    node, ds_key = next(
+        (n, d)
+        for (n, d), cell in sorted(collector.matrix.cells.items())
+        if cell.state.value == "healthy"
+    )
+    sim.crash_pod(ds_key, node)
+    for _ in range(12):
+        sim.step(5)
+        await asyncio.sleep(0)
+        collector.tick()
+        if collector.matrix.cells[(node, ds_key)].state.value == "crash-looping":
+            break
+    assert collector.matrix.cells[(node, ds_key)].state.value == "crash-looping"
+
+    cell_id = f"c-{dom_id(node)}-{dom_id(ds_key)}"
+    seen = ""
+    for _ in range(20):
+        frame = await comm.receive_from(timeout=5)
+        seen += frame
+        if cell_id in frame and "crash" in frame.lower():
+            break
+    assert cell_id in seen
+    assert "hx-swap-oob" in seen
+    await comm.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_filtered_client_gets_no_cells_of_hidden_columns(collector, session_cookie):
+    hidden_ds = "kube-system/kube-proxy"
+    assert hidden_ds in collector.matrix.daemonsets
+    comm = WebsocketCommunicator(
+        _app(), "/ws/clusters/demo/grid/?namespace=monitoring", headers=[ORIGIN, session_cookie]
+    )
+    connected, _ = await comm.connect()
+    assert connected
+    await comm.receive_from(timeout=5)
+    nodes = sorted(collector.matrix.nodes)
+    for node in nodes[:5]:
+        collector.simulator.crash_pod(hidden_ds, node)
+    frames = ""
+    for _ in range(6):
+        collector.simulator.step(5)
+        collector.tick()
+        while not await comm.receive_nothing(timeout=0.2):
+            frames += await comm.receive_from(timeout=1)
+    hidden = {f"c-{dom_id(n)}-{dom_id(hidden_ds)}" for n in nodes}
+    assert frames, "the collector published nothing"
+    assert not any(cell_id in frames for cell_id in hidden)
+    await comm.disconnect()
