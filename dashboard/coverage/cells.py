@@ -90,7 +90,8 @@ def is_available(pod: Pod, min_ready_seconds: int, now: datetime) -> bool:
     if min_ready_seconds <= 0:
         return True
     since = parse_time(pod.ready_since)
-    return since is not None and since + timedelta(seconds=min_ready_seconds) <= now
+    # podutil.IsPodAvailable: lastTransitionTime + minReadySeconds strictly before now.
+    return since is not None and since + timedelta(seconds=min_ready_seconds) < now
 
 
 def _termination_text(t: Termination | None, now: datetime) -> str:

@@ -1,0 +1,325 @@
+"""`manage.py coverage --snapshot …`: table and JSON output, inputs, filters, exit codes."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from tests.helpers.k8s import (
+    controller_revision,
+    daemon_pod,
+    daemonset,
+    fixture_with_kind,
+    load_fixture,
+    node,
+    toleration,
+    v1_list,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+EFA = "kube-system/aws-efa-k8s-device-plugin-daemonset"
+EXPORTER = "monitoring/node-exporter"
+EKS_SIBLING = "ip-192-168-2-48.ec2.internal"
+NODE_NAMES = [
+    "ci-ln-ywdpkbt-f76d1-vw6lz-worker-d-rmh8w",
+    "ip-192-168-0-161.ec2.internal",
+    "ip-192-168-2-48.ec2.internal",
+    "ip-192-168-25-169.ec2.internal",
+    "master-0.imeixner20210707.lab.upshift.rdu2.redhat.com",
+]
+
+
+def _snapshot_items() -> list[dict]:
+    """A kubectl snapshot built from the fixtures, plus a fully healthy node-exporter."""
+    efa = load_fixture("daemonset-efa-device-plugin-eks.json")
+    ready = load_fixture("node-eks-ready-worker.json")
+    sibling = node(
+        EKS_SIBLING, labels=ready["metadata"]["labels"] | {"kubernetes.io/hostname": EKS_SIBLING}
+    )
+    nodes = [
+        ready,
+        load_fixture("node-eks-ready-missing-extended-resource.json"),
+        sibling,
+        fixture_with_kind("node-openshift-master-tainted.json", "Node"),
+        fixture_with_kind("node-openshift-gcp-worker-ready.json", "Node"),
+    ]
+    exporter = daemonset("node-exporter", "monitoring", tolerations=[toleration(operator="Exists")])
+    pods = [
+        load_fixture("pod-daemonset-owned-running-eks.json"),
+        load_fixture("pod-daemonset-crashloopbackoff-eks.DERIVED.json"),
+        fixture_with_kind("pod-init-crashloopbackoff-pending.json", "Pod"),  # not a daemon pod
+        *(daemon_pod(exporter, n) for n in NODE_NAMES),
+    ]
+    revisions = [
+        controller_revision(efa, 1, "5bc5db57b"),
+        controller_revision(exporter, 1, "rev1hash"),
+    ]
+    return [*nodes, efa, exporter, *pods, *revisions]
+
+
+@pytest.fixture
+def snapshot(tmp_path) -> Path:
+    path = tmp_path / "cluster.json"
+    path.write_text(json.dumps(v1_list(_snapshot_items())))
+    return path
+
+
+def run_cli(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), "coverage", *args],
+        input=stdin,
+        capture_output=True,
+        cwd=ROOT,
+        timeout=60,
+    )
+
+
+def call(*args: str) -> tuple[str, str]:
+    out, err = StringIO(), StringIO()
+    call_command("coverage", *args, stdout=out, stderr=err)
+    return out.getvalue(), err.getvalue()
+
+
+def _json(*args: str) -> dict:
+    out, _ = call(*args, "--format", "json")
+    return json.loads(out)
+
+
+def _without_time(doc: dict) -> dict:
+    return {k: v for k, v in doc.items() if k != "generated_at"}
+
+
+# --------------------------------------------------------------------------- output
+
+
+def test_json_document(snapshot):
+    doc = _json("--snapshot", str(snapshot))
+    assert doc["schema"] == "daemonviz.coverage/v1"
+    assert set(doc) >= {"schema", "generated_at", "summary", "daemonsets", "nodes", "cells"}
+
+    s = doc["summary"]
+    # 2 EFA pods + 5 exporter pods; the ReplicaSet pod is not a daemon pod.
+    assert (s["nodes"], s["daemonsets"], s["pods"], s["nodes_not_ready"]) == (5, 2, 7, 0)
+    assert (s["targeted"], s["healthy"], s["missing"], s["failing"], s["crash_looping"]) == (
+        8,
+        6,
+        1,
+        1,
+        1,
+    )
+    assert s["coverage"] == 75.0
+
+    by_key = {f"{d['namespace']}/{d['name']}": d for d in doc["daemonsets"]}
+    efa = by_key[EFA]
+    assert (efa["targeted"], efa["healthy"], efa["missing"], efa["failing"]) == (3, 1, 1, 1)
+    assert efa["coverage"] == 33.3
+    assert efa["strategy"] == "RollingUpdate"
+    assert efa["status"]["desired"] == 8 and efa["status"]["available"] == 3
+    assert "desiredNumberScheduled 8 ≠ 3 seen" in efa["status_mismatches"]
+    assert efa["status_lag"] is None
+    assert by_key[EXPORTER]["coverage"] == 100.0 and by_key[EXPORTER]["targeted"] == 5
+
+    assert [n["name"] for n in doc["nodes"]] == NODE_NAMES
+    assert {n["name"]: n["status"] for n in doc["nodes"]}[NODE_NAMES[1]] == "Ready"
+
+    assert len(doc["cells"]) == 10
+    cells = {(c["node"], c["daemonset"]): c for c in doc["cells"]}
+    crash = cells[("ip-192-168-25-169.ec2.internal", EFA)]
+    assert crash["state"] == "crash-looping"
+    assert crash["pod"] == "aws-efa-k8s-device-plugin-daemonset-4kwqn"
+    assert (crash["status"], crash["restarts"], crash["ready"]) == ("CrashLoopBackOff", 8, "0/1")
+    assert crash["last_termination"]["reason"] == "Completed"
+    assert crash["last_termination"]["exit_code"] == 0
+    assert cells[("ip-192-168-0-161.ec2.internal", EFA)]["state"] == "missing"
+    assert cells[("ip-192-168-0-161.ec2.internal", EFA)]["pod"] is None
+    assert cells[(EKS_SIBLING, EFA)]["state"] == "healthy"
+    master = cells[(NODE_NAMES[4], EFA)]
+    assert master["state"] == "not-targeted" and master["should_run"] is False
+    assert master["reason"].startswith("required node affinity not matched")
+
+
+def test_table_output(snapshot):
+    out, err = call("--snapshot", str(snapshot))
+    assert err == ""
+    lines = out.splitlines()
+    assert any(EFA in line and re.search(r"coverage +33\.3% ", line) for line in lines)
+    assert any(EXPORTER in line and re.search(r"coverage +100% ", line) for line in lines)
+    rows = {line.split()[0]: line for line in lines if line.startswith(("ip-", "ci-", "master-"))}
+    assert set(rows) == set(NODE_NAMES)
+    # Columns are sorted by key: 1 = EFA, 2 = node-exporter.
+    assert rows["ip-192-168-25-169.ec2.internal"].split()[-2:] == ["↻", "✓"]
+    assert rows["ip-192-168-0-161.ec2.internal"].split()[-2:] == ["∅", "✓"]
+    assert rows[NODE_NAMES[4]].split()[-2:] == ["·", "✓"]
+    legend = next(line for line in lines if line.startswith("Legend:"))
+    for part in ("✓ healthy", "↻ crash-looping", "∅ missing", "· not targeted", "≠ misscheduled"):
+        assert part in legend
+    assert "Problems (2):" in out
+    crash_line = next(line for line in lines if "crash-looping pod" in line)
+    assert "on ip-192-168-25-169.ec2.internal" in crash_line
+    assert "last Completed (exit 0)" in crash_line and "8 restarts" in crash_line
+    assert "Not targeted (why the cell is empty):" in out
+    # Grouped by reason: the two OpenShift nodes fail the affinity differently.
+    assert f"· {EFA} on 1 node(s) [{NODE_NAMES[0]}]: required node affinity not matched" in out
+    assert "(node has no node.kubernetes.io/instance-type label)" in out
+    assert out.rstrip().splitlines()[-1].startswith("Cluster: 5 nodes, 2 DaemonSets, 7 daemon pods")
+
+
+def test_several_files_and_a_directory_give_the_same_matrix(snapshot, tmp_path):
+    items = _snapshot_items()
+    one = _without_time(_json("--snapshot", str(snapshot)))
+    nodes = [i for i in items if i["kind"] == "Node"]
+    rest = [i for i in items if i["kind"] != "Node"]
+    d = tmp_path / "split"
+    d.mkdir()
+    (d / "a-nodes.json").write_text(json.dumps(v1_list(nodes)))
+    (d / "b-rest.json").write_text(json.dumps(v1_list(rest)))
+    (d / "notes.txt").write_text("not json, and not read")
+    files = _without_time(_json("--snapshot", str(d / "a-nodes.json"), str(d / "b-rest.json")))
+    directory = _without_time(_json("--snapshot", str(d)))
+    assert files == one
+    assert directory == one
+    # Single objects (as `kubectl get … -o json` prints one) are accepted too.
+    singles = tmp_path / "singles"
+    singles.mkdir()
+    for i, item in enumerate(items):
+        (singles / f"{i:03}.json").write_text(json.dumps(item))
+    assert _without_time(_json("--snapshot", str(singles))) == one
+
+
+def test_stdin(snapshot):
+    proc = run_cli("--snapshot", "-", "--format", "json", stdin=snapshot.read_bytes())
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["summary"]["coverage"] == 75.0
+    assert _without_time(doc) == _without_time(_json("--snapshot", str(snapshot)))
+
+
+def test_daemonset_filter(snapshot):
+    doc = _json("--snapshot", str(snapshot), "--daemonset", EFA)
+    assert [f"{d['namespace']}/{d['name']}" for d in doc["daemonsets"]] == [EFA]
+    assert {c["daemonset"] for c in doc["cells"]} == {EFA}
+    assert len(doc["cells"]) == 5
+    out, _ = call("--snapshot", str(snapshot), "--daemonset", EXPORTER)
+    assert EFA not in out and EXPORTER in out
+
+
+def test_unknown_daemonset_filter_is_an_error(snapshot):
+    with pytest.raises(CommandError, match=r"DaemonSet 'kube-system/nope' not found \(known: "):
+        call("--snapshot", str(snapshot), "--daemonset", "kube-system/nope")
+
+
+# --------------------------------------------------------------------------- exit codes
+
+
+def test_fail_under_exit_codes(snapshot):
+    below = run_cli("--snapshot", str(snapshot), "--fail-under", "50")
+    assert below.returncode == 2
+    assert (
+        b"coverage of kube-system/aws-efa-k8s-device-plugin-daemonset is 33.3%, below 50%"
+        in below.stderr
+    )
+    assert b"node-exporter" not in below.stderr
+    assert b"Legend:" in below.stdout  # the report is still printed
+
+    ok = run_cli("--snapshot", str(snapshot), "--fail-under", "33.3", "--format", "json")
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stderr == b""
+
+    scoped = run_cli("--snapshot", str(snapshot), "--fail-under", "100", "--daemonset", EXPORTER)
+    assert scoped.returncode == 0, scoped.stderr
+
+
+def test_fail_under_in_process(snapshot):
+    with pytest.raises(SystemExit) as exc:
+        call("--snapshot", str(snapshot), "--fail-under", "90")
+    assert exc.value.code == 2
+    out, _ = call("--snapshot", str(snapshot), "--fail-under", "30")
+    assert "Legend:" in out
+
+
+BAD_INPUTS = {
+    "not-json": (b"this is not json", "not a JSON object"),
+    "empty": (b"  \n", "empty input"),
+    "json-array": (b"[1, 2]", "Expected `object`, got `array`"),
+    "json-but-not-a-list": (b'{"apiVersion": "v1", "items": []}', "expected a List"),
+    "missing-name": (
+        json.dumps(
+            v1_list([{"kind": "Pod", "apiVersion": "v1", "metadata": {"namespace": "x"}}])
+        ).encode(),
+        "malformed Pod: metadata.name is missing",
+    ),
+    "wrong-type": (
+        json.dumps(
+            v1_list(
+                [
+                    {
+                        "kind": "Node",
+                        "apiVersion": "v1",
+                        "metadata": {"name": "n"},
+                        "spec": {"taints": "x"},
+                    }
+                ]
+            )
+        ).encode(),
+        "malformed Node",
+    ),
+    "list-item-not-an-object": (b'{"apiVersion":"v1","kind":"List","items":[1]}', "list item 0"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_is_one_clear_line(tmp_path, case):
+    data, message = BAD_INPUTS[case]
+    path = tmp_path / "bad.json"
+    path.write_bytes(data)
+    with pytest.raises(CommandError) as exc:
+        call("--snapshot", str(path))
+    text = str(exc.value)
+    assert text.startswith(f"{path}: ") and message in text
+    assert "\n" not in text
+
+
+def test_bad_input_exits_nonzero_without_traceback(tmp_path):
+    path = tmp_path / "bad.json"
+    path.write_bytes(b'{"apiVersion":"v1","kind":"List","items":[{"kind":"Pod","metadata":{}}]}')
+    for args in (("--snapshot", str(path)), ("--snapshot", str(tmp_path / "missing.json"))):
+        proc = run_cli(*args)
+        assert proc.returncode != 0
+        assert b"Traceback" not in proc.stderr
+        lines = proc.stderr.decode().strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("CommandError: "), proc.stderr
+    assert b"no such file or directory" in proc.stderr
+
+
+def test_unknown_kinds_are_skipped_with_a_note(tmp_path):
+    items = [
+        node("n1"),
+        {
+            "kind": "Service",
+            "apiVersion": "v1",
+            "metadata": {"name": "svc", "namespace": "default"},
+        },
+        {"kind": "Event", "apiVersion": "v1", "metadata": {"name": "e1", "namespace": "default"}},
+        {"kind": "Event", "apiVersion": "v1", "metadata": {"name": "e2", "namespace": "default"}},
+    ]
+    path = tmp_path / "mixed.json"
+    path.write_text(json.dumps(v1_list(items)))
+    proc = run_cli("--snapshot", str(path), "--format", "json")
+    assert proc.returncode == 0
+    assert proc.stderr.decode().strip() == (
+        "note: skipped objects of kinds the matrix does not use: 2 Event, 1 Service"
+    )
+    assert json.loads(proc.stdout)["summary"]["nodes"] == 1
+
+
+def test_empty_directory_is_an_error(tmp_path):
+    with pytest.raises(CommandError, match="directory has no .json files"):
+        call("--snapshot", str(tmp_path))
