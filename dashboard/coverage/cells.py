@@ -81,6 +81,8 @@ def is_pod_updated(pod: Pod, ds: DaemonSet, current_hash: str | None) -> bool | 
 
 def oldest(pods: Sequence[Pod]) -> Pod:
     """The pod the DaemonSet status counts: scheduled first, then creation time, then name."""
+    if len(pods) == 1:  # the common case, on the hot path of every classification
+        return pods[0]
     return min(pods, key=lambda p: (not p.bound, p.created or "", p.name))
 
 
@@ -124,8 +126,10 @@ def _missing_reason(ds: DaemonSet, node: Node, failed: Sequence[Pod], now: datet
     )
 
 
-def _counted(pods: Sequence[Pod]) -> list[Pod]:
+def _counted(pods: Sequence[Pod]) -> Sequence[Pod]:
     # The controller ignores pods that are terminal *and* already being deleted (v1.27+).
+    if not any(p.deleting for p in pods):
+        return pods
     return [p for p in pods if not (p.deleting and p.phase in ("Succeeded", "Failed"))]
 
 
@@ -171,12 +175,13 @@ def classify(
     active = [p for p in live if not p.deleting]
     # Describe the pod that matters: the live one, or the oldest when all are going away.
     # The readiness the DaemonSet status counts is always the oldest pod's.
-    pod = oldest(active) if active else oldest(live)
     first = oldest(live)
+    pod = oldest(active) if active and len(live) > 1 else first
     facts = _pod_facts(pod, ds, current_hash, now)
-    facts["ready"] = first.ready
-    facts["available"] = is_available(first, ds.min_ready_seconds, now)
-    facts["updated"] = is_pod_updated(first, ds, current_hash)
+    if pod is not first:
+        facts["ready"] = first.ready
+        facts["available"] = is_available(first, ds.min_ready_seconds, now)
+        facts["updated"] = is_pod_updated(first, ds, current_hash)
 
     def cell(state: State, reason: str) -> Cell:
         return Cell(state, reason, True, pods=len(pods), **facts)

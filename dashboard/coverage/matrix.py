@@ -110,6 +110,12 @@ def _tally(cell: Cell) -> list[str]:
     return tags
 
 
+def _revision_order(rev: Revision) -> tuple[int, str]:
+    # Revision numbers are unique per DaemonSet in a healthy cluster; the name breaks a
+    # tie so that the answer never depends on the order events arrived in.
+    return rev.revision, rev.name
+
+
 class Matrix:
     def __init__(self, clock: Callable[[], datetime] = utcnow):
         self._clock = clock
@@ -283,7 +289,7 @@ class Matrix:
         before = self._current_hash.get(owner_uid)
         if owned:
             # The current revision is the owned one with the highest .revision (reference §1.6).
-            self._current_hash[owner_uid] = max(owned.values(), key=lambda r: r.revision).hash
+            self._current_hash[owner_uid] = max(owned.values(), key=_revision_order).hash
         else:
             self._owned_revisions.pop(owner_uid, None)
             self._current_hash.pop(owner_uid, None)
