@@ -1,5 +1,163 @@
-from django.http import HttpResponse
+"""Pages. Thin: they find the cluster's collector, hold its lock while reading the matrix
+(the collector mutates it on another thread), and hand the work to `grid`/`fragments`/
+`details`. Every page requires a signed-in user."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils.safestring import mark_safe
+
+from dashboard import details, fragments
+from dashboard.collector import registry
+from dashboard.coverage.states import State
+from dashboard.grid import NO_GROUP, GridFilters, build_grid, effective_group_label
+from dashboard.models import Cluster
 
 
-def index(request):
-    return HttpResponse("daemonviz")
+def _cluster(slug: str) -> Cluster:
+    return get_object_or_404(Cluster, slug=slug)
+
+
+def _group_setting(cluster: Cluster, collector) -> str:
+    return collector.cluster.group_by_label or cluster.group_by_label
+
+
+# --------------------------------------------------------------------------- overview
+
+
+@login_required
+def overview(request: HttpRequest) -> HttpResponse:
+    return render(request, "dashboard/overview.html", {"cards": details.cluster_cards()})
+
+
+@login_required
+def overview_cards(request: HttpRequest) -> HttpResponse:
+    return render(request, "dashboard/_cards.html", {"cards": details.cluster_cards()})
+
+
+# --------------------------------------------------------------------------- grid
+
+
+def _grid_body(request: HttpRequest, cluster: Cluster, collector, filters: GridFilters) -> dict:
+    """Render the #grid element; the caller holds the collector's lock."""
+    matrix = collector.matrix
+    view = build_grid(matrix, filters, _group_setting(cluster, collector))
+    fragments.attach_html(cluster.slug, view)
+    for col in view.columns:
+        col.html = mark_safe(fragments.render_colhead(cluster.slug, col))  # template output
+    body_base = reverse("grid-body", args=[cluster.slug])
+    grid_html = render_to_string(
+        "dashboard/_grid.html",
+        {
+            "cluster": cluster,
+            "view": view,
+            "revision": matrix.revision,
+            "epoch": fragments.epoch(matrix),
+            "body_base": body_base,
+            "body_url": f"{body_base}?{filters.querystring()}",
+        },
+        request=request,
+    )
+    return {"view": view, "grid_html": mark_safe(grid_html)}
+
+
+@login_required
+def grid(request: HttpRequest, slug: str) -> HttpResponse:
+    cluster = _cluster(slug)
+    filters = GridFilters.from_query(request.GET)
+    collector = registry.get(slug)
+    ctx: dict = {"cluster": cluster, "filters": filters, "running": collector is not None}
+    ctx["states"] = list(State)
+    if collector is None:
+        return render(request, "dashboard/grid.html", ctx)
+    with collector.lock:
+        matrix = collector.matrix
+        ctx.update(_grid_body(request, cluster, collector, filters))
+        ctx["status"] = collector.status
+        ctx["last_update"] = collector.last_update
+        ctx["summary_html"] = mark_safe(fragments.render_summary(slug, matrix))
+        ctx["namespaces"] = sorted({ds.namespace for ds in matrix.daemonsets.values()})
+        ctx["ds_keys"] = sorted(matrix.daemonsets)
+        ctx["label_keys"] = sorted({k for n in matrix.nodes.values() for k in n.labels})
+        group = effective_group_label(GridFilters(), matrix, _group_setting(cluster, collector))
+        ctx["default_group"] = group
+    # The socket learns the page's filters, with the grouping resolved, so its pushes match
+    # what this page drew (new rows go into the right group).
+    ws_query = filters.querystring(group=ctx["view"].group_label or NO_GROUP, expand=())
+    ctx["ws_url"] = f"/ws/clusters/{slug}/grid/?{ws_query}"
+    return render(request, "dashboard/grid.html", ctx)
+
+
+@login_required
+def grid_body(request: HttpRequest, slug: str) -> HttpResponse:
+    """The #grid element alone: re-sync after a gap or reconnect, and group expansion."""
+    cluster = _cluster(slug)
+    collector = registry.get(slug)
+    if collector is None:
+        raise Http404("no collector for this cluster")
+    with collector.lock:
+        ctx = _grid_body(request, cluster, collector, GridFilters.from_query(request.GET))
+    return HttpResponse(ctx["grid_html"])
+
+
+@login_required
+def grid_status(request: HttpRequest, slug: str) -> HttpResponse:
+    cluster = _cluster(slug)
+    collector = registry.get(slug)
+    ctx = {"cluster": cluster, "status": None, "last_update": None}
+    if collector is not None:
+        with collector.lock:
+            ctx["status"], ctx["last_update"] = collector.status, collector.last_update
+    return render(request, "dashboard/_status.html", ctx)
+
+
+# --------------------------------------------------------------------------- drill-downs
+
+
+def _running(slug: str):
+    collector = registry.get(slug)
+    if collector is None:
+        raise Http404("no collector for this cluster")
+    return collector
+
+
+@login_required
+def cell(request: HttpRequest, slug: str) -> HttpResponse:
+    cluster = _cluster(slug)
+    collector = _running(slug)
+    node, ds_key = request.GET.get("node", ""), request.GET.get("ds", "")
+    with collector.lock:
+        ctx = details.cell_detail(collector.matrix, node, ds_key)
+    if ctx is None:
+        raise Http404("no such cell")
+    ctx["cluster"] = cluster
+    template = "dashboard/_cell_detail.html" if request.htmx else "dashboard/cell.html"
+    return render(request, template, ctx)
+
+
+@login_required
+def daemonset(request: HttpRequest, slug: str, namespace: str, name: str) -> HttpResponse:
+    cluster = _cluster(slug)
+    collector = _running(slug)
+    with collector.lock:
+        ctx = details.daemonset_detail(collector.matrix, f"{namespace}/{name}")
+    if ctx is None:
+        raise Http404("no such DaemonSet")
+    ctx["cluster"] = cluster
+    return render(request, "dashboard/daemonset.html", ctx)
+
+
+@login_required
+def node(request: HttpRequest, slug: str, name: str) -> HttpResponse:
+    cluster = _cluster(slug)
+    collector = _running(slug)
+    with collector.lock:
+        ctx = details.node_detail(collector.matrix, name)
+    if ctx is None:
+        raise Http404("no such node")
+    ctx["cluster"] = cluster
+    return render(request, "dashboard/node.html", ctx)

@@ -1,0 +1,166 @@
+"""Template contexts for the drill-down pages (cell, DaemonSet, node) and overview cards.
+
+Callers hold the collector's lock; everything returned is immutable records or fresh
+lists, so templates can render after the lock is released.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from typing import Any
+
+from dashboard.coverage.eligibility import describe_taint
+from dashboard.coverage.matrix import Matrix
+from dashboard.coverage.records import Pod
+from dashboard.coverage.states import State
+from dashboard.coverage.summary import (
+    ClusterSummary,
+    cluster_summary,
+    daemonset_summary,
+    node_summary,
+)
+from dashboard.coverage.timefmt import ago, utcnow
+
+from .grid import ZONE_LABEL, node_pool, node_role
+
+
+def kubectl(*args: str) -> str:
+    """A command line safe to paste into a shell, whatever the names contain."""
+    return "kubectl " + " ".join(shlex.quote(a) for a in args)
+
+
+def pod_view(pod: Pod, current_hash: str | None, now) -> dict[str, Any]:
+    t = pod.last_termination
+    if pod.revision_hash and current_hash:
+        revision = "current" if pod.revision_hash == current_hash else "outdated"
+    else:
+        revision = "unknown"
+    ns, name = pod.namespace, pod.name
+    return {
+        "pod": pod,
+        "age": ago(pod.created, now),
+        "termination": t,
+        "termination_ago": ago(t.finished_at, now) if t else "",
+        "revision": revision,
+        "commands": [
+            kubectl("-n", ns, "describe", "pod", name),
+            kubectl("-n", ns, "logs", name, "--previous"),
+            kubectl("-n", ns, "get", "events", "--field-selector", f"involvedObject.name={name}"),
+        ],
+    }
+
+
+def node_facts(matrix: Matrix, name: str) -> dict[str, Any]:
+    node = matrix.nodes[name]
+    health = matrix.health[name]
+    labels = node.labels
+    conditions = [("Ready", node.ready or "missing", node.ready_reason, node.ready_message)]
+    conditions += [(p, "True", "", "") for p in health.pressures]
+    if node.network_unavailable:
+        conditions.append(("NetworkUnavailable", "True", "", ""))
+    return {
+        "node": node,
+        "health": health,
+        "labels": sorted(labels.items()),
+        "taints": [describe_taint(t) for t in node.taints],
+        "conditions": conditions,
+        "pool": node_pool(labels),
+        "zone": labels.get(ZONE_LABEL, ""),
+        "role": node_role(labels),
+        "age": ago(node.created, utcnow()),
+    }
+
+
+def cell_detail(matrix: Matrix, node: str, ds_key: str) -> dict[str, Any] | None:
+    cell = matrix.cells.get((node, ds_key))
+    ds = matrix.daemonsets.get(ds_key)
+    if cell is None or ds is None or node not in matrix.nodes:
+        return None
+    now = utcnow()
+    current = matrix.current_hash(ds_key)
+    elig = matrix.eligibility(node, ds_key)
+    pods = sorted(matrix.pods_in_cell(node, ds_key), key=lambda p: (p.created or "", p.name))
+    commands = []
+    if cell.state in (State.MISSING, State.NOT_TARGETED, State.UNSCHEDULABLE):
+        commands.append(kubectl("-n", ds.namespace, "describe", "ds", ds.name))
+    return {
+        "cell": cell,
+        "ds": ds,
+        "ds_key": ds_key,
+        "node_name": node,
+        "rule": elig.reason if elig is not None and elig.reason else "",
+        "current_hash": current or "",
+        "pods": [pod_view(p, current, now) for p in pods],
+        "ds_commands": commands,
+        **node_facts(matrix, node),
+    }
+
+
+def daemonset_detail(matrix: Matrix, ds_key: str) -> dict[str, Any] | None:
+    ds = matrix.daemonsets.get(ds_key)
+    if ds is None:
+        return None
+    rows = []
+    for name in matrix.nodes:
+        cell = matrix.cells.get((name, ds_key))
+        if cell is not None:
+            rows.append((name, cell, matrix.health[name]))
+    rows.sort(key=lambda r: (-r[1].state.severity, r[0]))
+    return {
+        "ds": ds,
+        "ds_key": ds_key,
+        "summary": daemonset_summary(matrix, ds_key),
+        "current_hash": matrix.current_hash(ds_key) or "",
+        "rows": rows,
+        "command": kubectl("-n", ds.namespace, "describe", "ds", ds.name),
+    }
+
+
+def node_detail(matrix: Matrix, name: str) -> dict[str, Any] | None:
+    if name not in matrix.nodes:
+        return None
+    cells = [
+        (key, matrix.cells[(name, key)])
+        for key in sorted(matrix.daemonsets)
+        if (name, key) in matrix.cells
+    ]
+    return {
+        "name": name,
+        "cells": cells,
+        "counts": node_summary(matrix, name),
+        "command": kubectl("describe", "node", name),
+        **node_facts(matrix, name),
+    }
+
+
+@dataclass
+class ClusterCard:
+    cluster: Any
+    running: bool
+    status: Any = None
+    summary: ClusterSummary | None = None
+    last_update: Any = None
+
+
+def cluster_cards() -> list[ClusterCard]:
+    from dashboard.collector import registry
+    from dashboard.models import Cluster
+
+    cards = []
+    for cluster in Cluster.objects.filter(enabled=True):
+        collector = registry.get(cluster.slug)
+        if collector is None:
+            cards.append(ClusterCard(cluster, False))
+            continue
+        with collector.lock:
+            cards.append(
+                ClusterCard(
+                    cluster,
+                    True,
+                    collector.status,
+                    cluster_summary(collector.matrix),
+                    collector.last_update,
+                )
+            )
+    return cards

@@ -1,0 +1,123 @@
+"""A real daphne server (websockets included) with the simulated demo cluster, and Chromium.
+
+pytest-django's live_server speaks HTTP only, so the server runs as a subprocess with its
+own temporary SQLite database, migrated and bootstrapped like `make run` does.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = ROOT / "tests" / "artifacts"
+USER, PASSWORD = "browser", "browser-test-pw-1"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is missing (make browser-deps installs Debian's chromium)")
+    tmp = tmp_path_factory.mktemp("server")
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DAEMONVIZ_SQLITE_PATH": str(tmp / "db.sqlite3"),
+        "DAEMONVIZ_ADMIN_USER": USER,
+        "DAEMONVIZ_ADMIN_PASSWORD": PASSWORD,
+        # The simulator changes things by itself (events per minute): crashes, node joins...
+        "DAEMONVIZ_SIM_CHURN": os.environ.get("DAEMONVIZ_SIM_CHURN", "600"),
+        "DAEMONVIZ_DEBUG": "1",
+    }
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    py = str(ROOT / ".venv" / "bin" / "python")
+    for cmd in (["migrate", "--noinput"], ["bootstrap"]):
+        subprocess.run([py, "manage.py", *cmd], cwd=ROOT, env=env, check=True, capture_output=True)
+    log = open(tmp / "daphne.log", "wb")  # noqa: SIM115 (closed at teardown)
+    proc = subprocess.Popen(
+        [
+            str(ROOT / ".venv" / "bin" / "daphne"),
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "daemonviz.asgi:application",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(url + "/accounts/login/", timeout=1)
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                log.close()
+                pytest.fail("daphne did not start:\n" + (tmp / "daphne.log").read_text()[-3000:])
+            time.sleep(0.2)
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+    sys.stdout.write((tmp / "daphne.log").read_text()[-2000:])
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is missing")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    context = browser.new_context(viewport={"width": 1500, "height": 950})
+    pg = context.new_page()
+    pg.errors = []
+    pg.on("pageerror", lambda exc: pg.errors.append(str(exc)))
+    pg.goto(server + "/accounts/login/")
+    pg.fill("#id_username", USER)
+    pg.fill("#id_password", PASSWORD)
+    pg.click("button[type=submit]")
+    pg.wait_for_url(server + "/")
+    yield pg
+    context.close()

@@ -1,0 +1,445 @@
+"""Pages and websocket fragments, over a matrix built from realistic Kubernetes objects."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.http import QueryDict
+
+from dashboard import fragments
+from dashboard.collector import ClusterCollector, ClusterConfig, registry
+from dashboard.coverage.matrix import ADDED, DELETED, MODIFIED
+from dashboard.grid import GridFilters, SelectorError, build_grid, dom_id, parse_selector
+from dashboard.models import Cluster
+from tests.helpers import k8s
+
+pytestmark = pytest.mark.django_db
+
+POOL = "eks.amazonaws.com/nodegroup"
+ZONE = "topology.kubernetes.io/zone"
+HOSTILE = '<script>alert("x")</script>'
+
+
+def _objects():
+    nodes = [
+        k8s.node("ip-10-0-1-1.ec2.internal", labels={POOL: "general", ZONE: "us-east-1a"}),
+        k8s.node("ip-10-0-1-2.ec2.internal", labels={POOL: "general", ZONE: "us-east-1b"}),
+        k8s.node(
+            "ip-10-0-2-1.ec2.internal",
+            labels={POOL: "gpu", ZONE: "us-east-1a"},
+            taints=[k8s.taint("nvidia.com/gpu", "NoSchedule")],
+        ),
+        k8s.node(
+            "ip-10-0-2-2.ec2.internal",
+            labels={POOL: "gpu", ZONE: "us-east-1b"},
+            ready="False",
+            taints=k8s.notready_taints(),
+        ),
+    ]
+    # kube-proxy tolerates everything, so it is missing (not untargeted) on the NotReady node.
+    proxy = k8s.daemonset("kube-proxy", tolerations=[k8s.toleration()])
+    logs = k8s.daemonset("fluent-bit", "logging", tolerations=[k8s.toleration("nvidia.com/gpu")])
+    gpu = k8s.daemonset(
+        "nvidia-device-plugin",
+        "gpu-operator",
+        node_selector={POOL: "gpu"},
+        tolerations=[k8s.toleration("nvidia.com/gpu")],
+    )
+    objs = [*nodes, proxy, logs, gpu]
+    objs += [k8s.controller_revision(d, 1, "rev1hash") for d in (proxy, logs, gpu)]
+    for n in nodes[:3]:
+        objs.append(k8s.daemon_pod(proxy, n["metadata"]["name"]))
+    objs.append(k8s.daemon_pod(logs, nodes[0]["metadata"]["name"]))
+    objs.append(
+        k8s.daemon_pod(
+            logs,
+            nodes[1]["metadata"]["name"],
+            container_state=k8s.waiting("CrashLoopBackOff", "back-off 5m0s restarting"),
+            restarts=7,
+            last_state=k8s.terminated("OOMKilled", 137),
+        )
+    )
+    objs.append(k8s.daemon_pod(gpu, nodes[2]["metadata"]["name"]))
+    return objs
+
+
+@pytest.fixture
+def cluster(db):
+    c = Cluster.objects.create(name="Test cluster", slug="t", source="simulated")
+    collector = ClusterCollector(ClusterConfig(slug="t", name="Test cluster"))
+    collector.matrix = k8s.build(_objects())
+    registry.register(collector)
+    yield collector
+    registry.unregister("t")
+    c.delete()
+
+
+@pytest.fixture
+def user_client(client, django_user_model):
+    user = django_user_model.objects.create_user("ops", password="pw-ops-123")
+    client.force_login(user)
+    return client
+
+
+def cell_id(node: str, ds: str) -> str:
+    return f"c-{dom_id(node)}-{dom_id(ds)}"
+
+
+# --------------------------------------------------------------------------- access
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/",
+        "/clusters/t/",
+        "/clusters/t/grid/",
+        "/clusters/t/cell/?node=x&ds=a/b",
+        "/clusters/t/nodes/x/",
+        "/clusters/t/daemonsets/a/b/",
+    ],
+)
+def test_signed_out_redirects_to_login(client, cluster, url):
+    resp = client.get(url)
+    assert resp.status_code == 302
+    assert resp["Location"].startswith("/accounts/login/")
+
+
+def test_login_page_renders(client):
+    resp = client.get("/accounts/login/")
+    assert resp.status_code == 200
+    assert b'name="username"' in resp.content
+
+
+# --------------------------------------------------------------------------- overview
+
+
+def test_overview_lists_enabled_clusters(user_client, cluster):
+    Cluster.objects.create(name="Off", slug="off", enabled=False)
+    Cluster.objects.create(name="Elsewhere", slug="elsewhere")
+    html = user_client.get("/").content.decode()
+    assert "Test cluster" in html and "Elsewhere" in html and "Off" not in html
+    assert "not running in this process" in html  # "elsewhere" has no collector
+    cards = user_client.get("/overview/cards/").content.decode()
+    assert "crash-looping" in cards and "missing" in cards
+
+
+# --------------------------------------------------------------------------- grid
+
+
+def test_grid_renders_cells_with_symbols_and_reasons(user_client, cluster):
+    resp = user_client.get("/clusters/t/")
+    html = resp.content.decode()
+    assert resp.status_code == 200
+    crash = cell_id("ip-10-0-1-2.ec2.internal", "logging/fluent-bit")
+    m = re.search(rf'<a id="{crash}"[^>]*>([^<]*)</a>', html)
+    assert m, "crash-looping cell missing"
+    assert m.group(1) == "↻"
+    tag = m.group(0)
+    assert "s-crash-looping" in tag and "CrashLoopBackOff" in tag and "OOMKilled" in tag
+    assert 'aria-label="logging/fluent-bit on ip-10-0-1-2.ec2.internal: crash-looping.' in tag
+    # The missing pod on the NotReady node, and the "not targeted" rule for a selector.
+    missing = cell_id("ip-10-0-2-2.ec2.internal", "kube-system/kube-proxy")
+    assert re.search(rf'<a id="{missing}"[^>]*s-missing[^>]*>∅</a>', html)
+    untargeted = cell_id("ip-10-0-1-1.ec2.internal", "gpu-operator/nvidia-device-plugin")
+    assert re.search(rf'<a id="{untargeted}"[^>]*{re.escape(POOL)}[^>]*>·</a>', html)
+    # Column header counts, row badges, summary, the websocket URL carries the grouping.
+    assert 'id="h-' + dom_id("logging/fluent-bit") + '"' in html
+    assert ">NotReady</span>" in html
+    assert 'id="summary"' in html and "crash-looping" in html
+    assert 'ws-connect="/ws/clusters/t/grid/?group=eks.amazonaws.com%2Fnodegroup"' in html
+    assert 'data-revision="' in html
+
+
+def _rows(html: str) -> list[str]:
+    return re.findall(r'role="row" data-node="([^"]+)"', html)
+
+
+@pytest.mark.parametrize(
+    ("query", "rows", "columns"),
+    [
+        ("", 4, 3),
+        ("namespace=logging", 4, 1),
+        ("daemonset=gpu-operator/nvidia-device-plugin", 4, 1),
+        ("selector=eks.amazonaws.com/nodegroup%3Dgpu", 2, 3),
+        (
+            "selector=eks.amazonaws.com/nodegroup+in+(gpu),topology.kubernetes.io/zone!%3Dus-east-1a",
+            1,
+            3,
+        ),
+        ("state=problems", 3, 3),
+        ("state=crash-looping", 1, 3),
+        ("q=2-1", 1, 3),
+    ],
+)
+def test_filters_change_what_is_rendered(user_client, cluster, query, rows, columns):
+    html = user_client.get(f"/clusters/t/grid/?{query}").content.decode()
+    assert len(_rows(html)) == rows
+    assert html.count('role="columnheader" title=') == columns
+
+
+def test_grouping_by_pool_then_label_override(user_client, cluster):
+    html = user_client.get("/clusters/t/").content.decode()
+    assert "grouped by eks.amazonaws.com/nodegroup" in html
+    assert f'id="gr-{dom_id("group:gpu")}"' in html
+    html = user_client.get("/clusters/t/grid/?group=topology.kubernetes.io/zone").content.decode()
+    assert f'id="gr-{dom_id("group:us-east-1b")}"' in html
+    html = user_client.get("/clusters/t/grid/?group=-").content.decode()
+    assert "grouped by" not in html
+
+
+def test_sort_problems_first():
+    m = k8s.build(_objects())
+    view = build_grid(m, GridFilters(sort="problems", group="-"))
+    names = [r.name for r in view.groups[0].rows]
+    # Missing pods (severity 90) first, then the crash loop; ties by name.
+    assert names[:3] == [
+        "ip-10-0-2-1.ec2.internal",
+        "ip-10-0-2-2.ec2.internal",
+        "ip-10-0-1-2.ec2.internal",
+    ]
+
+
+def test_big_cluster_collapses_healthy_groups():
+    ds = k8s.daemonset("kube-proxy")
+    objs = [ds, k8s.controller_revision(ds, 1, "rev1hash")]
+    for i in range(510):
+        name = f"node-{i}"
+        objs.append(k8s.node(name, labels={POOL: "a" if i < 300 else "b"}))
+        if i != 7:  # one missing pod in pool a
+            objs.append(k8s.daemon_pod(ds, name, name=f"kube-proxy-{i}"))
+    m = k8s.build(objs)
+    view = build_grid(m, GridFilters())
+    a, b = view.groups
+    assert (a.value, a.collapsed, [r.name for r in a.rows], a.hidden_rows) == (
+        "a",
+        True,
+        ["node-7"],
+        299,
+    )
+    assert b.collapsed and b.rows == [] and b.proportions[0].healthy == 210
+    opened = build_grid(m, GridFilters(expand=(b.id,)))
+    assert len(opened.groups[1].rows) == 210 and not opened.groups[1].collapsed
+    assert len(build_grid(m, GridFilters(expand=("*",))).groups[0].rows) == 300
+
+
+def test_big_cluster_page_renders_group_summary(user_client, cluster):
+    ds = k8s.daemonset("kube-proxy")
+    objs = [ds] + [k8s.node(f"n{i}", labels={POOL: "p"}) for i in range(501)]
+    objs += [k8s.daemon_pod(ds, f"n{i}", name=f"kube-proxy-{i}") for i in range(501)]
+    cluster.matrix = k8s.build(objs)
+    html = user_client.get("/clusters/t/").content.decode()
+    assert "show 501 more healthy" in html and 'class="prop"' in html
+    assert len(_rows(html)) == 0
+
+
+def test_label_selector_syntax():
+    reqs = parse_selector("a=b,c!=d,e in (x, y),f notin (z),!g,h")
+    assert [(r.key, r.op, r.values) for r in reqs] == [
+        ("a", "=", ("b",)),
+        ("c", "!=", ("d",)),
+        ("e", "in", ("x", "y")),
+        ("f", "notin", ("z",)),
+        ("g", "!exists", ()),
+        ("h", "exists", ()),
+    ]
+    labels = {"a": "b", "e": "y", "h": ""}
+    assert all(r.matches(labels) for r in reqs)
+    with pytest.raises(SelectorError):
+        parse_selector("a in x")
+
+
+def test_bad_selector_shows_error(user_client, cluster):
+    html = user_client.get("/clusters/t/grid/?selector=a+in+x").content.decode()
+    assert "cannot parse label selector" in html
+
+
+# --------------------------------------------------------------------------- cell detail
+
+
+def test_cell_detail_crashloop(user_client, cluster):
+    resp = user_client.get(
+        "/clusters/t/cell/",
+        {"node": "ip-10-0-1-2.ec2.internal", "ds": "logging/fluent-bit"},
+        HTTP_HX_REQUEST="true",
+    )
+    html = resp.content.decode()
+    assert resp.status_code == 200 and "<html" not in html
+    pod = re.search(r"Pod <code>(fluent-bit-[a-z0-9]+)</code>", html).group(1)
+    assert "CrashLoopBackOff" in html and "OOMKilled" in html and "exit code 137" in html
+    assert f"kubectl -n logging describe pod {pod}" in html
+    assert f"kubectl -n logging logs {pod} --previous" in html
+    assert f"kubectl -n logging get events --field-selector involvedObject.name={pod}" in html
+    assert "rev1hash" in html and "current" in html
+    assert "registry.k8s.io/example/agent:v1.0.0" in html
+
+
+def test_cell_detail_missing_and_not_targeted(user_client, cluster):
+    html = user_client.get(
+        "/clusters/t/cell/", {"node": "ip-10-0-2-2.ec2.internal", "ds": "kube-system/kube-proxy"}
+    ).content.decode()
+    assert "<html" in html  # a full page without htmx
+    assert "kubectl -n kube-system describe ds kube-proxy" in html
+    assert "node.kubernetes.io/not-ready:NoExecute" in html  # the node's taints
+    html = user_client.get(
+        "/clusters/t/cell/",
+        {"node": "ip-10-0-1-1.ec2.internal", "ds": "gpu-operator/nvidia-device-plugin"},
+    ).content.decode()
+    assert "Rule:" in html and POOL in html
+    assert user_client.get("/clusters/t/cell/", {"node": "nope", "ds": "a/b"}).status_code == 404
+
+
+# --------------------------------------------------------------------------- escaping
+
+
+def test_hostile_names_render_inert(user_client, cluster):
+    hostile_ds = k8s.daemonset("evil", "ns")
+    hostile_ds["metadata"]["name"] = 'x"><img src=x onerror=alert(1)>'
+    node = k8s.node("ip-10-0-9-9.ec2.internal", labels={POOL: HOSTILE, "x": "1"})
+    cluster.matrix.apply(ADDED, k8s.to_record(node))
+    cluster.matrix.apply(ADDED, k8s.to_record(hostile_ds))
+    pages = [
+        user_client.get("/clusters/t/").content.decode(),
+        user_client.get("/clusters/t/nodes/ip-10-0-9-9.ec2.internal/").content.decode(),
+        user_client.get(
+            "/clusters/t/cell/",
+            {"node": "ip-10-0-9-9.ec2.internal", "ds": "ns/" + hostile_ds["metadata"]["name"]},
+        ).content.decode(),
+    ]
+    for html in pages:
+        assert "<script>alert" not in html and "<img src=x" not in html
+    assert "&lt;script&gt;" in pages[0]
+
+
+# --------------------------------------------------------------------------- drill-downs
+
+
+def test_daemonset_page(user_client, cluster):
+    html = user_client.get("/clusters/t/daemonsets/logging/fluent-bit/").content.decode()
+    assert "DaemonSet fluent-bit" in html
+    assert html.index("ip-10-0-1-2.ec2.internal") < html.index("ip-10-0-1-1.ec2.internal")
+    assert "kubectl -n logging describe ds fluent-bit" in html
+    assert user_client.get("/clusters/t/daemonsets/logging/nope/").status_code == 404
+
+
+def test_node_page(user_client, cluster):
+    html = user_client.get("/clusters/t/nodes/ip-10-0-2-2.ec2.internal/").content.decode()
+    assert "Node ip-10-0-2-2.ec2.internal" in html and "NotReady" in html
+    assert "node.kubernetes.io/not-ready:NoSchedule" in html
+    assert POOL in html and "kube-system/kube-proxy" in html
+
+
+# --------------------------------------------------------------------------- websocket frames
+
+
+def _filters(query: str) -> GridFilters:
+    return GridFilters.from_query(QueryDict(query))
+
+
+def test_client_frame_for_a_restart(cluster):
+    m = cluster.matrix
+    objs = _objects()
+    logs = next(
+        o for o in objs if o.get("kind") == "DaemonSet" and o["metadata"]["name"] == "fluent-bit"
+    )
+    pod = k8s.daemon_pod(
+        logs,
+        "ip-10-0-1-1.ec2.internal",
+        restarts=1,
+        last_state=k8s.terminated("Error", 1),
+        resource_version="4000",
+    )
+    base = m.revision
+    delta = m.apply(MODIFIED, k8s.to_record(pod))
+    payload = fragments.delta_payload(cluster.cluster, m, delta)
+    payload["base"] = base
+    import json
+
+    json.dumps(payload)  # must cross Redis
+    assert payload["revision"] == base + 1
+
+    frame = fragments.client_frame(payload, _filters("group=eks.amazonaws.com%2Fnodegroup"))
+    assert frame.startswith('<div id="live-rev" hx-swap-oob="true"')
+    assert f'data-revision="{base + 1}" data-base="{base}"' in frame
+    cid = cell_id("ip-10-0-1-1.ec2.internal", "logging/fluent-bit")
+    assert re.search(rf'<a id="{cid}" [^>]*data-r="1"[^>]*hx-swap-oob="true">✓</a>', frame)
+    assert 'id="summary"' in frame
+    # A client that filters that column out still gets the revision, not the cell.
+    hidden = fragments.client_frame(payload, _filters("namespace=kube-system"))
+    assert cid not in hidden and 'id="live-rev"' in hidden
+
+
+def test_client_frame_node_join_and_leave(cluster):
+    m = cluster.matrix
+    joining = k8s.node("ip-10-0-3-1.ec2.internal", labels={POOL: "gpu"})
+    delta = m.apply(ADDED, k8s.to_record(joining))
+    payload = fragments.delta_payload(cluster.cluster, m, delta)
+    rid = dom_id("ip-10-0-3-1.ec2.internal")
+    frame = fragments.client_frame(payload, _filters("group=eks.amazonaws.com%2Fnodegroup"))
+    assert f'<div hx-swap-oob="beforeend:#gr-{dom_id("group:gpu")}"><div id="r-{rid}"' in frame
+    assert frame.count('role="gridcell"') == 3
+    narrow = fragments.client_frame(payload, _filters("group=-&namespace=logging"))
+    assert narrow.count('role="gridcell"') == 1 and f"#gr-{dom_id('group:')}" in narrow
+    # The label selector keeps a joining row off a page that would not show it.
+    other = fragments.client_frame(
+        payload, _filters("selector=eks.amazonaws.com/nodegroup%3Dgeneral")
+    )
+    assert f'id="r-{rid}"' not in other
+
+    delta = m.apply(DELETED, k8s.to_record(joining))
+    frame = fragments.client_frame(
+        fragments.delta_payload(cluster.cluster, m, delta), GridFilters()
+    )
+    assert f'<div id="r-{rid}" hx-swap-oob="delete"></div>' in frame
+    assert "beforeend" not in frame
+
+
+def test_new_daemonset_asks_for_resync(cluster):
+    m = cluster.matrix
+    delta = m.apply(ADDED, k8s.to_record(k8s.daemonset("new-agent")))
+    frame = fragments.client_frame(
+        fragments.delta_payload(cluster.cluster, m, delta), GridFilters()
+    )
+    assert 'data-resync="1"' in frame and 'role="gridcell"' not in frame
+
+
+def test_stale_banner_with_since(user_client, cluster):
+    from datetime import UTC, datetime
+
+    from dashboard.collector import ConnectionStatus
+
+    class StaleSource:
+        def status(self):
+            since = datetime(2024, 5, 1, 11, 58, 0, tzinfo=UTC)
+            return ConnectionStatus("stale", "watch on pods failed: connection refused", since)
+
+    cluster._source = StaleSource()
+    html = user_client.get("/clusters/t/status/").content.decode()
+    assert "conn-stale" in html and "connection refused" in html
+    assert "may be out of date" in html and "2024-05-01 11:58:00" in html
+    assert "connection refused" in user_client.get("/").content.decode()
+
+
+def test_client_frame_node_health_change(cluster):
+    m = cluster.matrix
+    cordoned = k8s.node(
+        "ip-10-0-1-1.ec2.internal", labels={POOL: "general", ZONE: "us-east-1a"}, unschedulable=True
+    )
+    delta = m.apply(MODIFIED, k8s.to_record(cordoned))
+    frame = fragments.client_frame(
+        fragments.delta_payload(cluster.cluster, m, delta), GridFilters()
+    )
+    rid = dom_id("ip-10-0-1-1.ec2.internal")
+    assert re.search(rf'<div id="rh-{rid}" class="rh" role="rowheader" hx-swap-oob="true">', frame)
+    assert ">cordoned</span>" in frame
+
+
+def test_big_broken_cluster_stays_within_the_row_budget():
+    from dashboard.grid import DEFAULT_ROW_BUDGET
+
+    ds = k8s.daemonset("kube-proxy")
+    objs = [ds] + [k8s.node(f"n{i}", labels={POOL: f"p{i % 4}"}) for i in range(600)]
+    view = build_grid(k8s.build(objs), GridFilters())  # every pod missing: all rows are problems
+    assert view.capped and view.rows_rendered <= DEFAULT_ROW_BUDGET
+    assert all(g.hidden_problems == 50 and len(g.rows) == 100 for g in view.groups)
