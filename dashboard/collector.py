@@ -112,6 +112,7 @@ class SimulatedSource:
         )
         self._rv: int | None = None
         self._since = utcnow()
+        self.bad_objects = 0
 
     def start(self, run_clock: bool = True) -> None:
         if run_clock:
@@ -129,10 +130,16 @@ class SimulatedSource:
             else:
                 items: list[Item] = []
                 for ev in events:
-                    kind = KIND_OF_RESOURCE.get(ev.resource)
-                    if kind is not None:
-                        items.append(("apply", ev.type, decode(kind, ev.data)))
                     self._rv = ev.rv
+                    kind = KIND_OF_RESOURCE.get(ev.resource)
+                    if kind is None:
+                        continue
+                    try:
+                        items.append(("apply", ev.type, decode(kind, ev.data)))
+                    except DecodeError as exc:
+                        # One bad object must not stall the cluster: skip it, say which.
+                        self.bad_objects += 1
+                        log.warning("simulated %s skipped: %s", ev.resource, exc)
                 return items
         # The lists of the four resources may straddle writes: remember the version from
         # before the first one and replay what came after it next time (re-applying an
@@ -141,8 +148,18 @@ class SimulatedSource:
         items = []
         for resource, kind in KIND_OF_RESOURCE.items():
             objs, _ = store.list(resource)
-            items.append(("replace", kind, [decode(kind, data) for _, data in objs]))
+            items.append(("replace", kind, self._decode_all(kind, objs)))
         return items
+
+    def _decode_all(self, kind: str, objs) -> list[Record]:
+        records = []
+        for _, data in objs:
+            try:
+                records.append(decode(kind, data))
+            except DecodeError as exc:
+                self.bad_objects += 1
+                log.warning("simulated %s skipped: %s", kind, exc)
+        return records
 
     def status(self) -> ConnectionStatus:
         return ConnectionStatus("synced", "simulated cluster", self._since)
@@ -224,7 +241,6 @@ class ClusterCollector:
         self.coalesce = coalesce
         self.channel_layer = channel_layer
         self.last_update: datetime | None = None
-        self.bad_objects = 0  # malformed objects skipped (kept visible on the status line)
         self._source: Source | None = None
         self._task: asyncio.Task | None = None
         self._last_timed_refresh = 0.0
@@ -252,28 +268,37 @@ class ClusterCollector:
 
     def tick(self) -> Delta | None:
         """Apply what the source produced since the last tick; publish one delta."""
+        delta, payload = self._compute()
+        if payload is not None:
+            self._publish(payload)
+        return delta
+
+    def refresh_timed(self) -> None:
+        payload = self._compute_timed()
+        if payload is not None:
+            self._publish(payload)
+
+    def _compute(self) -> tuple[Delta | None, dict | None]:
+        """Drain the source into the matrix and render the delta. Safe to run in a worker
+        thread: it takes the lock, and publishing is left to the caller."""
         if self._source is None:
-            return None
+            return None, None
         items = self._source.drain()
         if not items:
-            return None
+            return None, None
         with self.lock:
             base = self.matrix.revision
             delta = self._apply(items)
             if delta.empty:
-                return None
+                return delta, None
             self.last_update = utcnow()
-            payload = self._payload(delta, base)
-        self._publish(payload)
-        return delta
+            return delta, self._payload(delta, base)
 
-    def refresh_timed(self) -> None:
+    def _compute_timed(self) -> dict | None:
         with self.lock:
             base = self.matrix.revision
             delta = self.matrix.refresh_timed()
-            payload = None if delta.empty else self._payload(delta, base)
-        if payload is not None:
-            self._publish(payload)
+            return None if delta.empty else self._payload(delta, base)
 
     def _apply(self, items: list[Item]) -> Delta:
         total = Delta(self.matrix.revision)
@@ -305,36 +330,39 @@ class ClusterCollector:
         payload.setdefault("base", base)
         return payload
 
+    async def _send(self, payload: dict) -> None:
+        if self.channel_layer is not None:
+            message = {"type": "grid.delta", "payload": payload}
+            await self.channel_layer.group_send(group_name(self.cluster.slug), message)
+
     def _publish(self, payload: dict) -> None:
-        if self.channel_layer is None:
-            return
-        message = {"type": "grid.delta", "payload": payload}
+        """Publish from synchronous code (tests, management commands)."""
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
-            async_to_sync(self.channel_layer.group_send)(group_name(self.cluster.slug), message)
+            async_to_sync(self._send)(payload)
         else:
-            loop.create_task(self.channel_layer.group_send(group_name(self.cluster.slug), message))
+            loop.create_task(self._send(payload))
 
     # ------------------------------------------------------------------ lifecycle
 
     async def run(self) -> None:
-        """Tick forever on the event loop; decoding errors never stop the collector."""
-        self.start_source()
+        """Tick forever. Decoding, classifying and rendering run in a worker thread, so a
+        large initial sync (seconds of CPU) never stalls the event loop that serves pages
+        and sockets; publishing happens back on the loop, where the channel layer lives."""
+        await asyncio.to_thread(self.start_source)
         loop = asyncio.get_running_loop()
         try:
             while True:
                 await asyncio.sleep(self.coalesce)
-                try:
-                    self.tick()
-                    if loop.time() - self._last_timed_refresh > TIMED_REFRESH_SECONDS:
-                        self._last_timed_refresh = loop.time()
-                        self.refresh_timed()
-                except DecodeError as exc:
-                    self.bad_objects += 1
-                    log.warning(
-                        "cluster %s: skipped a malformed object: %s", self.cluster.slug, exc
-                    )
+                _, payload = await asyncio.to_thread(self._compute)
+                if payload is not None:
+                    await self._send(payload)
+                if loop.time() - self._last_timed_refresh > TIMED_REFRESH_SECONDS:
+                    self._last_timed_refresh = loop.time()
+                    payload = await asyncio.to_thread(self._compute_timed)
+                    if payload is not None:
+                        await self._send(payload)
         finally:
             self.stop_source()
 

@@ -38,10 +38,9 @@ class GridConsumer(AsyncWebsocketConsumer):
         # (a reconnect after missed deltas, or a collector restarted with a new matrix).
         from dashboard import fragments
 
-        collector = registry.get(self.slug)
-        with collector.lock:
-            hello = fragments.hello_frame(collector.matrix)
-        await self.send(text_data=hello)
+        # No lock: reading one int is atomic, and waiting for a long sync here would
+        # block the event loop for every socket.
+        await self.send(text_data=fragments.hello_frame(registry.get(self.slug).matrix))
 
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "group"):
