@@ -1,8 +1,8 @@
 """ASGI entry point: HTTP through Django, websockets through Channels, and (in the
 embedded default) the collectors running on the same event loop."""
 
-import asyncio
 import os
+import sys
 
 from django.core.asgi import get_asgi_application
 
@@ -28,15 +28,9 @@ application = with_embedded_collectors(
     )
 )
 
-# daphne creates its event loop before importing the application: start the collectors
-# as soon as that loop runs, instead of waiting for the first visitor.
-try:
-    _loop = asyncio.get_event_loop_policy().get_event_loop()
-except RuntimeError:
-    _loop = None
-if (
-    _loop is not None
-    and not _loop.is_closed()
-    and os.environ.get("DAEMONVIZ_START_ON_IMPORT", "1") == "1"
-):
-    embedded.schedule_on(_loop)
+# daphne creates its event loop (daphne.server.twisted_loop) before importing the
+# application, but does not speak the ASGI lifespan protocol: start the collectors as soon
+# as that loop runs, instead of waiting for the first visitor.
+_daphne = sys.modules.get("daphne.server")
+if _daphne is not None and os.environ.get("DAEMONVIZ_START_ON_IMPORT", "1") == "1":
+    embedded.schedule_on(_daphne.twisted_loop)
