@@ -78,6 +78,20 @@ def _app():
     return application
 
 
+async def _connect(path: str, *headers) -> tuple[WebsocketCommunicator, bool]:
+    comm = WebsocketCommunicator(_app(), path, headers=list(headers))
+    connected, _ = await comm.connect()
+    return comm, connected
+
+
+def _tick_until(collector: ClusterCollector, done, seconds: float = 20) -> None:
+    """Tick like the collector's loop does, until `done()` or the deadline."""
+    deadline = time.monotonic() + seconds
+    while not done() and time.monotonic() < deadline:
+        collector.tick()
+        time.sleep(0.05)
+
+
 # ---------------------------------------------------------------------------- collector
 
 
@@ -113,16 +127,11 @@ def test_kube_collector_through_fake_api_server_matches_the_store(tmp_path):
     c = ClusterCollector(config)
     try:
         c.start_source()
-        deadline = time.monotonic() + 20
-        while c.status.state != "synced" and time.monotonic() < deadline:
-            c.tick()
-            time.sleep(0.05)
+        _tick_until(c, lambda: c.status.state == "synced")
         assert c.status.state == "synced", c.status
         sim.step(20)  # churn while watching
         expected = fresh_matrix_of(sim.store).cells
-        while c.matrix.cells != expected and time.monotonic() < deadline:
-            c.tick()
-            time.sleep(0.05)
+        _tick_until(c, lambda: c.matrix.cells == expected)
         assert c.matrix.cells == expected
         assert server.non_get_requests == []
     finally:
@@ -141,17 +150,12 @@ def test_kube_collector_reports_failure_cause_and_keeps_last_state(tmp_path):
     )
     try:
         c.start_source()
-        deadline = time.monotonic() + 20
-        while c.status.state != "synced" and time.monotonic() < deadline:
-            c.tick()
-            time.sleep(0.05)
+        _tick_until(c, lambda: c.status.state == "synced")
         c.tick()  # apply what arrived with the sync
         cells_before = dict(c.matrix.cells)
         assert len(cells_before) > 100
         server.stop()  # the API server goes away
-        while c.status.state != "stale" and time.monotonic() < deadline:
-            c.tick()
-            time.sleep(0.05)
+        _tick_until(c, lambda: c.status.state == "stale")
         assert c.status.state == "stale"
         assert "refused" in c.status.message.lower()
         assert c.matrix.cells == cells_before  # last known state kept
@@ -175,37 +179,27 @@ def test_broken_kubeconfig_fails_with_a_clear_cause(tmp_path):
 
 @pytest.mark.django_db(transaction=True)
 async def test_signed_out_socket_is_refused(collector):
-    comm = WebsocketCommunicator(_app(), "/ws/clusters/demo/grid/", headers=[ORIGIN])
-    connected, _ = await comm.connect()
+    _, connected = await _connect("/ws/clusters/demo/grid/", ORIGIN)
     assert not connected
 
 
 @pytest.mark.django_db(transaction=True)
 async def test_foreign_origin_is_refused(collector, session_cookie):
-    comm = WebsocketCommunicator(
-        _app(),
-        "/ws/clusters/demo/grid/",
-        headers=[(b"origin", b"http://evil.example"), session_cookie],
+    _, connected = await _connect(
+        "/ws/clusters/demo/grid/", (b"origin", b"http://evil.example"), session_cookie
     )
-    connected, _ = await comm.connect()
     assert not connected
 
 
 @pytest.mark.django_db(transaction=True)
 async def test_unknown_cluster_socket_is_refused(collector, session_cookie):
-    comm = WebsocketCommunicator(
-        _app(), "/ws/clusters/nope/grid/", headers=[ORIGIN, session_cookie]
-    )
-    connected, _ = await comm.connect()
+    _, connected = await _connect("/ws/clusters/nope/grid/", ORIGIN, session_cookie)
     assert not connected
 
 
 @pytest.mark.django_db(transaction=True)
 async def test_group_message_reaches_the_browser_as_a_cell_fragment(collector, session_cookie):
-    comm = WebsocketCommunicator(
-        _app(), "/ws/clusters/demo/grid/", headers=[ORIGIN, session_cookie]
-    )
-    connected, _ = await comm.connect()
+    comm, connected = await _connect("/ws/clusters/demo/grid/", ORIGIN, session_cookie)
     assert connected
     hello = await comm.receive_from(timeout=5)
     assert f'data-revision="{collector.matrix.revision}"' in hello
@@ -242,10 +236,8 @@ async def test_group_message_reaches_the_browser_as_a_cell_fragment(collector, s
 async def test_filtered_client_gets_no_cells_of_hidden_columns(collector, session_cookie):
     hidden_ds = "kube-system/kube-proxy"
     assert hidden_ds in collector.matrix.daemonsets
-    comm = WebsocketCommunicator(
-        _app(), "/ws/clusters/demo/grid/?namespace=monitoring", headers=[ORIGIN, session_cookie]
-    )
-    connected, _ = await comm.connect()
+    path = "/ws/clusters/demo/grid/?namespace=monitoring"
+    comm, connected = await _connect(path, ORIGIN, session_cookie)
     assert connected
     await comm.receive_from(timeout=5)
     nodes = sorted(collector.matrix.nodes)
