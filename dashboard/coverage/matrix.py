@@ -92,8 +92,20 @@ def _merge_membership(
     return _union(added_out, later_added), _union(removed_out, later_removed)
 
 
-def _tally(cell: Cell) -> list[str]:
-    """The counters one cell contributes to, named like the DaemonSet status fields."""
+_TALLIES: dict[tuple, tuple[str, ...]] = {}
+
+
+def _tally(cell: Cell) -> tuple[str, ...]:
+    """The counters one cell contributes to, named like the DaemonSet status fields.
+    Memoised: only a few dozen combinations exist, and this runs for every changed cell."""
+    key = (cell.state, cell.should_run, cell.ready, cell.available, cell.updated)
+    tags = _TALLIES.get(key)
+    if tags is None:
+        tags = _TALLIES[key] = tuple(_compute_tally(cell))
+    return tags
+
+
+def _compute_tally(cell: Cell) -> list[str]:
     tags = [cell.state._value_]
     if cell.should_run:
         tags.append("targeted")

@@ -470,19 +470,29 @@ def decode_list(data: bytes, item_kind: str | None = None, *, strict: bool = Tru
     records: list[Record] = []
     skipped: dict[str, int] = {}
     malformed: list[str] = []
-    for index, raw in enumerate(lst.items):
-        try:
-            # e.g. `"items": [1]` must become a DecodeError, never escape as a traceback.
-            this_kind = kind or _kinded.decode(raw).kind
-            if this_kind not in _WIRE:
-                skipped[this_kind or "(no kind)"] = skipped.get(this_kind or "(no kind)", 0) + 1
+    if kind is not None:
+        # One kind for the whole list (every API list call): the hot path, kept tight.
+        dec, project = _typed_decoders[kind], _WIRE[kind][1]
+        for index, raw in enumerate(lst.items):
+            try:
+                record = project(dec.decode(raw))
+                if not record.name:
+                    raise DecodeError(f"malformed {kind}: metadata.name is missing")
+            except (DecodeError, msgspec.ValidationError, msgspec.DecodeError) as exc:
+                _malformed(malformed, index, exc, strict)
                 continue
-            records.append(decode(this_kind, raw))
-        except (DecodeError, msgspec.ValidationError, msgspec.DecodeError) as exc:
-            problem = f"list item {index} is malformed: {exc}"
-            if strict:
-                raise DecodeError(problem) from None
-            malformed.append(problem)
+            records.append(record)
+    else:
+        for index, raw in enumerate(lst.items):
+            try:
+                # e.g. `"items": [1]` must become a DecodeError, never escape as a traceback.
+                this_kind = _kinded.decode(raw).kind
+                if this_kind not in _WIRE:
+                    skipped[this_kind or "(no kind)"] = skipped.get(this_kind or "(no kind)", 0) + 1
+                    continue
+                records.append(decode(this_kind, raw))
+            except (DecodeError, msgspec.ValidationError, msgspec.DecodeError) as exc:
+                _malformed(malformed, index, exc, strict)
     return DecodedList(
         kind=kind or "",
         resource_version=lst.metadata.resourceVersion,
@@ -491,6 +501,13 @@ def decode_list(data: bytes, item_kind: str | None = None, *, strict: bool = Tru
         skipped=skipped,
         malformed=malformed,
     )
+
+
+def _malformed(found: list[str], index: int, exc: Exception, strict: bool) -> None:
+    problem = f"list item {index} is malformed: {exc}"
+    if strict:
+        raise DecodeError(problem) from None
+    found.append(problem)
 
 
 class WatchEvent(Struct):
