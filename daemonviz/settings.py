@@ -94,11 +94,33 @@ DAEMONVIZ_COALESCE_SECONDS = env_float("DAEMONVIZ_COALESCE_SECONDS", 0.25)
 DAEMONVIZ_SIM_CHURN = env_float("DAEMONVIZ_SIM_CHURN", 0.0) or None
 # Register a simulated demo cluster on first start when no cluster exists.
 DAEMONVIZ_DEMO_CLUSTER = env_bool("DAEMONVIZ_DEMO_CLUSTER", default=True)
+# Key(s) encrypting uploaded kubeconfigs at rest (comma-separated: the first encrypts, all
+# decrypt). Empty: a key derived from SECRET_KEY. See dashboard/crypto.py and the README.
+DAEMONVIZ_ENCRYPTION_KEY = env_str("DAEMONVIZ_ENCRYPTION_KEY", "")
+# Seconds the admin's checks (form validation, test connection) wait for an API server.
+DAEMONVIZ_CHECK_TIMEOUT = env_float("DAEMONVIZ_CHECK_TIMEOUT", 4.0)
 
+# Wall display tokens travel in URL paths (/wall/<token>/): the loggers that log request
+# paths redact them (dashboard.redact.RedactWallTokens).
+_PATH_LOGGERS = (
+    "django.request",
+    "django.channels.server",
+    "daphne.http_protocol",
+    "daphne.ws_protocol",
+    "daphne.server",
+)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"wall_tokens": {"()": "dashboard.redact.RedactWallTokens"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["wall_tokens"],
+        }
+    },
+    "loggers": {name: {"filters": ["wall_tokens"]} for name in _PATH_LOGGERS},
     "root": {"handlers": ["console"], "level": env_str("DAEMONVIZ_LOG_LEVEL", "INFO")},
 }

@@ -16,14 +16,14 @@ import contextlib
 import logging
 import threading
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from asgiref.sync import async_to_sync
 
-from dashboard.coverage.matrix import Delta, Matrix
-from dashboard.coverage.records import KINDS, DecodeError, Record, decode
+from dashboard.coverage.matrix import DELETED, Delta, Matrix
+from dashboard.coverage.records import KINDS, DaemonSet, DecodeError, Node, Record, decode
 from dashboard.coverage.timefmt import utcnow
 
 log = logging.getLogger(__name__)
@@ -58,9 +58,24 @@ class ClusterConfig:
     kubeconfig_path: str = ""
     context: str = ""
     group_by_label: str = ""
+    # The uploaded kubeconfig, still encrypted: decrypted only when the source starts, and
+    # kept out of repr() so logging a config can never print it.
+    kubeconfig_encrypted: str = field(default="", repr=False)
+    namespaces_include: tuple[str, ...] = ()
+    namespaces_exclude: tuple[str, ...] = ()
+    daemonset_selector: str = ""
+
+    @property
+    def single_namespace(self) -> str | None:
+        """The one namespace to list and watch, when the scope is exactly one namespace:
+        the API server then does the filtering (and RBAC may be namespace-scoped)."""
+        included = [n for n in self.namespaces_include if n not in self.namespaces_exclude]
+        return included[0] if len(self.namespaces_include) == 1 and included else None
 
     @classmethod
     def from_model(cls, cluster: Any, churn: float | None = None) -> ClusterConfig:
+        from dashboard.models import split_names
+
         return cls(
             slug=cluster.slug,
             name=cluster.name,
@@ -73,7 +88,80 @@ class ClusterConfig:
             kubeconfig_path=cluster.kubeconfig_path,
             context=cluster.context,
             group_by_label=cluster.group_by_label,
+            kubeconfig_encrypted=cluster.kubeconfig_encrypted,
+            namespaces_include=split_names(cluster.namespaces_include),
+            namespaces_exclude=split_names(cluster.namespaces_exclude),
+            daemonset_selector=cluster.daemonset_selector.strip(),
         )
+
+
+class Scope:
+    """What of a cluster the dashboard shows: namespaces included/excluded and the
+    DaemonSet label selector.
+
+    Applied to records before they reach the matrix, for every source alike: a DaemonSet
+    outside the scope is treated as absent (an event for one that left the scope — its
+    labels changed — becomes a deletion), and pods and revisions of excluded namespaces are
+    dropped (a DaemonSet only owns objects of its own namespace). Pods of DaemonSets that
+    the selector excludes are kept: they reach no cell, and dropping them would lose them
+    if the DaemonSet's labels later bring it back into scope.
+    """
+
+    def __init__(self, config: ClusterConfig):
+        from dashboard.grid import SelectorError, parse_selector
+
+        self.include = frozenset(config.namespaces_include)
+        self.exclude = frozenset(config.namespaces_exclude)
+        self.error = ""
+        try:
+            self.selector = parse_selector(config.daemonset_selector)
+        except SelectorError as exc:
+            # Forms validate it; an invalid one in the database shows nothing, and says why.
+            self.selector, self.error = (), f"DaemonSet label selector: {exc}"
+        self.active = bool(self.include or self.exclude or self.selector or self.error)
+
+    def namespace_shown(self, namespace: str) -> bool:
+        if self.include and namespace not in self.include:
+            return False
+        return namespace not in self.exclude
+
+    def shows(self, record: Record) -> bool:
+        if isinstance(record, Node):
+            return True
+        if not self.namespace_shown(record.namespace):
+            return False
+        if isinstance(record, DaemonSet):
+            return not self.error and all(r.matches(record.labels) for r in self.selector)
+        return True
+
+    def filter(self, items: list[Item]) -> list[Item]:
+        if not self.active:
+            return items
+        out: list[Item] = []
+        for item in items:
+            if item[0] == "replace":
+                out.append((item[0], item[1], [r for r in item[2] if self.shows(r)]))
+            elif self.shows(item[2]):
+                out.append(item)
+            elif isinstance(item[2], DaemonSet):
+                out.append(("apply", DELETED, item[2]))  # a no-op if it was never shown
+        return out
+
+
+@dataclass(frozen=True)
+class RuntimeStatus:
+    """What the admin shows of a running collector."""
+
+    state: str
+    message: str
+    since: datetime | None
+    last_sync: datetime | None  # the last time the collector saw itself in sync
+    last_update: datetime | None  # the last change applied to the matrix
+    last_error: str
+    last_error_at: datetime | None
+    nodes: int
+    daemonsets: int
+    pods: int
 
 
 @dataclass(frozen=True)
@@ -176,26 +264,41 @@ class KubeSource:
         self._queue: deque[Item] = deque()
         self._watch = None
         self._status = ConnectionStatus("connecting", "starting", utcnow())
+        self._secrets: set[str] = set()
 
     def start(self) -> None:
+        from dashboard.crypto import DecryptionError, decrypt
         from dashboard.kube.clients import (
             KubeconfigError,
             client_from_kubeconfig,
+            client_from_kubeconfig_content,
             client_in_cluster,
         )
         from dashboard.kube.reflector import ClusterWatch
+        from dashboard.redact import kubeconfig_secrets
 
+        context = self.config.context or None
         try:
             if self.config.source == "in-cluster":
                 api = client_in_cluster()
+            elif self.config.source == "uploaded":
+                content = decrypt(self.config.kubeconfig_encrypted)
+                self._secrets = kubeconfig_secrets(content)
+                # Exec plugins stay off for uploads: they would run commands on this host.
+                api = client_from_kubeconfig_content(content, context)
             else:
-                api = client_from_kubeconfig(
-                    self.config.kubeconfig_path, self.config.context or None
-                )
-        except KubeconfigError as exc:
-            self._status = ConnectionStatus("failed", str(exc), utcnow())
+                self._secrets = _file_secrets(self.config.kubeconfig_path)
+                api = client_from_kubeconfig(self.config.kubeconfig_path, context)
+        except (KubeconfigError, DecryptionError) as exc:
+            self._status = ConnectionStatus("failed", self._scrub(str(exc)), utcnow())
             return
-        self._watch = ClusterWatch(api, self._sink)
+        self._watch = ClusterWatch(api, self._sink, namespace=self.config.single_namespace)
+
+    def _scrub(self, message: str) -> str:
+        # Messages are built without request data already; this is the second line.
+        from dashboard.redact import scrub
+
+        return scrub(message, self._secrets) if self._secrets else message
 
     def _sink(self, resource: str, event: Any) -> None:
         # Called on reflector threads; deque appends are atomic, so no lock is needed.
@@ -219,12 +322,22 @@ class KubeSource:
         if self._watch is None:
             return self._status
         s = self._watch.status
-        message = str(s.problem) if s.problem is not None else ""
+        message = self._scrub(str(s.problem)) if s.problem is not None else ""
         return ConnectionStatus(s.state, message, datetime.fromtimestamp(s.since, UTC))
 
     def stop(self) -> None:
         if self._watch is not None:
             self._watch.stop()
+
+
+def _file_secrets(path: str) -> set[str]:
+    from dashboard.redact import kubeconfig_secrets
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            return kubeconfig_secrets(f.read())
+    except (OSError, UnicodeDecodeError, ValueError):
+        return set()  # the client reports the unreadable file itself
 
 
 def make_source(config: ClusterConfig) -> Source:
@@ -244,6 +357,11 @@ class ClusterCollector:
         self._source: Source | None = None
         self._task: asyncio.Task | None = None
         self._last_timed_refresh = 0.0
+        self.scope = Scope(cluster)
+        # Runtime status the admin shows (see runtime_status()).
+        self.last_sync: datetime | None = None
+        self.last_error = self.scope.error
+        self.last_error_at: datetime | None = utcnow() if self.scope.error else None
 
     # ------------------------------------------------------------------ source
 
@@ -264,6 +382,41 @@ class ClusterCollector:
             return ConnectionStatus("connecting", "not started")
         return self._source.status()
 
+    def observe_status(self) -> ConnectionStatus:
+        """Remember when the source was last in sync and its last error (called each tick)."""
+        status = self.status
+        if status.state == "synced":
+            self.last_sync = utcnow()
+        elif status.state in ("stale", "failed") and status.message:
+            if status.message != self.last_error or self.last_error_at is None:
+                self.last_error_at = status.since or utcnow()
+            self.last_error = status.message
+        return status
+
+    def runtime_status(self) -> RuntimeStatus:
+        status = self.observe_status()
+        with self.lock:
+            matrix = self.matrix
+            if self.scope.selector:
+                # Pods of DaemonSets the selector hides stay in the matrix (see Scope).
+                shown = {ds.uid for ds in matrix.daemonsets.values()}
+                pods = sum(1 for p in matrix.pods.values() if p.owner_uid in shown)
+            else:
+                pods = len(matrix.pods)
+            counts = (len(matrix.nodes), len(matrix.daemonsets), pods)
+        return RuntimeStatus(
+            state=status.state,
+            message=status.message,
+            since=status.since,
+            last_sync=self.last_sync,
+            last_update=self.last_update,
+            last_error=self.last_error,
+            last_error_at=self.last_error_at,
+            nodes=counts[0],
+            daemonsets=counts[1],
+            pods=counts[2],
+        )
+
     # ------------------------------------------------------------------ ticks
 
     def tick(self) -> Delta | None:
@@ -271,6 +424,7 @@ class ClusterCollector:
         delta, payload = self._compute()
         if payload is not None:
             self._publish(payload)
+        self.observe_status()
         return delta
 
     def refresh_timed(self) -> None:
@@ -283,7 +437,7 @@ class ClusterCollector:
         thread: it takes the lock, and publishing is left to the caller."""
         if self._source is None:
             return None, None
-        items = self._source.drain()
+        items = self.scope.filter(self._source.drain())
         if not items:
             return None, None
         with self.lock:
@@ -358,13 +512,19 @@ class ClusterCollector:
                 _, payload = await asyncio.to_thread(self._compute)
                 if payload is not None:
                     await self._send(payload)
+                self.observe_status()
                 if loop.time() - self._last_timed_refresh > TIMED_REFRESH_SECONDS:
                     self._last_timed_refresh = loop.time()
                     payload = await asyncio.to_thread(self._compute_timed)
                     if payload is not None:
                         await self._send(payload)
         finally:
-            self.stop_source()
+            # Stopping a kube source joins its reflector threads (up to ~2 s): off the loop,
+            # so disabling a cluster in the admin does not stall every page and socket.
+            try:
+                await asyncio.shield(asyncio.to_thread(self.stop_source))
+            except (asyncio.CancelledError, RuntimeError):
+                self.stop_source()  # the loop or its executor is shutting down
 
     def start(self) -> asyncio.Task:
         self._task = asyncio.get_running_loop().create_task(
@@ -414,6 +574,8 @@ __all__ = [
     "ClusterCollector",
     "ClusterConfig",
     "ConnectionStatus",
+    "RuntimeStatus",
+    "Scope",
     "registry",
     "group_name",
 ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextvars
 import logging
 
 from asgiref.sync import sync_to_async
@@ -30,32 +31,88 @@ def _enabled_clusters() -> list[ClusterConfig]:
 
 
 class EmbeddedCollectors:
+    """The collectors of this process, kept in line with the enabled Cluster rows.
+
+    Threads: collectors live on the ASGI event loop, while admin saves run in Django's
+    sync thread pool. A save never touches a collector: its signal calls
+    `request_reconcile()`, which hands the work to the loop captured at start-up
+    (`call_soon_threadsafe`); `reconcile()` then runs there, one at a time.
+    """
+
     def __init__(self) -> None:
         self._started = False
-        self._collectors: list[ClusterCollector] = []
+        self._collectors: dict[str, ClusterCollector] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._lock: asyncio.Lock | None = None
+        self._tasks: set[asyncio.Task] = set()
 
     async def ensure_started(self) -> None:
         if self._started or not settings.DAEMONVIZ_EMBEDDED_COLLECTOR:
             return
         self._started = True  # set before awaiting: concurrent first requests start once
+        self._loop = asyncio.get_running_loop()
+        self._lock = asyncio.Lock()
+        await self.reconcile()
+
+    async def reconcile(self) -> None:
+        """Start collectors of new clusters, restart those whose configuration changed,
+        stop those disabled or deleted."""
+        if not self._started or self._lock is None:
+            return
+        async with self._lock:
+            desired = {c.slug: c for c in await sync_to_async(_enabled_clusters)()}
+            for slug, collector in list(self._collectors.items()):
+                if desired.get(slug) != collector.cluster:
+                    await self._stop(slug)
+            for slug, config in desired.items():
+                if slug not in self._collectors:
+                    self._start(config)
+
+    def request_reconcile(self) -> bool:
+        """Thread-safe: have the loop reconcile soon. False when nothing runs here."""
+        loop = self._loop
+        if loop is None or loop.is_closed() or not self._started:
+            return False
+        # A fresh context: the caller's (a request's sync thread) carries asgiref's
+        # thread-sensitive executor state, which must not leak into a task on the loop.
+        loop.call_soon_threadsafe(self._spawn_reconcile, context=contextvars.Context())
+        return True
+
+    def _spawn_reconcile(self) -> None:
+        # On the loop. Keep a reference: the loop only holds weak ones to tasks.
+        task = asyncio.get_running_loop().create_task(self.reconcile())
+        self._tasks.add(task)
+        task.add_done_callback(self._reconciled)
+
+    def _reconciled(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("reconciling collectors failed", exc_info=task.exception())
+
+    def _start(self, config: ClusterConfig) -> None:
         layer = get_channel_layer()
-        for config in await sync_to_async(_enabled_clusters)():
-            collector = ClusterCollector(config, layer, settings.DAEMONVIZ_COALESCE_SECONDS)
-            registry.register(collector)
-            collector.start()
-            self._collectors.append(collector)
-            log.info("collector started for cluster %s (%s)", config.slug, config.source)
+        collector = ClusterCollector(config, layer, settings.DAEMONVIZ_COALESCE_SECONDS)
+        registry.register(collector)
+        collector.start()
+        self._collectors[config.slug] = collector
+        log.info("collector started for cluster %s (%s)", config.slug, config.source)
+
+    async def _stop(self, slug: str) -> None:
+        collector = self._collectors.pop(slug)
+        if registry.get(slug) is collector:
+            registry.unregister(slug)
+        await collector.stop()
+        log.info("collector stopped for cluster %s", slug)
 
     async def stop(self) -> None:
-        for collector in self._collectors:
-            await collector.stop()
-            registry.unregister(collector.cluster.slug)
-        self._collectors.clear()
+        for slug in list(self._collectors):
+            await self._stop(slug)
         self._started = False
+        self._loop = None
 
     def stop_sources_now(self) -> None:
         # At interpreter exit the loop is gone; stop simulator/reflector threads directly.
-        for collector in self._collectors:
+        for collector in self._collectors.values():
             collector.stop_source()
 
     def schedule_on(self, loop: asyncio.AbstractEventLoop) -> None:

@@ -139,9 +139,46 @@ def render_colhead(slug: str, column: Column, oob: bool = False) -> str:
     return _template("dashboard/_colhead.html").render({"slug": slug, "col": column, "oob": oob})
 
 
-def render_summary(slug: str, matrix: Matrix, oob: bool = False) -> str:
+def render_summary(slug: str, matrix: Matrix, oob: bool = False, summary=None) -> str:
+    summary = cluster_summary(matrix) if summary is None else summary
     return _template("dashboard/_summary.html").render(
-        {"slug": slug, "summary": cluster_summary(matrix), "oob": oob}
+        {"slug": slug, "summary": summary, "oob": oob}
+    )
+
+
+def headline(summary) -> dict[str, Any]:
+    """A cluster's headline numbers as plain data (they travel in payloads, across Redis):
+    what the wall display and other compact views show."""
+    c = summary.counts
+    return {
+        "coverage": c.coverage,
+        "nodes": summary.nodes,
+        "daemonsets": summary.daemonsets,
+        "pods": summary.pods,
+        "targeted": c.targeted,
+        "healthy": c.healthy,
+        "missing": c.missing,
+        "failing": c.failing,
+        "crash_looping": c.crash_looping,
+        "progressing": c.progressing,
+        "outdated": c.outdated,
+        "misscheduled": c.misscheduled,
+        "nodes_not_ready": summary.nodes_not_ready,
+    }
+
+
+def render_wall_cluster(
+    slug: str, name: str, numbers: dict[str, Any] | None, status: Any = None, oob: bool = False
+) -> str:
+    """One cluster's headline block on a wall display (page and pushes)."""
+    return _template("wall/_cluster.html").render(
+        {
+            "id": "w-" + dom_id("cluster:" + slug),
+            "name": name,
+            "h": numbers,
+            "status": status,
+            "oob": oob,
+        }
     )
 
 
@@ -208,6 +245,7 @@ def delta_payload(cluster: Any, matrix: Matrix, delta: Delta) -> dict[str, Any]:
     ]
     # Any cell change can move the counters; the summary is cheap (O(DaemonSets)).
     touched = cells or rows_added or delta.removed_nodes or columns_changed
+    summary = cluster_summary(matrix) if touched else None
     return {
         "slug": slug,
         "epoch": epoch(matrix),
@@ -219,7 +257,8 @@ def delta_payload(cluster: Any, matrix: Matrix, delta: Delta) -> dict[str, Any]:
         "columns_changed": columns_changed,
         # A new or removed column changes every row's layout: simpler and safer to re-fetch.
         "resync": bool(delta.added_daemonsets or delta.removed_daemonsets),
-        "summary": render_summary(slug, matrix, oob=True) if touched else "",
+        "summary": render_summary(slug, matrix, oob=True, summary=summary) if touched else "",
+        "headline": headline(summary) if summary is not None else None,
     }
 
 

@@ -1,10 +1,23 @@
-from django.urls import include, path
+from django.contrib.auth import views as auth_views
+from django.urls import path
 
 from . import views
 
 urlpatterns = [
-    # Django's LoginView/LogoutView with templates/registration/login.html.
-    path("accounts/", include("django.contrib.auth.urls")),
+    # Sign-in and sign-out (templates/registration/). Only these auth views: password
+    # reset would need outgoing mail; admins reset passwords (manage.py changepassword).
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path(
+        "accounts/password/",
+        auth_views.PasswordChangeView.as_view(),
+        name="password_change",
+    ),
+    path(
+        "accounts/password/done/",
+        auth_views.PasswordChangeDoneView.as_view(),
+        name="password_change_done",
+    ),
     path("", views.overview, name="overview"),
     path("overview/cards/", views.overview_cards, name="overview-cards"),
     path("clusters/<slug:slug>/", views.grid, name="grid"),
@@ -17,4 +30,6 @@ urlpatterns = [
         name="daemonset",
     ),
     path("clusters/<slug:slug>/nodes/<str:name>/", views.node, name="node"),
+    # Token access instead of sign-in; see dashboard/access.py.
+    path("wall/<str:token>/", views.wall, name="wall"),
 ]

@@ -1,6 +1,7 @@
 """Pages. Thin: they find the cluster's collector, hold its lock while reading the matrix
 (the collector mutates it on another thread), and hand the work to `grid`/`fragments`/
-`details`. Every page requires a signed-in user."""
+`details`. Every page requires a signed-in user, except the wall display, which requires
+its token (tests/integration/test_access.py enumerates the URLs)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.safestring import mark_safe
 
-from dashboard import details, fragments
+from dashboard import access, details, fragments
 from dashboard.collector import registry
 from dashboard.coverage.states import State
+from dashboard.coverage.summary import cluster_summary
 from dashboard.grid import NO_GROUP, GridFilters, build_grid, effective_group_label
 from dashboard.models import Cluster
 
@@ -161,3 +163,34 @@ def node(request: HttpRequest, slug: str, name: str) -> HttpResponse:
         raise Http404("no such node")
     ctx["cluster"] = cluster
     return render(request, "dashboard/node.html", ctx)
+
+
+# --------------------------------------------------------------------------- wall display
+
+
+def wall(request: HttpRequest, token: str) -> HttpResponse:
+    """A wall display, by its secret token and without sign-in (dashboard/access.py).
+
+    Unknown, revoked and rotated tokens all get the same plain 404. The token is never
+    turned into a session, so it opens this page and its socket, nothing else."""
+    display = access.wall_for_token(token)
+    if display is None:
+        raise Http404("no such wall display")
+    blocks = []
+    for c in access.wall_clusters(display):
+        collector = registry.get(c.slug)
+        numbers = status = None
+        if collector is not None:
+            with collector.lock:
+                numbers = fragments.headline(cluster_summary(collector.matrix))
+            status = collector.status
+        blocks.append(mark_safe(fragments.render_wall_cluster(c.slug, c.name, numbers, status)))
+    response = render(
+        request,
+        "wall/minimal.html",
+        {"wall": display, "blocks": blocks, "ws_url": f"/ws/wall/{token}/"},
+    )
+    # The URL is the credential: keep it out of caches and Referer headers.
+    response["Cache-Control"] = "no-store"
+    response["Referrer-Policy"] = "no-referrer"
+    return response
