@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format bench venv deps dev-deps browser-deps clean
+.PHONY: run test e2e e2e-build lint format bench venv deps dev-deps browser-deps clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -41,6 +41,16 @@ test: dev-deps browser-deps
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
 
+# End-to-end tier against a real control plane (etcd, kube-apiserver, controller manager,
+# scheduler, kwok) built from Go modules and cached in $(DAEMONVIZ_E2E_CACHE) (default
+# ~/.cache/daemonviz-e2e): a cold build takes a while, later runs reuse the binaries. The
+# pytest session starts everything on 127.0.0.1 and stops every process it started.
+e2e-build:
+	bash tests/e2e/controlplane/build.sh all
+
+e2e: dev-deps e2e-build
+	$(BIN)/python -m pytest tests/e2e -m e2e
+
 lint: dev-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -49,8 +59,11 @@ format: dev-deps
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: dev-deps
-	$(BIN)/python bench/run.py
+# Benchmarks print JSON; bench/RESULTS.md records the numbers with the machine's load.
+bench: dev-deps browser-deps
+	$(BIN)/python bench/engine_bench.py
+	$(BIN)/python bench/kube_bench.py
+	$(BIN)/python bench/browser_bench.py
 
 clean:
 	rm -rf $(VENV) var tests/artifacts bench/out
