@@ -16,6 +16,7 @@ import contextlib
 import logging
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -362,6 +363,9 @@ class ClusterCollector:
         self.last_sync: datetime | None = None
         self.last_error = self.scope.error
         self.last_error_at: datetime | None = utcnow() if self.scope.error else None
+        # Called with (collector, delta) under the lock after every non-empty delta, in the
+        # thread that computed it: coverage history (dashboard/history.py) listens here.
+        self.listeners: list[Callable[[ClusterCollector, Delta], None]] = []
 
     # ------------------------------------------------------------------ source
 
@@ -446,13 +450,24 @@ class ClusterCollector:
             if delta.empty:
                 return delta, None
             self.last_update = utcnow()
+            self._notify(delta)
             return delta, self._payload(delta, base)
 
     def _compute_timed(self) -> dict | None:
         with self.lock:
             base = self.matrix.revision
             delta = self.matrix.refresh_timed()
-            return None if delta.empty else self._payload(delta, base)
+            if delta.empty:
+                return None
+            self._notify(delta)
+            return self._payload(delta, base)
+
+    def _notify(self, delta: Delta) -> None:
+        for listener in self.listeners:
+            try:
+                listener(self, delta)
+            except Exception:  # a listener must never stall the matrix
+                log.exception("collector listener failed for cluster %s", self.cluster.slug)
 
     def _apply(self, items: list[Item]) -> Delta:
         total = Delta(self.matrix.revision)
@@ -507,8 +522,11 @@ class ClusterCollector:
         await asyncio.to_thread(self.start_source)
         loop = asyncio.get_running_loop()
         try:
+            next_tick = loop.time()
             while True:
-                await asyncio.sleep(self.coalesce)
+                # A fixed cadence: a slow tick shortens the next wait instead of adding to it.
+                next_tick = max(next_tick + self.coalesce, loop.time())
+                await asyncio.sleep(next_tick - loop.time())
                 _, payload = await asyncio.to_thread(self._compute)
                 if payload is not None:
                     await self._send(payload)
@@ -549,6 +567,9 @@ class Registry:
 
     def __init__(self) -> None:
         self._collectors: dict[str, ClusterCollector] = {}
+        # Scale-out web workers run no collector: `get` falls back to read-only snapshots
+        # from Redis (dashboard.scaleout.SnapshotReader, installed by DashboardConfig.ready).
+        self.fallback: Callable[[str], Any] | None = None
 
     def register(self, collector: ClusterCollector) -> ClusterCollector:
         self._collectors[collector.cluster.slug] = collector
@@ -558,7 +579,10 @@ class Registry:
         return self._collectors.pop(slug, None)
 
     def get(self, slug: str) -> ClusterCollector | None:
-        return self._collectors.get(slug)
+        collector = self._collectors.get(slug)
+        if collector is None and self.fallback is not None:
+            return self.fallback(slug)
+        return collector
 
     def all(self) -> list[ClusterCollector]:
         return list(self._collectors.values())

@@ -122,6 +122,33 @@ def _compute_tally(cell: Cell) -> list[str]:
     return tags
 
 
+def _node_eligibility_key(node: Node) -> tuple:
+    return (node.labels, node.taints)
+
+
+def _node_cell_key(node: Node) -> tuple:
+    return (node.ready, node.created, node.deleting)
+
+
+def _ds_eligibility_key(ds: DaemonSet) -> tuple:
+    return (ds.node_name, ds.node_selector, ds.required_terms, ds.tolerations, ds.host_network)
+
+
+def _ds_cell_key(ds: DaemonSet) -> tuple:
+    """Everything of a DaemonSet that `cells.classify` reads, besides eligibility."""
+    return (
+        ds.uid,
+        ds.generation,
+        ds.template_generation,
+        ds.strategy,
+        ds.max_surge,
+        ds.min_ready_seconds,
+        ds.deleting,
+        ds.selector,
+        ds.status.observedGeneration,
+    )
+
+
 def _revision_order(rev: Revision) -> tuple[int, str]:
     # Revision numbers are unique per DaemonSet in a healthy cluster; the name breaks a
     # tie so that the answer never depends on the order events arrived in.
@@ -233,16 +260,21 @@ class Matrix:
                 self.health.pop(name, None)
                 self._remove_row(name)
             return
-        is_new = name not in self.nodes
+        old = self.nodes.get(name)
         self.nodes[name] = node
         health = node_health(node)
-        if is_new:
+        if old is None:
             self._delta.added_nodes.append(name)
             self.node_counts[name] = Counter()
         elif self.health.get(name) != health:
             self._delta.changed_nodes.append(name)
         self.health[name] = health
-        self._dirty_eligibility.update((name, ds) for ds in self.daemonsets)
+        # Kubelets rewrite their Node every few seconds (heartbeats): only labels and
+        # taints can change eligibility, and only readiness and age show in cells.
+        if old is None or _node_eligibility_key(old) != _node_eligibility_key(node):
+            self._dirty_eligibility.update((name, ds) for ds in self.daemonsets)
+        elif _node_cell_key(old) != _node_cell_key(node):
+            self._dirty_cells.update((name, ds) for ds in self.daemonsets)
 
     def _apply_daemonset(self, event_type: str, ds: DaemonSet) -> None:
         key = ds.key
@@ -264,7 +296,12 @@ class Matrix:
             self.ds_counts[key] = Counter()
         else:
             self._delta.changed_daemonsets.append(key)
-        self._dirty_eligibility.update((node, key) for node in self.nodes)
+        # The controller rewrites .status on every pod change: those counts only show in
+        # the column header, so re-evaluate the column only when something cells use moved.
+        if old is None or _ds_eligibility_key(old) != _ds_eligibility_key(ds):
+            self._dirty_eligibility.update((node, key) for node in self.nodes)
+        elif _ds_cell_key(old) != _ds_cell_key(ds):
+            self._dirty_cells.update((node, key) for node in self.nodes)
 
     def _apply_pod(self, event_type: str, pod: Pod) -> None:
         key = pod.key
