@@ -1,0 +1,272 @@
+"""The e2e workload: ~20 kwok nodes in four pools, five DaemonSets that exercise nodeSelector,
+required node affinity, tolerations and hostNetwork, and the admin-side helpers the tests
+use to change the cluster (the dashboard itself only ever reads, with its ServiceAccount).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from kubernetes.client import ApiClient, AppsV1Api, CoreV1Api
+from kubernetes.client.exceptions import ApiException
+
+NAMESPACE = "e2e"
+KWOK_NODE_ANNOTATION = {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"}
+
+# pool -> (count, extra labels, taints)
+POOLS: dict[str, tuple[int, dict[str, str], list[dict[str, str]]]] = {
+    "general": (8, {"kubernetes.io/arch": "amd64"}, []),
+    "gpu": (
+        4,
+        {"kubernetes.io/arch": "amd64", "accelerator": "nvidia"},
+        [{"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}],
+    ),
+    "infra": (
+        4,
+        {"kubernetes.io/arch": "amd64", "node-role.kubernetes.io/infra": ""},
+        [{"key": "dedicated", "value": "infra", "effect": "NoExecute"}],
+    ),
+    "edge": (4, {"kubernetes.io/arch": "arm64"}, []),
+}
+
+
+def node_names(pool: str) -> list[str]:
+    return [f"{pool}-{i}" for i in range(1, POOLS[pool][0] + 1)]
+
+
+ALL_NODES = [n for pool in POOLS for n in node_names(pool)]
+
+
+def node_manifest(name: str, pool: str) -> dict[str, Any]:
+    _, extra, taints = POOLS[pool]
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": name,
+            "annotations": dict(KWOK_NODE_ANNOTATION),
+            "labels": {
+                "kubernetes.io/hostname": name,
+                "kubernetes.io/os": "linux",
+                "type": "kwok",
+                "pool": pool,
+                "topology.kubernetes.io/zone": f"zone-{'ab'[int(name.rsplit('-', 1)[1]) % 2]}",
+                **extra,
+            },
+        },
+        "spec": {"taints": [dict(t) for t in taints]},
+    }
+
+
+def _container(name: str, image: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "image": image,
+        "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}},
+    }
+
+
+def daemonset_manifest(
+    name: str,
+    *,
+    image: str,
+    node_selector: dict[str, str] | None = None,
+    affinity_terms: list[dict[str, Any]] | None = None,
+    tolerations: list[dict[str, Any]] | None = None,
+    host_network: bool = False,
+) -> dict[str, Any]:
+    spec: dict[str, Any] = {"containers": [_container(name, image)]}
+    if node_selector:
+        spec["nodeSelector"] = node_selector
+    if affinity_terms:
+        spec["affinity"] = {
+            "nodeAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": affinity_terms
+                }
+            }
+        }
+    if tolerations:
+        spec["tolerations"] = tolerations
+    if host_network:
+        spec["hostNetwork"] = True
+        spec["dnsPolicy"] = "ClusterFirstWithHostNet"
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "DaemonSet",
+        "metadata": {"name": name, "namespace": NAMESPACE, "labels": {"app": name}},
+        "spec": {
+            "selector": {"matchLabels": {"app": name}},
+            "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 2}},
+            "template": {"metadata": {"labels": {"app": name}}, "spec": spec},
+        },
+    }
+
+
+DAEMONSETS: dict[str, dict[str, Any]] = {
+    # Every node, whatever its taints; hostNetwork adds the network-unavailable toleration.
+    "node-exporter": daemonset_manifest(
+        "node-exporter",
+        image="registry.example/node-exporter:1.8.0",
+        tolerations=[{"operator": "Exists"}],
+        host_network=True,
+    ),
+    # nodeSelector + a toleration for the GPU pool's NoSchedule taint.
+    "gpu-plugin": daemonset_manifest(
+        "gpu-plugin",
+        image="registry.example/gpu-plugin:0.15",
+        node_selector={"accelerator": "nvidia"},
+        tolerations=[{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+    ),
+    # Required node affinity over two pools, no tolerations.
+    "log-agent": daemonset_manifest(
+        "log-agent",
+        image="registry.example/log-agent:1.0",
+        affinity_terms=[
+            {"matchExpressions": [{"key": "pool", "operator": "In", "values": ["general", "edge"]}]}
+        ],
+    ),
+    # Affinity to the infra pool + an Equal toleration of its NoExecute taint.
+    "infra-agent": daemonset_manifest(
+        "infra-agent",
+        image="registry.example/infra-agent:2.1",
+        affinity_terms=[
+            {"matchExpressions": [{"key": "node-role.kubernetes.io/infra", "operator": "Exists"}]}
+        ],
+        tolerations=[
+            {"key": "dedicated", "operator": "Equal", "value": "infra", "effect": "NoExecute"}
+        ],
+    ),
+    # NotIn affinity (no arm64), no tolerations: the tainted pools drop out by their taints.
+    "amd64-only": daemonset_manifest(
+        "amd64-only",
+        image="registry.example/amd64-only:3",
+        affinity_terms=[
+            {
+                "matchExpressions": [
+                    {"key": "kubernetes.io/arch", "operator": "NotIn", "values": ["arm64"]}
+                ]
+            }
+        ],
+    ),
+}
+
+# Which pools each DaemonSet should cover at rest (worked out by hand from the rules of
+# reference §1.1, not by the code under test).
+EXPECTED_POOLS = {
+    "node-exporter": {"general", "gpu", "infra", "edge"},
+    "gpu-plugin": {"gpu"},
+    "log-agent": {"general", "edge"},
+    "infra-agent": {"infra"},
+    "amd64-only": {"general"},
+}
+# Why a node is not targeted: a fragment of the reason the dashboard must show.
+EXPECTED_EXCLUSION = {
+    ("gpu-plugin", "general"): "nodeSelector accelerator=nvidia",
+    ("gpu-plugin", "infra"): "nodeSelector accelerator=nvidia",
+    ("gpu-plugin", "edge"): "nodeSelector accelerator=nvidia",
+    ("log-agent", "gpu"): "required node affinity",
+    ("log-agent", "infra"): "required node affinity",
+    ("infra-agent", "general"): "required node affinity",
+    ("infra-agent", "gpu"): "required node affinity",
+    ("infra-agent", "edge"): "required node affinity",
+    ("amd64-only", "gpu"): "nvidia.com/gpu=present:NoSchedule",
+    ("amd64-only", "infra"): "dedicated=infra:NoExecute",
+    ("amd64-only", "edge"): "required node affinity",
+}
+
+
+def ds_key(name: str) -> str:
+    return f"{NAMESPACE}/{name}"
+
+
+def pool_of(node: str) -> str:
+    return node.rsplit("-", 1)[0]
+
+
+# --------------------------------------------------------------------------- admin helpers
+
+
+class Admin:
+    """Writes to the cluster as the admin (tests only; the dashboard never writes)."""
+
+    def __init__(self, api: ApiClient):
+        self.core = CoreV1Api(api)
+        self.apps = AppsV1Api(api)
+
+    def create_node(self, name: str, pool: str) -> None:
+        self.core.create_node(node_manifest(name, pool))
+
+    def create_namespace(self, name: str) -> None:
+        try:
+            self.core.create_namespace({"metadata": {"name": name}})
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+
+    def create_daemonset(self, manifest: dict[str, Any]) -> None:
+        self.apps.create_namespaced_daemon_set(NAMESPACE, manifest)
+
+    def daemonset(self, name: str):
+        return self.apps.read_namespaced_daemon_set(name, NAMESPACE)
+
+    def pods_of(self, name: str) -> list:
+        return self.core.list_namespaced_pod(NAMESPACE, label_selector=f"app={name}").items
+
+    def pod_on(self, ds: str, node: str):
+        pods = [p for p in self.pods_of(ds) if p.spec.node_name == node]
+        return pods[0] if pods else None
+
+    def touch_daemonset(self, name: str) -> None:
+        """A metadata-only change: the DaemonSet controller re-syncs (and recomputes the
+        status of) every DaemonSet it sees updated; the generation stays the same."""
+        self.apps.patch_namespaced_daemon_set(
+            name,
+            NAMESPACE,
+            {"metadata": {"annotations": {"e2e.daemonviz.dev/touched": f"{time.time():.6f}"}}},
+        )
+
+    def patch_node(self, name: str, body: dict[str, Any]) -> None:
+        self.core.patch_node(name, body)
+
+    def set_taints(self, name: str, taints: list[dict[str, str]]) -> None:
+        # A JSON merge patch replaces the whole list, so the lifecycle controller's own
+        # taints would be dropped too; the tests only change nodes that have none.
+        self.core.patch_node(name, {"spec": {"taints": taints or None}})
+
+
+def wait_until(
+    what: str,
+    check: Callable[[], Any],
+    timeout: float = 90.0,
+    interval: float = 0.25,
+    describe: Callable[[], str] | None = None,
+) -> Any:
+    """Poll `check` until it returns something truthy; fail with a description on timeout."""
+    deadline = time.monotonic() + timeout
+    last_exc: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            result = check()
+        except AssertionError as exc:  # a check may assert to say why it is not there yet
+            last_exc, result = exc, None
+        if result:
+            return result
+        time.sleep(interval)
+    detail = describe() if describe else (str(last_exc) if last_exc else "")
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}\n{detail}")
+
+
+def controller_at_rest(ds) -> bool:
+    """The DaemonSet controller has caught up and every targeted node runs a ready,
+    current pod (what `kubectl rollout status ds` waits for), nothing misscheduled."""
+    s = ds.status
+    return (
+        (s.observed_generation or 0) >= ds.metadata.generation
+        and s.desired_number_scheduled == (s.current_number_scheduled or 0)
+        and s.desired_number_scheduled == (s.updated_number_scheduled or 0)
+        and s.desired_number_scheduled == (s.number_ready or 0)
+        and s.desired_number_scheduled == (s.number_available or 0)
+    )
