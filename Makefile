@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test e2e e2e-build lint format bench venv deps dev-deps browser-deps clean
+.PHONY: run test e2e e2e-build lint format bench venv deps dev-deps browser-deps service-deps clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -30,13 +30,22 @@ browser-deps:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core) \
 	  || echo "WARNING: could not install chromium; browser tests will be skipped"; }
 
+# Scale-out tests start their own Redis and PostgreSQL (tests/helpers/services.py) from
+# Debian's packages; only the binaries are needed, no running service.
+service-deps:
+	@test -x /usr/bin/redis-server && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  echo "Installing Debian's redis-server and postgresql for the scale-out tests"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server postgresql) \
+	  || echo "WARNING: could not install redis-server/postgresql; scale-out tests will fail under CI"; }
+
 run: deps
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py bootstrap
 	@echo "daemonviz: serving http://$(HOST):$(PORT)/"
-	$(BIN)/daphne -b $(HOST) -p $(PORT) daemonviz.asgi:application
+	@# No access log: wall-display URLs carry their secret token in the path.
+	$(BIN)/daphne --access-log /dev/null -b $(HOST) -p $(PORT) daemonviz.asgi:application
 
-test: dev-deps browser-deps
+test: dev-deps browser-deps service-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from daemonviz.env import env_bool, env_float, env_list, env_str
+from daemonviz.env import env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -26,6 +26,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # /healthz, /readyz, /metrics answer probes and scrapes sent to the pod IP.
+    "dashboard.metrics.ProbeHostMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -55,14 +57,35 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {
-    "default": {
-        "ENGINE": "django.db.backends.sqlite3",
-        "NAME": env_str("DAEMONVIZ_SQLITE_PATH", str(BASE_DIR / "db.sqlite3")),
-    }
-}
+# SQLite by default (`make run`); DATABASE_URL (e.g. postgres://user:pw@host:5432/db) for
+# the scale-out deployment, parsed by dj-database-url.
+DATABASE_URL = env_str("DATABASE_URL", "")
+if DATABASE_URL:
+    import dj_database_url
 
-CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    # conn_max_age=0: Django's advice under ASGI (sync views run in a thread pool, so
+    # persistent connections would pile up); put a pooler (PgBouncer) in front if needed.
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": env_str("DAEMONVIZ_SQLITE_PATH", str(BASE_DIR / "db.sqlite3")),
+        }
+    }
+
+# REDIS_URL (redis://host:6379/0): channels-redis carries the deltas between processes, and
+# the collector's snapshots, status and locks live there (dashboard/scaleout.py).
+REDIS_URL = env_str("REDIS_URL", "")
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": "daemonviz:asgi"},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -99,6 +122,23 @@ DAEMONVIZ_DEMO_CLUSTER = env_bool("DAEMONVIZ_DEMO_CLUSTER", default=True)
 DAEMONVIZ_ENCRYPTION_KEY = env_str("DAEMONVIZ_ENCRYPTION_KEY", "")
 # Seconds the admin's checks (form validation, test connection) wait for an API server.
 DAEMONVIZ_CHECK_TIMEOUT = env_float("DAEMONVIZ_CHECK_TIMEOUT", 4.0)
+# Scale-out (dashboard/scaleout.py): the collector lock's TTL (a dead collector's clusters
+# are taken over after at most this long), how often snapshots are written at most, and
+# after how many seconds without a collector heartbeat the web workers call a cluster stale.
+DAEMONVIZ_LOCK_TTL_SECONDS = env_float("DAEMONVIZ_LOCK_TTL_SECONDS", 15.0)
+DAEMONVIZ_SNAPSHOT_SECONDS = env_float("DAEMONVIZ_SNAPSHOT_SECONDS", 1.0)
+DAEMONVIZ_STALE_SECONDS = env_float("DAEMONVIZ_STALE_SECONDS", 5.0)
+# How often `manage.py collect` re-reads the Cluster table (new/changed/removed clusters).
+DAEMONVIZ_RECONCILE_SECONDS = env_float("DAEMONVIZ_RECONCILE_SECONDS", 5.0)
+# Coverage history (dashboard/history.py): on/off, days kept (manage.py purgehistory), and
+# batching: rows are written every FLUSH seconds or BATCH rows, whichever comes first.
+DAEMONVIZ_HISTORY = env_bool("DAEMONVIZ_HISTORY", default=True)
+DAEMONVIZ_HISTORY_DAYS = env_int("DAEMONVIZ_HISTORY_DAYS", 30)
+DAEMONVIZ_HISTORY_FLUSH_SECONDS = env_float("DAEMONVIZ_HISTORY_FLUSH_SECONDS", 5.0)
+DAEMONVIZ_HISTORY_BATCH = env_int("DAEMONVIZ_HISTORY_BATCH", 500)
+# /metrics is open by default (Prometheus scrapes without credentials; keep it on the
+# internal network). Set a token to require `Authorization: Bearer <token>`.
+DAEMONVIZ_METRICS_TOKEN = env_str("DAEMONVIZ_METRICS_TOKEN", "")
 
 # Wall display tokens travel in URL paths (/wall/<token>/): the loggers that log request
 # paths redact them (dashboard.redact.RedactWallTokens).

@@ -6,4 +6,13 @@ class DashboardConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from django.conf import settings
+
         from dashboard import signals  # noqa: F401 - connects the receivers
+
+        if settings.REDIS_URL and not settings.DAEMONVIZ_EMBEDDED_COLLECTOR:
+            # Scale-out web worker: clusters come from the collectors' snapshots in Redis.
+            from dashboard.collector import registry
+            from dashboard.scaleout import SnapshotReader
+
+            registry.fallback = SnapshotReader()

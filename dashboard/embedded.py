@@ -18,6 +18,7 @@ from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from dashboard import history
 from dashboard.collector import ClusterCollector, ClusterConfig, registry
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ class EmbeddedCollectors:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lock: asyncio.Lock | None = None
         self._tasks: set[asyncio.Task] = set()
+        self._recorders: dict[str, history.HistoryRecorder | None] = {}
 
     async def ensure_started(self) -> None:
         if self._started or not settings.DAEMONVIZ_EMBEDDED_COLLECTOR:
@@ -92,6 +94,7 @@ class EmbeddedCollectors:
     def _start(self, config: ClusterConfig) -> None:
         layer = get_channel_layer()
         collector = ClusterCollector(config, layer, settings.DAEMONVIZ_COALESCE_SECONDS)
+        self._recorders[config.slug] = history.attach(collector)
         registry.register(collector)
         collector.start()
         self._collectors[config.slug] = collector
@@ -102,6 +105,8 @@ class EmbeddedCollectors:
         if registry.get(slug) is collector:
             registry.unregister(slug)
         await collector.stop()
+        # Write the history it still holds (a DB write: off the loop).
+        await asyncio.to_thread(history.detach, collector, self._recorders.pop(slug, None))
         log.info("collector stopped for cluster %s", slug)
 
     async def stop(self) -> None:

@@ -109,3 +109,45 @@ class WallDisplay(models.Model):
     @property
     def active(self) -> bool:
         return self.token_hash is not None
+
+
+class CoverageEvent(models.Model):
+    """One change in a cluster's coverage, for the history pages (dashboard/history.py).
+
+    `cell` rows say that a (node, DaemonSet) cell entered `state` at `at` (from `previous`,
+    the last recorded state); flapping within one write batch is coalesced into one row,
+    `changes` counting the state changes it stands for. `node+`/`node-`/`ds+`/`ds-` record
+    arrivals and removals. A `sync` row marks a collector (re)starting to record: states
+    before it end there, and cells without a row after it were fine (healthy, outdated or
+    not targeted) at that moment.
+    """
+
+    class Kind(models.TextChoices):
+        CELL = "cell", "cell state"
+        NODE_ADDED = "node+", "node added"
+        NODE_REMOVED = "node-", "node removed"
+        DS_ADDED = "ds+", "DaemonSet added"
+        DS_REMOVED = "ds-", "DaemonSet removed"
+        SYNC = "sync", "recording (re)started"
+
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="history")
+    at = models.DateTimeField()
+    kind = models.CharField(max_length=5, choices=Kind.choices)
+    node = models.CharField(max_length=253, blank=True)
+    daemonset = models.CharField(max_length=320, blank=True)  # namespace/name
+    state = models.CharField(max_length=20, blank=True)
+    previous = models.CharField(max_length=20, blank=True)
+    reason = models.CharField(max_length=300, blank=True)
+    changes = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [
+            models.Index(fields=["cluster", "daemonset", "at"], name="history_ds_at"),
+            models.Index(fields=["cluster", "node", "at"], name="history_node_at"),
+            models.Index(fields=["cluster", "kind", "at"], name="history_kind_at"),
+            models.Index(fields=["at"], name="history_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.kind} {self.node} {self.daemonset} {self.state}"

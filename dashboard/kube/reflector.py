@@ -81,6 +81,27 @@ class Status:
 
 
 Event = Replace | Change | Status
+
+
+@dataclass(slots=True)
+class WatchStats:
+    """Counters for /metrics (written by the reflector's thread; plain int updates)."""
+
+    lists: int = 0  # full lists, the first included (more than one = relists)
+    watches: int = 0  # watch requests (more than one = reconnects)
+    events: int = 0  # ADDED/MODIFIED/DELETED received
+    errors: int = 0  # failed requests (retried with backoff)
+    last_event_at: float = 0.0  # time.time() of the last event or bookmark
+
+    @property
+    def relists(self) -> int:
+        return max(0, self.lists - 1)
+
+    @property
+    def reconnects(self) -> int:
+        return max(0, self.watches - 1)
+
+
 Sink = Callable[[str, Event], None]
 
 
@@ -175,6 +196,7 @@ class Reflector:
         self._ever_synced = False
         self._status = Status(CONNECTING, None, clock())
         self.resource_version = ""  # the last one seen (list, event or bookmark)
+        self.stats = WatchStats()
 
     # ------------------------------------------------------------------ control
 
@@ -228,6 +250,7 @@ class Reflector:
             except Exception as exc:  # every failure is retried; classify says why
                 if self._stop.is_set():
                     break
+                self.stats.errors += 1
                 problem = classify(exc, self._context("watch" if rv else "list"))
                 if problem.kind == "protocol":
                     rv = ""  # a response we could not decode: we may have missed events
@@ -248,6 +271,7 @@ class Reflector:
             on_response=self._track,
         )
         self._check_stopped()
+        self.stats.lists += 1
         # Pods: the API cannot select "owned by any DaemonSet" with a label selector —
         # attribution is by the controller ownerReference, not labels (reference §2), and
         # field selectors cannot reach ownerReferences. So every pod is listed and watched,
@@ -278,6 +302,7 @@ class Reflector:
                 raise _Relist from None
             raise
         self._track(resp)
+        self.stats.watches += 1
         events = 0
         try:
             # Only now is the cluster answering again after a failure.
@@ -293,8 +318,10 @@ class Reflector:
                 if ev.resource_version:
                     rv = ev.resource_version
                     self.resource_version = rv
+                self.stats.last_event_at = time.time()
                 if ev.type != "BOOKMARK" and ev.record is not None:
                     events += 1
+                    self.stats.events += 1
                     self._emit(Change(ev.type, ev.record))
         except (u3.ReadTimeoutError, u3.ProtocolError) as exc:
             self._check_stopped()

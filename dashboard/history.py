@@ -1,0 +1,487 @@
+"""Coverage history: what changed when, per cell, node and DaemonSet.
+
+Recording. A `HistoryRecorder` listens to a collector (`ClusterCollector.listeners`): for
+every delta it notes, in memory and under the collector's lock, each cell whose *state*
+changed (reason-only changes are not history) and each node/DaemonSet arrival and
+removal. One `HistoryWriter` thread per process takes what the recorders gathered every
+DAEMONVIZ_HISTORY_FLUSH_SECONDS (sooner once DAEMONVIZ_HISTORY_BATCH rows are waiting) and
+writes it with one bulk_create. Within a batch a cell keeps one pending row: a crash loop
+flapping between starting and crash-looping ten times in five seconds becomes one row
+(`changes=10`), or none when it ends where it began. So churn costs at most one row per
+cell per batch, whatever its rate.
+
+Baseline. When a recorder starts (collector start, restart, takeover) it waits until the
+source is synced and its queue is drained, then writes a `sync` row plus one row per cell
+that is not fine (healthy, outdated, not targeted). Cells without a row after a `sync`
+were fine then. A `sync` row ends every episode before it, unless the same baseline
+re-states the same state for that cell (then the episode goes on: a takeover, or the
+re-baseline every 6 h that bounds how far back a timeline reads and keeps purging safe).
+
+Reading. `timeline()` replays the rows of one DaemonSet or node into episodes (node X,
+state missing, from t1 to t2); `gap_minutes()` sums the episodes in gap states over a
+window. Retention: `purge()` (manage.py purgehistory) deletes rows older than
+DAEMONVIZ_HISTORY_DAYS.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+
+from dashboard.coverage.states import State
+from dashboard.coverage.timefmt import utcnow
+
+log = logging.getLogger(__name__)
+
+# A cell in one of these states is fine: no row at baseline, no gap.
+FINE = frozenset({State.HEALTHY.value, State.OUTDATED.value, State.NOT_TARGETED.value})
+# Targeted, and no daemon serving there: what gap-minutes count.
+GAP = frozenset(
+    {
+        State.MISSING.value,
+        State.FAILED.value,
+        State.UNSCHEDULABLE.value,
+        State.INIT_ERROR.value,
+        State.IMAGE_ERROR.value,
+        State.CONFIG_ERROR.value,
+        State.CRASH_LOOPING.value,
+        State.NOT_READY.value,
+    }
+)
+REASON_MAX = 300
+# Re-state the not-fine cells this often (a `sync` row plus one row per such cell).
+REBASELINE_SECONDS = 6 * 3600.0
+
+
+@dataclass
+class _Pending:
+    at: datetime
+    state: str
+    previous: str
+    reason: str
+    changes: int = 1
+
+
+@dataclass
+class Row:
+    """A CoverageEvent to be, detached from the ORM (built under the collector's lock)."""
+
+    at: datetime
+    kind: str
+    node: str = ""
+    daemonset: str = ""
+    state: str = ""
+    previous: str = ""
+    reason: str = ""
+    changes: int = 1
+
+
+class HistoryRecorder:
+    """Collector listener; thread-safe hand-over to the writer through `take()`."""
+
+    def __init__(self, slug: str, writer: HistoryWriter | None = None, batch: int | None = None):
+        self.slug = slug
+        self.writer = writer
+        self.batch = batch or settings.DAEMONVIZ_HISTORY_BATCH
+        self.baselined = False
+        self._baselined_at = 0.0
+        self._lock = threading.Lock()
+        self._known: dict[str, dict[str, str]] = {}  # node → DaemonSet → last recorded state
+        self._pending: dict[tuple[str, str], _Pending] = {}
+        self._rows: list[Row] = []
+        self.dropped_flaps = 0  # state changes coalesced away (for tests and curiosity)
+
+    # ------------------------------------------------------------------ listener
+
+    def __call__(self, collector, delta) -> None:
+        if not self.baselined:
+            if collector.status.state != "synced" or getattr(collector._source, "_queue", None):
+                return  # lists still arriving: a half-built matrix is no baseline
+            self._baseline(collector.matrix)
+            return
+        self.record(delta)
+        if time.monotonic() - self._baselined_at > REBASELINE_SECONDS:
+            # Bounds how far back a timeline must read, and lets purging old rows never
+            # lose a state that is still going on.
+            self._baseline(collector.matrix, keep_pending=True)
+
+    def _baseline(self, matrix, now: datetime | None = None, keep_pending: bool = False) -> None:
+        if keep_pending:
+            pending = self.take()  # written before the sync row (they are older)
+        now = now or utcnow()
+        with self._lock:
+            if keep_pending:
+                self._rows.extend(pending)
+            self._baselined_at = time.monotonic()
+            self._rows.append(Row(now, "sync"))
+            known: dict[str, dict[str, str]] = {}
+            for (node, ds_key), cell in matrix.cells.items():
+                state = cell.state.value
+                known.setdefault(node, {})[ds_key] = state
+                if state not in FINE:
+                    self._rows.append(
+                        Row(now, "cell", node, ds_key, state, "", cell.reason[:REASON_MAX])
+                    )
+            self._known = known
+            self._pending.clear()
+            self.baselined = True
+        self._maybe_wake()
+
+    def record(self, delta, now: datetime | None = None) -> None:
+        now = now or utcnow()
+        with self._lock:
+            for name in delta.removed_nodes:
+                self._rows.append(Row(now, "node-", node=name))
+                self._known.pop(name, None)
+                for k in [k for k in self._pending if k[0] == name]:
+                    del self._pending[k]
+            for name in delta.added_nodes:
+                self._rows.append(Row(now, "node+", node=name))
+            for ds_key in delta.removed_daemonsets:
+                self._rows.append(Row(now, "ds-", daemonset=ds_key))
+                for states in self._known.values():
+                    states.pop(ds_key, None)
+                for k in [k for k in self._pending if k[1] == ds_key]:
+                    del self._pending[k]
+            for ds_key in delta.added_daemonsets:
+                self._rows.append(Row(now, "ds+", daemonset=ds_key))
+            for (node, ds_key), cell in delta.cells.items():
+                if cell is None:
+                    continue  # its row or column left: the node-/ds- row ends it
+                state = cell.state.value
+                reason = cell.reason[:REASON_MAX]
+                p = self._pending.get((node, ds_key))
+                if p is not None:
+                    if p.state != state:
+                        p.at, p.state, p.changes = now, state, p.changes + 1
+                    p.reason = reason
+                    continue
+                known = self._known.get(node, {}).get(ds_key)
+                if known == state:
+                    continue
+                self._pending[(node, ds_key)] = _Pending(now, state, known or "", reason)
+        self._maybe_wake()
+
+    def _maybe_wake(self) -> None:
+        if self.writer is not None and len(self._rows) + len(self._pending) >= self.batch:
+            self.writer.wake()
+
+    # ------------------------------------------------------------------ hand-over
+
+    def take(self) -> list[Row]:
+        """What to write now; coalesced rows that ended where they began are dropped."""
+        with self._lock:
+            rows, self._rows = self._rows, []
+            for (node, ds_key), p in self._pending.items():
+                states = self._known.setdefault(node, {})
+                if states.get(ds_key, "") == p.state:
+                    self.dropped_flaps += p.changes
+                    continue
+                rows.append(
+                    Row(p.at, "cell", node, ds_key, p.state, p.previous, p.reason, p.changes)
+                )
+                states[ds_key] = p.state
+            self._pending.clear()
+        rows.sort(key=lambda r: r.at)
+        return rows
+
+
+class HistoryWriter:
+    """One thread per process writing every recorder's rows in batches."""
+
+    def __init__(self, flush_seconds: float | None = None):
+        self.flush_seconds = flush_seconds or settings.DAEMONVIZ_HISTORY_FLUSH_SECONDS
+        self._recorders: set[HistoryRecorder] = set()
+        self._guard = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._cluster_ids: dict[str, int | None] = {}
+        self.rows_written = 0
+
+    def add(self, recorder: HistoryRecorder) -> None:
+        with self._guard:
+            self._recorders.add(recorder)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="history", daemon=True)
+                self._thread.start()
+
+    def remove(self, recorder: HistoryRecorder) -> None:
+        """Stop listening to `recorder` and write what it still holds (blocking)."""
+        with self._guard:
+            self._recorders.discard(recorder)
+        self._write(recorder)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(self.flush_seconds)
+            self._wake.clear()
+            try:
+                self.flush()
+            except Exception:
+                log.exception("writing coverage history failed")
+
+    def flush(self) -> int:
+        with self._guard:
+            recorders = list(self._recorders)
+        return sum(self._write(r) for r in recorders)
+
+    def _write(self, recorder: HistoryRecorder) -> int:
+        from django.db import close_old_connections
+
+        from dashboard.models import Cluster, CoverageEvent
+
+        rows = recorder.take()
+        if not rows:
+            return 0
+        close_old_connections()
+        try:
+            cluster_id = self._cluster_ids.get(recorder.slug)
+            if cluster_id is None:
+                cluster_id = (
+                    Cluster.objects.filter(slug=recorder.slug).values_list("pk", flat=True).first()
+                )
+                self._cluster_ids[recorder.slug] = cluster_id
+            if cluster_id is None:
+                return 0  # the cluster was deleted meanwhile: its history went with it
+            CoverageEvent.objects.bulk_create(
+                [CoverageEvent(cluster_id=cluster_id, **r.__dict__) for r in rows],
+                batch_size=1000,
+            )
+        except Exception:
+            self._cluster_ids.pop(recorder.slug, None)
+            raise
+        finally:
+            close_old_connections()
+        self.rows_written += len(rows)
+        return len(rows)
+
+
+_writer: HistoryWriter | None = None
+_writer_guard = threading.Lock()
+
+
+def writer() -> HistoryWriter:
+    global _writer
+    with _writer_guard:
+        if _writer is None:
+            _writer = HistoryWriter()
+            atexit.register(_flush_at_exit)
+        return _writer
+
+
+def _flush_at_exit() -> None:
+    try:
+        if _writer is not None:
+            _writer.flush()
+    except Exception:
+        log.warning("coverage history not written at exit", exc_info=True)
+
+
+def attach(collector) -> HistoryRecorder | None:
+    """Record `collector`'s history (when DAEMONVIZ_HISTORY is on)."""
+    if not settings.DAEMONVIZ_HISTORY:
+        return None
+    w = writer()
+    recorder = HistoryRecorder(collector.cluster.slug, w)
+    collector.listeners.append(recorder)
+    w.add(recorder)
+    return recorder
+
+
+def detach(collector, recorder: HistoryRecorder | None) -> None:
+    """Stop recording and write what is pending (blocking: call off the event loop)."""
+    if recorder is None:
+        return
+    if recorder in collector.listeners:
+        collector.listeners.remove(recorder)
+    try:
+        writer().remove(recorder)
+    except Exception:
+        log.exception("writing the last coverage history of %s failed", recorder.slug)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+@dataclass
+class Episode:
+    node: str
+    daemonset: str
+    state: str
+    start: datetime
+    end: datetime | None  # None: still going on
+    reason: str = ""
+    changes: int = 1
+
+    @property
+    def gap(self) -> bool:
+        return self.state in GAP
+
+    def duration(self, now: datetime) -> timedelta:
+        return (self.end or now) - self.start
+
+    def clipped_seconds(self, start: datetime, end: datetime) -> float:
+        a, b = max(self.start, start), min(self.end or end, end)
+        return max(0.0, (b - a).total_seconds())
+
+    @property
+    def label(self) -> str:
+        try:
+            return State(self.state).label
+        except ValueError:
+            return self.state
+
+    @property
+    def symbol(self) -> str:
+        try:
+            return State(self.state).symbol
+        except ValueError:
+            return "?"
+
+
+@dataclass
+class Timeline:
+    start: datetime
+    end: datetime
+    episodes: list[Episode] = field(default_factory=list)  # not-fine states, newest first
+    events: list = field(default_factory=list)  # node/DaemonSet arrivals, removals, syncs
+    gap_seconds: dict[str, float] = field(default_factory=dict)  # by DaemonSet or node
+
+    @property
+    def gap_minutes(self) -> dict[str, float]:
+        return {k: round(v / 60.0, 1) for k, v in self.gap_seconds.items()}
+
+
+def _rows_for(cluster, since: datetime, *, node: str = "", daemonset: str = ""):
+    """Rows needed to know the states from `since` on: from the last `sync` at or before it
+    (states are only known from a sync on), for the cell subset, plus what ends episodes."""
+    from django.db.models import Q
+
+    from dashboard.models import CoverageEvent
+
+    qs = CoverageEvent.objects.filter(cluster=cluster)
+    last_sync = qs.filter(kind="sync", at__lte=since).order_by("-at", "-id").first()
+    begin = last_sync.at if last_sync is not None else since
+    subset = Q(kind="sync")
+    if daemonset:
+        subset |= Q(kind="cell", daemonset=daemonset) | Q(
+            kind__in=["ds-", "ds+"], daemonset=daemonset
+        )
+        subset |= Q(kind="node-")
+    if node:
+        subset |= Q(kind="cell", node=node) | Q(kind__in=["node-", "node+"], node=node)
+        subset |= Q(kind="ds-")
+    return list(qs.filter(subset, at__gte=begin).order_by("at", "id"))
+
+
+def timeline(
+    cluster,
+    *,
+    daemonset: str = "",
+    node: str = "",
+    hours: float = 24.0,
+    now: datetime | None = None,
+) -> Timeline:
+    """Episodes of not-fine states of one DaemonSet's cells (or one node's) overlapping the
+    last `hours`, and gap seconds per node (DaemonSet) or per DaemonSet (node)."""
+    if bool(daemonset) == bool(node):
+        raise ValueError("timeline of exactly one DaemonSet or one node")
+    now = now or utcnow()
+    start = now - timedelta(hours=hours)
+    rows = _rows_for(cluster, start, node=node, daemonset=daemonset)
+    all_: list[Episode] = []
+    open_: dict[tuple[str, str], Episode] = {}
+    carried: dict[tuple[str, str], Episode] = {}  # ended by a sync, maybe re-opened by it
+    carried_at: datetime | None = None
+    events = []
+
+    def close(k: tuple[str, str], at: datetime) -> None:
+        ep = open_.pop(k, None)
+        if ep is not None:
+            ep.end = at
+
+    for r in rows:
+        if carried and r.at != carried_at:
+            carried.clear()
+        if r.kind == "sync":
+            # A periodic re-baseline (or a takeover) re-states what is still not fine at the
+            # same instant: those rows continue the episode instead of starting a new one.
+            carried = dict(open_)
+            carried_at = r.at
+            for k in list(open_):
+                close(k, r.at)
+            if r.at >= start:
+                events.append(r)
+        elif r.kind == "node-":
+            for k in [k for k in open_ if k[0] == r.node]:
+                close(k, r.at)
+            if node and r.at >= start:
+                events.append(r)
+        elif r.kind == "ds-":
+            for k in [k for k in open_ if k[1] == r.daemonset]:
+                close(k, r.at)
+            if daemonset and r.at >= start:
+                events.append(r)
+        elif r.kind in ("node+", "ds+"):
+            if r.at >= start:
+                events.append(r)
+        elif r.kind == "cell":
+            k = (r.node, r.daemonset)
+            close(k, r.at)
+            before = carried.pop(k, None)
+            if before is not None and before.state == r.state and not r.previous:
+                before.end = None
+                open_[k] = before
+            elif r.state not in FINE:
+                open_[k] = ep = Episode(
+                    r.node, r.daemonset, r.state, r.at, None, r.reason, r.changes
+                )
+                all_.append(ep)
+    done = all_
+    episodes = [e for e in done if (e.end is None or e.end > start)]
+    episodes.sort(key=lambda e: (e.start, e.node, e.daemonset), reverse=True)
+    gaps: dict[str, float] = {}
+    for e in episodes:
+        if e.gap:
+            k = e.node if daemonset else e.daemonset
+            gaps[k] = gaps.get(k, 0.0) + e.clipped_seconds(start, now)
+    events.sort(key=lambda r: (r.at, r.id), reverse=True)
+    return Timeline(start, now, episodes, events, dict(sorted(gaps.items(), key=lambda kv: -kv[1])))
+
+
+def gap_minutes(cluster, hours: float = 24.0, now: datetime | None = None) -> dict[str, float]:
+    """Gap-minutes per DaemonSet over the last `hours`: the sum, over its nodes, of the time
+    each node's cell spent in a gap state (missing, failing, not ready)."""
+    from dashboard.models import CoverageEvent
+
+    now = now or utcnow()
+    keys = (
+        CoverageEvent.objects.filter(cluster=cluster, kind="cell")
+        .exclude(daemonset="")
+        .values_list("daemonset", flat=True)
+        .distinct()
+    )
+    out = {}
+    for ds_key in sorted(set(keys)):
+        t = timeline(cluster, daemonset=ds_key, hours=hours, now=now)
+        out[ds_key] = round(sum(t.gap_seconds.values()) / 60.0, 1)
+    return out
+
+
+def purge(days: int | None = None, now: datetime | None = None) -> int:
+    """Delete history older than `days` (DAEMONVIZ_HISTORY_DAYS); returns the rows deleted."""
+    from dashboard.models import CoverageEvent
+
+    days = settings.DAEMONVIZ_HISTORY_DAYS if days is None else days
+    cutoff = (now or utcnow()) - timedelta(days=days)
+    deleted, _ = CoverageEvent.objects.filter(at__lt=cutoff).delete()
+    return deleted

@@ -1,0 +1,45 @@
+"""`manage.py collect`: the scale-out collector process (dashboard/scaleout.py).
+
+Runs the collectors of the enabled clusters outside the web servers, one process per
+cluster at a time (a lock in Redis; run two for takeover), publishes deltas through the
+channel layer (channels-redis) and writes snapshots, status and coverage history.
+Needs REDIS_URL; stops cleanly on SIGTERM/SIGINT, releasing its locks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+
+class Command(BaseCommand):
+    help = "Run the cluster collectors (scale-out): snapshots and deltas through Redis."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--ttl", type=float, default=None, help="lock TTL, seconds")
+        parser.add_argument(
+            "--reconcile", type=float, default=None, help="seconds between reads of the clusters"
+        )
+
+    def handle(self, *args, **opts):
+        if not settings.REDIS_URL:
+            raise CommandError("REDIS_URL is not set: `collect` shares its work through Redis")
+        if settings.CHANNEL_LAYERS["default"]["BACKEND"].endswith("InMemoryChannelLayer"):
+            raise CommandError("the channel layer is in-memory: set REDIS_URL")
+        asyncio.run(self._run(opts))
+
+    async def _run(self, opts) -> None:
+        from dashboard.scaleout import CollectorSupervisor
+
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        supervisor = CollectorSupervisor(ttl=opts["ttl"], reconcile_seconds=opts["reconcile"])
+        self.stdout.write(f"daemonviz collector {supervisor.owner}: running", ending="\n")
+        self.stdout.flush()
+        await supervisor.run(stop)
+        self.stdout.write("daemonviz collector: stopped, locks released")

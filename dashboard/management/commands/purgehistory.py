@@ -1,0 +1,22 @@
+"""`manage.py purgehistory`: delete coverage history older than DAEMONVIZ_HISTORY_DAYS."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from dashboard import history
+
+
+class Command(BaseCommand):
+    help = "Delete coverage history older than DAEMONVIZ_HISTORY_DAYS (or --days)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--days", type=int, default=None)
+
+    def handle(self, *args, **opts):
+        days = settings.DAEMONVIZ_HISTORY_DAYS if opts["days"] is None else opts["days"]
+        if days < 1:
+            raise CommandError("--days must be at least 1")
+        deleted = history.purge(days)
+        self.stdout.write(f"deleted {deleted} history row(s) older than {days} day(s)")

@@ -1,0 +1,340 @@
+"""`/metrics` (Prometheus text format), `/healthz` and `/readyz`.
+
+Metrics come from a registry of our own (not prometheus_client's global one, which would
+add the process collectors of whatever imported it first): custom collectors read the
+matrices at scrape time — this process's collectors in the embedded default, the snapshots
+in Redis on a scale-out web worker — so every web worker reports the same cluster
+numbers. Watch counters (lists, reconnects, events, last event age) come from the kube
+reflectors, through the collector's status report in scale-out. Websocket clients are
+counted per process (ASGI middleware `count_websockets`).
+
+Access: /metrics is open by default, as Prometheus scrapes without credentials; it shows
+cluster, DaemonSet and namespace names and counts, nothing else. Keep it on the internal
+network, or set DAEMONVIZ_METRICS_TOKEN to require `Authorization: Bearer <token>`
+(Prometheus: `authorization: {credentials: …}`). /healthz and /readyz are always open
+(probes) and say nothing about clusters beyond "fresh or not".
+"""
+
+from __future__ import annotations
+
+import hmac
+import threading
+import time
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.cache import never_cache
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+REGISTRY = CollectorRegistry(auto_describe=False)
+
+WEBSOCKET_CLIENTS = Gauge(
+    "daemonviz_websocket_clients",
+    "Open websocket connections in this process, by kind (grid, wall).",
+    ["kind"],
+    registry=REGISTRY,
+)
+for _kind in ("grid", "wall"):
+    WEBSOCKET_CLIENTS.labels(_kind)
+
+
+def _enabled_slugs() -> list[str]:
+    from dashboard.models import Cluster
+
+    return list(Cluster.objects.filter(enabled=True).values_list("slug", flat=True))
+
+
+class CoverageCollector(Collector):
+    def collect(self):
+        from dashboard.collector import registry
+        from dashboard.coverage.summary import cluster_summary, daemonset_summary
+        from dashboard.scaleout import watch_stats
+
+        g = GaugeMetricFamily
+        ds_labels = ["cluster", "daemonset"]
+        cov = g("daemonviz_coverage_ratio", "Healthy ÷ targeted nodes (0–1).", labels=ds_labels)
+        per_ds = {
+            name: g(
+                f"daemonviz_daemonset_{name}_nodes",
+                f"Nodes whose cell is {text}.",
+                labels=ds_labels,
+            )
+            for name, text in (
+                ("targeted", "targeted by the DaemonSet"),
+                ("healthy", "healthy (outdated included)"),
+                ("missing", "missing: eligible, no daemon pod"),
+                ("crash_looping", "crash-looping"),
+                ("failing", "failing (crash loop, image/init/config error, failed, unschedulable)"),
+                ("outdated", "healthy but on an older revision"),
+            )
+        }
+        cl = ["cluster"]
+        cl_cov = g("daemonviz_cluster_coverage_ratio", "Healthy ÷ targeted cells (0–1).", labels=cl)
+        cl_cells = {
+            name: g(f"daemonviz_cluster_{name}_cells", f"Cells that are {name}.", labels=cl)
+            for name in ("targeted", "healthy", "missing", "crash_looping", "failing", "outdated")
+        }
+        sizes = g("daemonviz_cluster_objects", "Objects in the matrix.", labels=["cluster", "kind"])
+        synced = g("daemonviz_collector_synced", "1 when the collector is in sync.", labels=cl)
+        state = g(
+            "daemonviz_collector_state",
+            "The collector's state (1 = current).",
+            labels=["cluster", "state"],
+        )
+        revision = g("daemonviz_matrix_revision", "The matrix revision shown.", labels=cl)
+        heartbeat = g(
+            "daemonviz_collector_heartbeat_age_seconds",
+            "Seconds since the collector process last reported (scale-out).",
+            labels=cl,
+        )
+        wl = ["cluster", "resource"]
+        lists = CounterMetricFamily(
+            "daemonviz_watch_lists", "Full lists (the first included).", labels=wl
+        )
+        relists = CounterMetricFamily(
+            "daemonviz_watch_relists", "Lists after the first one.", labels=wl
+        )
+        reconnects = CounterMetricFamily(
+            "daemonviz_watch_reconnects", "Watch requests after the first one.", labels=wl
+        )
+        events = CounterMetricFamily("daemonviz_watch_events", "Watch events received.", labels=wl)
+        errors = CounterMetricFamily(
+            "daemonviz_watch_errors", "Failed list/watch requests.", labels=wl
+        )
+        event_age = g(
+            "daemonviz_watch_last_event_age_seconds",
+            "Seconds since the last watch event or bookmark (event lag bound).",
+            labels=wl,
+        )
+        now = time.time()
+        for slug in _enabled_slugs():
+            collector = registry.get(slug)
+            if collector is None:
+                continue
+            with collector.lock:
+                matrix = collector.matrix
+                summary = cluster_summary(matrix)
+                ds_rows = [daemonset_summary(matrix, k) for k in sorted(matrix.daemonsets)]
+                rev = matrix.revision
+            for s in ds_rows:
+                labels = [slug, s.key]
+                c = s.counts
+                if c.targeted:
+                    cov.add_metric(labels, c.healthy / c.targeted)
+                for name, value in (
+                    ("targeted", c.targeted),
+                    ("healthy", c.healthy),
+                    ("missing", c.missing),
+                    ("crash_looping", c.crash_looping),
+                    ("failing", c.failing),
+                    ("outdated", c.outdated),
+                ):
+                    per_ds[name].add_metric(labels, value)
+            c = summary.counts
+            if c.targeted:
+                cl_cov.add_metric([slug], c.healthy / c.targeted)
+            for name in cl_cells:
+                cl_cells[name].add_metric([slug], getattr(c, name))
+            for kind, n in (
+                ("nodes", summary.nodes),
+                ("daemonsets", summary.daemonsets),
+                ("pods", summary.pods),
+            ):
+                sizes.add_metric([slug, kind], n)
+            status = collector.status
+            synced.add_metric([slug], 1.0 if status.state == "synced" else 0.0)
+            for st in ("connecting", "synced", "stale", "failed"):
+                state.add_metric([slug, st], 1.0 if status.state == st else 0.0)
+            revision.add_metric([slug], rev)
+            report = getattr(collector, "report", None)
+            if getattr(collector, "remote", False):
+                age = collector.heartbeat_age
+                if age is not None:
+                    heartbeat.add_metric([slug], age)
+                watch = report.watch if report is not None else {}
+            else:
+                watch = watch_stats(collector)
+            for resource, w in sorted(watch.items()):
+                labels = [slug, resource]
+                lists.add_metric(labels, w.lists)
+                relists.add_metric(labels, max(0, w.lists - 1))
+                reconnects.add_metric(labels, max(0, w.watches - 1))
+                events.add_metric(labels, w.events)
+                errors.add_metric(labels, w.errors)
+                if w.last_event_at:
+                    event_age.add_metric(labels, max(0.0, now - w.last_event_at))
+        yield cov
+        yield from per_ds.values()
+        yield cl_cov
+        yield from cl_cells.values()
+        yield from (sizes, synced, state, revision, heartbeat)
+        yield from (lists, relists, reconnects, events, errors, event_age)
+
+
+class HistoryCollector(Collector):
+    def collect(self):
+        from dashboard import history
+
+        c = CounterMetricFamily(
+            "daemonviz_history_rows_written", "Coverage history rows written by this process."
+        )
+        w = history._writer
+        c.add_metric([], w.rows_written if w is not None else 0)
+        yield c
+
+
+REGISTRY.register(CoverageCollector())
+REGISTRY.register(HistoryCollector())
+
+
+# --------------------------------------------------------------------------- views
+
+
+def _authorized(request: HttpRequest) -> bool:
+    token = settings.DAEMONVIZ_METRICS_TOKEN
+    if not token:
+        return True
+    header = request.headers.get("Authorization", "")
+    scheme, _, given = header.partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip(), token)
+
+
+@never_cache
+def metrics(request: HttpRequest) -> HttpResponse:
+    if not _authorized(request):
+        response = HttpResponse("bearer token required\n", status=401, content_type="text/plain")
+        response["WWW-Authenticate"] = 'Bearer realm="daemonviz metrics"'
+        return response
+    return HttpResponse(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST)
+
+
+@never_cache
+def healthz(request: HttpRequest) -> HttpResponse:
+    """The process is up and serving (liveness): no dependency checked."""
+    return JsonResponse({"status": "ok"})
+
+
+def _check_db() -> str:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return "ok"
+
+
+def _check_redis() -> str:
+    if not settings.REDIS_URL:
+        return "not configured"
+    from dashboard.scaleout import redis_client
+
+    redis_client().ping()
+    return "ok"
+
+
+def _collectors() -> tuple[bool, dict[str, str]]:
+    """(ready, state per cluster). Embedded: every enabled cluster has a collector that
+    has started; scale-out: reported per cluster, fresh or stale, not fatal (see below)."""
+    from dashboard.collector import registry
+
+    clusters = {}
+    for slug in _enabled_slugs():
+        c = registry.get(slug)
+        if c is None:
+            clusters[slug] = "no collector"
+        elif getattr(c, "remote", False):
+            clusters[slug] = "fresh" if c.fresh else "stale"
+        else:
+            clusters[slug] = c.status.state
+    if settings.DAEMONVIZ_EMBEDDED_COLLECTOR:
+        from dashboard.embedded import embedded
+
+        ready = embedded._started and "no collector" not in clusters.values()
+    else:
+        # A dead collector must not take every web worker out of the Service: the pages
+        # keep the last known matrix and say it is stale. Alert on
+        # daemonviz_collector_heartbeat_age_seconds instead.
+        ready = True
+    return ready, clusters
+
+
+_ready_lock = threading.Lock()
+
+
+@never_cache
+def readyz(request: HttpRequest) -> HttpResponse:
+    """Ready to serve: database reachable, Redis reachable (when configured), collectors
+    running (embedded) or their snapshots' freshness (scale-out; reported, not fatal)."""
+    checks: dict[str, object] = {}
+    ok = True
+    for name, check in (("database", _check_db), ("redis", _check_redis)):
+        try:
+            checks[name] = check()
+        except Exception as exc:
+            checks[name] = f"failed: {type(exc).__name__}"
+            ok = False
+    if checks.get("database") == "ok":
+        try:
+            ready, clusters = _collectors()
+            checks["collectors"] = clusters
+            ok = ok and ready
+        except Exception as exc:
+            checks["collectors"] = f"failed: {type(exc).__name__}"
+            ok = False
+    return JsonResponse(
+        {"status": "ok" if ok else "unavailable", "checks": checks}, status=200 if ok else 503
+    )
+
+
+# --------------------------------------------------------------------------- probe hosts
+
+PROBE_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+class ProbeHostMiddleware:
+    """Kubelet probes and Prometheus reach a pod by its IP (`Host: 10.1.2.3:8000`), which
+    is in no ALLOWED_HOSTS. These three paths build no URL from the Host header, so for
+    them alone it is replaced with the first allowed host before Django validates it."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.path in PROBE_PATHS and settings.ALLOWED_HOSTS:
+            host = settings.ALLOWED_HOSTS[0].lstrip(".")
+            request.META["HTTP_HOST"] = "localhost" if host in ("", "*") else host
+        return self.get_response(request)
+
+
+# --------------------------------------------------------------------------- websockets
+
+
+def count_websockets(app):
+    """ASGI middleware: the websocket clients gauge, by path (grid or wall)."""
+
+    async def wrapped(scope, receive, send):
+        if scope["type"] != "websocket":
+            return await app(scope, receive, send)
+        gauge = WEBSOCKET_CLIENTS.labels(
+            "wall" if scope.get("path", "").startswith("/ws/wall/") else "grid"
+        )
+        accepted = False
+
+        async def counting_send(message):
+            nonlocal accepted
+            if message["type"] == "websocket.accept" and not accepted:
+                accepted = True
+                gauge.inc()
+            elif message["type"] == "websocket.close" and accepted:
+                accepted = False
+                gauge.dec()
+            await send(message)
+
+        try:
+            return await app(scope, receive, counting_send)
+        finally:
+            if accepted:
+                gauge.dec()
+
+    return wrapped

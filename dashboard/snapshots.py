@@ -1,0 +1,94 @@
+"""Matrix snapshots: the whole coverage state of one cluster as msgpack bytes (msgspec).
+
+The collector process writes one per cluster to Redis (see `dashboard.scaleout`); web
+workers decode it into a read-only `Matrix` the views render exactly as they render the
+live one. Only primary state travels (records, cells, eligibility, counters, current
+revision hashes); the indexes derived from it are rebuilt on load.
+
+The msgpack is zlib-compressed (level 1): records encode as maps with their field names,
+which compress ~15x (2,000 nodes x 20 DaemonSets: 40 MB → 2.6 MB, +0.1 s).
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections import Counter, defaultdict
+
+import msgspec
+
+from dashboard.coverage.cells import Cell, NodeHealth
+from dashboard.coverage.eligibility import Eligibility
+from dashboard.coverage.matrix import Matrix
+from dashboard.coverage.records import DaemonSet, Node, Pod, Revision
+
+FORMAT = 1
+
+
+class MatrixState(msgspec.Struct, array_like=True):
+    format: int
+    revision: int
+    nodes: list[Node]
+    health: list[NodeHealth]  # in the order of `nodes`
+    daemonsets: list[DaemonSet]
+    pods: list[Pod]
+    revisions: list[Revision]
+    # (node, DaemonSet key, cell): tuple keys do not survive every msgpack decoder.
+    cells: list[tuple[str, str, Cell]]
+    eligibility: list[tuple[str, str, Eligibility]]
+    current_hash: dict[str, str]
+    ds_counts: dict[str, dict[str, int]]
+    node_counts: dict[str, dict[str, int]]
+
+
+_encoder = msgspec.msgpack.Encoder()
+_decoder = msgspec.msgpack.Decoder(MatrixState)
+
+
+def encode_matrix(matrix: Matrix) -> bytes:
+    """Serialise a matrix (the caller holds its collector's lock)."""
+    state = MatrixState(
+        format=FORMAT,
+        revision=matrix.revision,
+        nodes=list(matrix.nodes.values()),
+        health=[matrix.health[name] for name in matrix.nodes],
+        daemonsets=list(matrix.daemonsets.values()),
+        pods=list(matrix.pods.values()),
+        revisions=list(matrix.revisions.values()),
+        cells=[(n, d, c) for (n, d), c in matrix.cells.items()],
+        eligibility=[(n, d, e) for (n, d), e in matrix._eligibility.items()],
+        current_hash=dict(matrix._current_hash),
+        ds_counts={k: dict(v) for k, v in matrix.ds_counts.items()},
+        node_counts={k: dict(v) for k, v in matrix.node_counts.items()},
+    )
+    return zlib.compress(_encoder.encode(state), 1)
+
+
+def decode_matrix(data: bytes) -> Matrix:
+    """A Matrix equal in state to the one encoded. Meant to be read, not applied to."""
+    state = _decoder.decode(zlib.decompress(data))
+    if state.format != FORMAT:
+        raise ValueError(f"unknown snapshot format {state.format}")
+    m = Matrix()
+    m.revision = state.revision
+    m.nodes = {n.name: n for n in state.nodes}
+    m.health = {n.name: h for n, h in zip(state.nodes, state.health, strict=True)}
+    m.daemonsets = {ds.key: ds for ds in state.daemonsets}
+    m.pods = {p.key: p for p in state.pods}
+    m.revisions = {r.key: r for r in state.revisions}
+    m.cells = {(n, d): c for n, d, c in state.cells}
+    m._eligibility = {(n, d): e for n, d, e in state.eligibility}
+    m._current_hash = dict(state.current_hash)
+    m.ds_counts = {k: Counter(v) for k, v in state.ds_counts.items()}
+    m.node_counts = {k: Counter(v) for k, v in state.node_counts.items()}
+    # Derived indexes, exactly as the matrix maintains them.
+    m._ds_by_uid = {ds.uid: key for key, ds in m.daemonsets.items()}
+    cell_pods: defaultdict[tuple[str, str], dict[str, Pod]] = defaultdict(dict)
+    for key, pod in m.pods.items():
+        cell_pods[(pod.owner_uid, pod.node)][key] = pod
+    m._cell_pods = cell_pods
+    owned: defaultdict[str, dict[str, Revision]] = defaultdict(dict)
+    for key, rev in m.revisions.items():
+        if rev.owner_uid:
+            owned[rev.owner_uid][key] = rev
+    m._owned_revisions = owned
+    return m

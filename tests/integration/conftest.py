@@ -1,0 +1,31 @@
+"""Session-wide real servers for the scale-out tests (tests/helpers/services.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers import services
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    server = services.start_redis(tmp_path_factory.mktemp("redis"))
+    yield server
+    services.stop(server.proc)
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    pg = services.start_postgres()
+    yield pg
+    services.stop_postgres(pg)
+
+
+@pytest.fixture
+def redis_client(redis_server):
+    import redis
+
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushall()
+    yield client
+    client.close()

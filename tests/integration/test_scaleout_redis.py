@@ -1,0 +1,183 @@
+"""The scale-out pieces against a real Redis, in-process: the collector lock (exclusive,
+renewed, taken over after its TTL, fenced), snapshots written by the supervisor and read
+by web workers (cached per revision, epoch kept, stale after a silent heartbeat)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import msgspec
+import pytest
+
+from dashboard import fragments
+from dashboard.collector import ClusterCollector, ClusterConfig
+from dashboard.scaleout import (
+    ClusterLock,
+    CollectorReport,
+    CollectorSupervisor,
+    SnapshotMeta,
+    SnapshotReader,
+    key,
+)
+from dashboard.snapshots import decode_matrix, encode_matrix
+
+
+def test_lock_is_exclusive_renewable_and_fenced(redis_client):
+    a = ClusterLock(redis_client, "c1", "a", ttl=0.5)
+    b = ClusterLock(redis_client, "c1", "b", ttl=0.5)
+    assert a.acquire() and a.token == 1
+    assert not b.acquire()
+    assert a.renew()
+    assert a.fenced_set({key("status", "c1"): b"from-a"})
+    # The holder stops renewing (dies, pauses): after the TTL another takes over with a
+    # higher fencing token, and the old holder's writes are refused.
+    time.sleep(0.6)
+    assert b.acquire() and b.token == 2
+    assert not a.fenced_set({key("status", "c1"): b"late-a"})
+    assert not a.held and not a.renew()
+    assert redis_client.get(key("status", "c1")) == b"from-a"
+    assert b.fenced_set({key("status", "c1"): b"from-b"})
+    a.release()  # not ours any more: must not delete b's lock
+    assert redis_client.get(key("lock", "c1")) == f"b/{b.token}".encode()
+    b.release()
+    assert redis_client.get(key("lock", "c1")) is None
+
+
+def test_lock_knows_when_it_may_have_expired(redis_client):
+    lock = ClusterLock(redis_client, "c2", "a", ttl=0.2)
+    assert lock.acquire() and not lock.expired_locally()
+    time.sleep(0.25)
+    assert lock.expired_locally()
+
+
+def _collector(slug="demo") -> ClusterCollector:
+    c = ClusterCollector(ClusterConfig(slug=slug, name="Demo cluster", group_by_label="zone"))
+    c.start_source(run_clock=False)
+    c.tick()
+    return c
+
+
+def _write(client, collector, lock, heartbeat=None):
+    meta = SnapshotMeta(fragments.epoch(collector.matrix), collector.matrix.revision, lock.token, 0)
+    report = CollectorReport(
+        holder="test", token=lock.token, heartbeat=heartbeat or time.time(), state="synced",
+        name=collector.cluster.name, group_by_label="zone",
+    )  # fmt: skip
+    slug = collector.cluster.slug
+    assert lock.fenced_set(
+        {
+            key("snap", slug): encode_matrix(collector.matrix),
+            key("meta", slug): msgspec.json.encode(meta),
+            key("status", slug): msgspec.json.encode(report),
+        }
+    )
+
+
+def test_reader_serves_the_snapshot_cached_per_revision(redis_client):
+    collector = _collector()
+    lock = ClusterLock(redis_client, "demo", "test", ttl=30)
+    assert lock.acquire()
+    reader = SnapshotReader(redis_client, stale_after=5)
+    assert reader.get("demo") is None  # nothing written yet
+    _write(redis_client, collector, lock)
+    remote = reader.get("demo")
+    assert remote.matrix.state() == collector.matrix.state()
+    assert remote.matrix.revision == collector.matrix.revision
+    assert remote.cluster.name == "Demo cluster" and remote.cluster.group_by_label == "zone"
+    assert remote.status.state == "synced" and remote.fresh
+    # Pages render with the collector's epoch, so its pushes do not force a re-sync.
+    assert fragments.epoch(remote.matrix) == fragments.epoch(collector.matrix)
+    assert reader.get("demo") is remote  # same revision: no reload
+    collector.matrix.revision += 1  # a new revision is what matters to the cache
+    _write(redis_client, collector, lock)
+    assert reader.get("demo") is not remote
+    collector.stop_source()
+
+
+def test_a_silent_collector_turns_stale_and_the_matrix_stays(redis_client):
+    collector = _collector()
+    lock = ClusterLock(redis_client, "demo", "test", ttl=30)
+    assert lock.acquire()
+    _write(redis_client, collector, lock, heartbeat=time.time() - 60)
+    remote = SnapshotReader(redis_client, stale_after=5).get("demo")
+    assert remote.status.state == "stale"
+    assert "stopped reporting" in remote.status.message
+    assert remote.runtime_status().state == "stale"
+    assert remote.matrix.state() == collector.matrix.state()
+    collector.stop_source()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_supervisor_takes_locks_writes_snapshots_and_hands_over(redis_client, settings):
+    from channels.layers import InMemoryChannelLayer
+
+    settings.DAEMONVIZ_SIM_CHURN = 0.0
+    from asgiref.sync import sync_to_async
+
+    from dashboard.models import Cluster
+
+    await sync_to_async(Cluster.objects.create)(name="Demo", slug="demo")
+    layer = InMemoryChannelLayer()
+    one = CollectorSupervisor(redis_client, owner="one", ttl=2.0, snapshot_seconds=0.1,
+                              reconcile_seconds=0.2, channel_layer=layer, history=False)  # fmt: skip
+    two = CollectorSupervisor(redis_client, owner="two", ttl=2.0, snapshot_seconds=0.1,
+                              reconcile_seconds=0.2, channel_layer=layer, history=False)  # fmt: skip
+    stop_one, stop_two = asyncio.Event(), asyncio.Event()
+    t1 = asyncio.create_task(one.run(stop_one))
+    await asyncio.sleep(0.3)
+    t2 = asyncio.create_task(two.run(stop_two))
+    reader = SnapshotReader(redis_client, stale_after=2)
+
+    async def until(pred, seconds=10.0):
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if await asyncio.to_thread(pred):
+                return True
+            await asyncio.sleep(0.05)
+        return False
+
+    def synced_by(owner):
+        r = reader.get("demo")
+        return (
+            r is not None
+            and r.report is not None
+            and r.report.holder == owner
+            and (r.matrix.nodes and r.status.state == "synced")
+        )
+
+    try:
+        assert await until(lambda: synced_by("one"))
+        assert "demo" in one.held and "demo" not in two.held
+        first = reader.get("demo")
+        # A clean stop releases the lock: the standby takes over at its next reconcile.
+        stop_one.set()
+        await t1
+        assert await until(lambda: synced_by("two"))
+        second = reader.get("demo")
+        assert second.report.token > first.report.token
+        assert second.matrix.state().keys() == first.matrix.state().keys()
+        # Disabling the cluster stops its collector and removes its snapshot.
+        await sync_to_async(Cluster.objects.filter(slug="demo").update)(enabled=False)
+        assert await until(lambda: reader.get("demo") is None and not two.held)
+    finally:
+        stop_one.set()
+        stop_two.set()
+        await asyncio.gather(t1, t2)
+
+
+def test_snapshot_codec_round_trips_a_large_matrix():
+    c = ClusterCollector(ClusterConfig(slug="big", name="big", scenario="large", nodes=300,
+                                       daemonsets=12))  # fmt: skip
+    c.start_source(run_clock=False)
+    c.tick()
+    m = decode_matrix(encode_matrix(c.matrix))
+    assert m.state() == c.matrix.state() and len(m.cells) == 3600
+    for attr in ("nodes", "health", "daemonsets", "pods", "revisions", "ds_counts", "node_counts"):
+        assert getattr(m, attr) == getattr(c.matrix, attr), attr
+    assert m._eligibility == c.matrix._eligibility
+    ds_key = sorted(m.daemonsets)[0]
+    node = sorted(m.nodes)[0]
+    assert m.pods_in_cell(node, ds_key) == c.matrix.pods_in_cell(node, ds_key)
+    assert m.current_hash(ds_key) == c.matrix.current_hash(ds_key)
+    c.stop_source()
