@@ -4,6 +4,8 @@ collector's deltas, rendered for each client's filters by `dashboard.fragments`.
 from __future__ import annotations
 
 import asyncio
+import json
+from datetime import UTC, datetime
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
@@ -27,7 +29,9 @@ class GridConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         self.slug = self.scope["url_route"]["kwargs"]["slug"]
-        if registry.get(self.slug) is None:
+        # Off the loop: on a scale-out worker this reads (and may decode) a Redis snapshot.
+        collector = await asyncio.to_thread(registry.get, self.slug)
+        if collector is None:
             await self.close(code=CLOSE_UNKNOWN_CLUSTER)
             return
         query = QueryDict(mutable=True)
@@ -43,7 +47,7 @@ class GridConsumer(AsyncWebsocketConsumer):
 
         # No lock: reading one int is atomic, and waiting for a long sync here would
         # block the event loop for every socket.
-        await self.send(text_data=fragments.hello_frame(registry.get(self.slug).matrix))
+        await self.send(text_data=fragments.hello_frame(collector.matrix))
 
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "group"):
@@ -62,49 +66,61 @@ class GridConsumer(AsyncWebsocketConsumer):
 
 
 @database_sync_to_async
-def _wall_state(token: str) -> tuple[int, dict[str, str]] | None:
+def _wall_state(token: str) -> tuple[int, dict[str, str], list] | None:
+    """(display id, {slug: name} of its clusters, what a change of needs a page reload)."""
     wall = access.wall_for_token(token)
     if wall is None:
         return None
-    return wall.pk, {c.slug: c.name for c in access.wall_clusters(wall)}
+    clusters = {c.slug: c.name for c in access.wall_clusters(wall)}
+    layout = [wall.name, wall.theme, wall.animations, wall.rotation_seconds, list(clusters.items())]
+    return wall.pk, clusters, layout
 
 
-def _headline_now(slug: str, name: str) -> str:
-    """A cluster's current headline block (worker thread: it waits for the matrix lock)."""
-    from dashboard import fragments
-    from dashboard.coverage.summary import cluster_summary
+def _cluster_now(slug: str, name: str) -> str:
+    """A cluster's whole wall frame as of now (worker thread: it waits for the matrix lock)."""
+    from dashboard import wall_views
 
-    collector = registry.get(slug)
-    if collector is None:
-        return fragments.render_wall_cluster(slug, name, None, oob=True)
-    with collector.lock:
-        numbers = fragments.headline(cluster_summary(collector.matrix))
-    return fragments.render_wall_cluster(slug, name, numbers, collector.status, oob=True)
+    return json.dumps(
+        {"t": "cluster", "slug": slug, "name": name, "data": wall_views.cluster_data(slug)}
+    )
 
 
 class WallConsumer(AsyncWebsocketConsumer):
     """`ws/wall/<token>/`: a wall display's read-only socket, no sign-in.
 
     The token grants exactly its display's clusters: the socket joins their groups and no
-    other, and forwards only their headline numbers. It also joins `wall.<id>`, where the
-    admin side says `wall.revoked` (close now) or `wall.changed` (re-check the token and
-    the clusters; close if the token no longer opens this display).
+    other, and forwards only their wall data (`payload["wall"]`, see dashboard/wall.py). It
+    also joins `wall.<id>`, where the admin side says `wall.revoked` (close now) or
+    `wall.changed` (re-check the token and the clusters; close if the token no longer opens
+    this display; tell the page to reload when what it laid out changed).
+
+    Frames are JSON, applied in place by static/js/wall.js: `hello`, `cluster` (a whole
+    bounded snapshot: no gap can corrupt the page, the next frame repairs it), `headline`,
+    `status` (every `STATUS_SECONDS`: each cluster's collector state, its last change, the
+    server time; doubles as the heartbeat the page's watchdog waits for) and `reload`.
     """
+
+    STATUS_SECONDS = 5.0
 
     async def connect(self) -> None:
         self.token = self.scope["url_route"]["kwargs"]["token"]
         self.wall_id: int | None = None
         self.clusters: dict[str, str] = {}
+        self.layout: list = []
+        self._status_task: asyncio.Task | None = None
         state = await _wall_state(self.token)
         if state is None:
             await self.close(code=CLOSE_REVOKED)
             return
-        self.wall_id = state[0]
+        self.wall_id, clusters, self.layout = state
         await self.channel_layer.group_add(access.wall_group(self.wall_id), self.channel_name)
-        await self._follow(state[1])
+        await self._follow(clusters)
         await self.accept()
-        for slug, name in state[1].items():
-            await self.send(text_data=await asyncio.to_thread(_headline_now, slug, name))
+        await self.send(text_data=json.dumps({"t": "hello", "clusters": list(clusters)}))
+        for slug, name in clusters.items():
+            await self.send(text_data=await asyncio.to_thread(_cluster_now, slug, name))
+        await self.send(text_data=await asyncio.to_thread(self._status_frame))
+        self._status_task = asyncio.get_running_loop().create_task(self._status_loop())
 
     async def _follow(self, clusters: dict[str, str]) -> None:
         for slug in set(self.clusters) - set(clusters):
@@ -113,7 +129,27 @@ class WallConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_add(group_name(slug), self.channel_name)
         self.clusters = clusters
 
+    def _status_frame(self) -> str:
+        from dashboard.wall_views import cluster_status
+
+        return json.dumps(
+            {
+                "t": "status",
+                "now": datetime.now(UTC).isoformat(),
+                "clusters": {slug: cluster_status(slug) for slug in self.clusters},
+            }
+        )
+
+    async def _status_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.STATUS_SECONDS)
+            # Off the loop: on a scale-out worker registry.get may read a Redis snapshot.
+            await self.send(text_data=await asyncio.to_thread(self._status_frame))
+
     async def disconnect(self, code: int) -> None:
+        if self._status_task is not None:
+            self._status_task.cancel()
+            self._status_task = None
         if self.wall_id is not None:
             await self.channel_layer.group_discard(
                 access.wall_group(self.wall_id), self.channel_name
@@ -131,21 +167,27 @@ class WallConsumer(AsyncWebsocketConsumer):
         if state is None or state[0] != self.wall_id:
             await self.close(code=CLOSE_REVOKED)
             return
-        added = set(state[1]) - set(self.clusters)
-        await self._follow(state[1])
+        _, clusters, layout = state
+        added = set(clusters) - set(self.clusters)
+        await self._follow(clusters)
         for slug in added:
-            await self.send(text_data=await asyncio.to_thread(_headline_now, slug, state[1][slug]))
+            await self.send(text_data=await asyncio.to_thread(_cluster_now, slug, clusters[slug]))
+        if layout != self.layout:
+            # Other clusters, names or options: the page re-lays itself out from scratch.
+            self.layout = layout
+            await self.send(text_data=json.dumps({"t": "reload"}))
 
     async def grid_delta(self, event: dict) -> None:
-        from dashboard import fragments
-
         payload = event["payload"]
         slug = payload.get("slug")
         # Only this display's clusters (the groups already ensure it; checked again here).
-        if slug not in self.clusters or not payload.get("headline"):
+        if slug not in self.clusters:
             return
-        await self.send(
-            text_data=fragments.render_wall_cluster(
-                slug, self.clusters[slug], payload["headline"], oob=True
-            )
-        )
+        name = self.clusters[slug]
+        if payload.get("wall"):
+            frame = {"t": "cluster", "slug": slug, "name": name, "data": payload["wall"]}
+        elif payload.get("headline"):
+            frame = {"t": "headline", "slug": slug, "name": name, "headline": payload["headline"]}
+        else:
+            return
+        await self.send(text_data=json.dumps(frame))

@@ -28,6 +28,7 @@ from django.urls import reverse
 from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 
+from dashboard import wall
 from dashboard.coverage.cells import Cell
 from dashboard.coverage.matrix import Delta, Matrix
 from dashboard.coverage.summary import cluster_summary, daemonset_summary
@@ -174,6 +175,7 @@ def render_wall_cluster(
     return _template("wall/_cluster.html").render(
         {
             "id": "w-" + dom_id("cluster:" + slug),
+            "slug": slug,
             "name": name,
             "h": numbers,
             "status": status,
@@ -246,6 +248,14 @@ def delta_payload(cluster: Any, matrix: Matrix, delta: Delta) -> dict[str, Any]:
     # Any cell change can move the counters; the summary is cheap (O(DaemonSets)).
     touched = cells or rows_added or delta.removed_nodes or columns_changed
     summary = cluster_summary(matrix) if touched else None
+    # The wall display's bounded view of the cluster after this delta (dashboard/wall.py):
+    # maintained incrementally, so it costs O(touched rows), rendered by the wall page.
+    wall_data = wall.payload_data(
+        matrix,
+        delta,
+        headline(summary if summary is not None else cluster_summary(matrix)),
+        getattr(cluster, "group_by_label", "") or "",
+    )
     return {
         "slug": slug,
         "epoch": epoch(matrix),
@@ -259,6 +269,7 @@ def delta_payload(cluster: Any, matrix: Matrix, delta: Delta) -> dict[str, Any]:
         "resync": bool(delta.added_daemonsets or delta.removed_daemonsets),
         "summary": render_summary(slug, matrix, oob=True, summary=summary) if touched else "",
         "headline": headline(summary) if summary is not None else None,
+        "wall": wall_data,
     }
 
 
@@ -276,7 +287,8 @@ def _revision_marker(payload: dict[str, Any], resync: bool) -> str:
 def hello_frame(matrix: Matrix) -> str:
     """The first frame on a new socket: where the matrix stands now."""
     marker = {"revision": matrix.revision, "base": matrix.revision, "epoch": epoch(matrix)}
-    return _revision_marker(marker, resync=False)
+    # data-hello tells the page this is a greeting, not a delta to apply.
+    return _revision_marker(marker, resync=False).replace("<div ", '<div data-hello="1" ', 1)
 
 
 def client_frame(payload: dict[str, Any], filters: GridFilters) -> str | None:

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import views
+from . import history_views, metrics, views, wall_views
 
 urlpatterns = [
     # Sign-in and sign-out (templates/registration/). Only these auth views: password
@@ -30,6 +30,22 @@ urlpatterns = [
         name="daemonset",
     ),
     path("clusters/<slug:slug>/nodes/<str:name>/", views.node, name="node"),
+    # Coverage history (dashboard/history_views.py).
+    path("clusters/<slug:slug>/history/", history_views.cluster_history, name="history"),
+    path(
+        "clusters/<slug:slug>/daemonsets/<str:namespace>/<str:name>/history/",
+        history_views.daemonset_history,
+        name="daemonset-history",
+    ),
+    path(
+        "clusters/<slug:slug>/nodes/<str:name>/history/",
+        history_views.node_history,
+        name="node-history",
+    ),
+    # Probes and Prometheus (dashboard/metrics.py): no sign-in; /metrics may want a token.
+    path("healthz", metrics.healthz, name="healthz"),
+    path("readyz", metrics.readyz, name="readyz"),
+    path("metrics", metrics.metrics, name="metrics"),
     # Token access instead of sign-in; see dashboard/access.py.
-    path("wall/<str:token>/", views.wall, name="wall"),
+    path("wall/<str:token>/", wall_views.wall_page, name="wall"),
 ]

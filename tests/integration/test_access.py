@@ -105,6 +105,9 @@ def _wall(clusters, *shown) -> tuple[WallDisplay, str]:
 SAMPLE_KWARGS = {"slug": "alpha", "namespace": "kube-system", "name": "kube-proxy", "token": "t"}
 # How each named URL is reached signed out. Anything new must be added here, deliberately.
 PUBLIC = {"login": 200, "logout": 405}  # logout is POST-only; GET shows nothing
+# Probes and Prometheus: open (no cluster data beyond names and counts on /metrics, which
+# takes a bearer token when DAEMONVIZ_METRICS_TOKEN is set; see test_metrics.py).
+PUBLIC |= {"healthz": 200, "readyz": 200, "metrics": 200}
 TOKEN_ONLY = {"wall"}
 
 
@@ -138,6 +141,12 @@ def test_every_url_is_accounted_for():
         "cell",
         "daemonset",
         "node",
+        "history",
+        "daemonset-history",
+        "node-history",
+        "healthz",
+        "readyz",
+        "metrics",
         "wall",
     }, "a URL was added or removed: decide its access rule here"
 
@@ -320,14 +329,25 @@ async def _wall_socket(token: str) -> tuple[WebsocketCommunicator, bool, int | N
     return comm, connected, code
 
 
+async def _first_frames(comm: WebsocketCommunicator) -> list[dict]:
+    """What a wall socket sends on connect: hello, one `cluster` frame per cluster, status."""
+    frames = [json.loads(await comm.receive_from())]
+    while frames[-1]["t"] != "status":
+        frames.append(json.loads(await comm.receive_from()))
+    return frames
+
+
 @pytest.mark.django_db(transaction=True)
 async def test_wall_socket_gets_only_its_clusters(clusters):
     a, _ = clusters
     _, token = await database_sync_to_async(_wall)(clusters, a)
     comm, connected, _ = await _wall_socket(token)
     assert connected
-    hello = await comm.receive_from()
-    assert "Alpha" in hello and "hx-swap-oob" in hello
+    first = await _first_frames(comm)
+    assert [f["t"] for f in first] == ["hello", "cluster", "status"]
+    assert first[0]["clusters"] == ["alpha"] and first[1]["name"] == "Alpha"
+    assert first[1]["data"]["headline"]["nodes"] == 2 and list(first[2]["clusters"]) == ["alpha"]
+    assert "Bravo" not in json.dumps(first) and "bravo" not in json.dumps(first)
     assert await comm.receive_nothing(0.1)
     layer = get_channel_layer()
     headline = {"coverage": 50.0, "nodes": 2, "missing": 1}
@@ -339,8 +359,8 @@ async def test_wall_socket_gets_only_its_clusters(clusters):
     assert await comm.receive_nothing(0.2)
     mine = {"type": "grid.delta", "payload": {"slug": "alpha", "headline": headline}}
     await layer.group_send(group_name("alpha"), mine)
-    frame = await comm.receive_from()
-    assert "Alpha" in frame and "50.0%" in frame
+    frame = json.loads(await comm.receive_from())
+    assert frame["name"] == "Alpha" and frame["headline"]["coverage"] == 50.0
     await comm.send_to(text_data="anything")  # read-only: ignored
     assert await comm.receive_nothing(0.1)
     await comm.disconnect()
@@ -376,7 +396,7 @@ async def test_revoking_closes_open_sockets(clusters, how):
     wall, token = await database_sync_to_async(_wall)(clusters, a)
     comm, connected, _ = await _wall_socket(token)
     assert connected
-    await comm.receive_from()  # hello
+    await _first_frames(comm)
     if how == "revoke":
         await database_sync_to_async(access.revoke)(wall)
     elif how == "rotate":
@@ -395,10 +415,11 @@ async def test_changing_a_walls_clusters_moves_its_open_sockets(clusters):
     wall, token = await database_sync_to_async(_wall)(clusters, a)
     comm, connected, _ = await _wall_socket(token)
     assert connected
-    await comm.receive_from()
+    await _first_frames(comm)
     await database_sync_to_async(wall.clusters.set)([b])
-    frame = await comm.receive_from(timeout=2)
-    assert "Bravo" in frame
+    frame = json.loads(await comm.receive_from(timeout=2))
+    assert frame["t"] == "cluster" and frame["name"] == "Bravo secret cluster"
+    assert json.loads(await comm.receive_from(timeout=2)) == {"t": "reload"}
     layer = get_channel_layer()
     headline = {"coverage": 10.0}
     await layer.group_send(

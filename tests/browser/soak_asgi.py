@@ -1,0 +1,39 @@
+"""The ASGI app for the wall display's soak test: the real application, whose simulated
+clusters named `soak-*` are stepped by their collector instead of by the wall clock.
+
+A simulated cluster advances on a background thread every 0.5 s, so it publishes at most
+about two deltas a second: 10,000 updates would take hours. Here each collector tick
+(`DAEMONVIZ_COALESCE_SECONDS`, a few ms in the soak server) steps its simulator by
+`STEP_SECONDS` of simulated time and drains what happened. Everything downstream is the
+production path: matrix → `fragments.delta_payload` (the wall's aggregation) → channel
+layer → `WallConsumer` → websocket → static/js/wall.js. Test code only: `daphne
+tests.browser.soak_asgi:application`.
+"""
+
+from __future__ import annotations
+
+from daemonviz.asgi import application  # noqa: F401  (sets Django up first)
+from dashboard import collector
+
+STEP_SECONDS = 1.0
+
+
+class SteppedSource(collector.SimulatedSource):
+    def start(self, run_clock: bool = True) -> None:
+        pass  # no real-time clock thread: drain() steps the simulator
+
+    def drain(self):
+        self.simulator.step(STEP_SECONDS)
+        return super().drain()
+
+
+_make_source = collector.make_source
+
+
+def _make(config: collector.ClusterConfig):
+    if config.source == "simulated" and config.slug.startswith("soak"):
+        return SteppedSource(config)
+    return _make_source(config)
+
+
+collector.make_source = _make
