@@ -41,7 +41,7 @@
   function accept(msg) {
     var g = grid();
     if (!g) return false;
-    if (msg.indexOf('id="live-state"') !== -1) {            // hello from the consumer
+    if (msg.indexOf('data-hello="1"') !== -1) {             // hello from the consumer
       var h = +attr(msg, "data-revision");
       clearTimeout(helloTimer);
       if (h > +g.dataset.revision) {
@@ -62,12 +62,31 @@
     stats.frames++;
     return true;
   }
+  // Swap one accepted frame. Cells (the bulk of every frame) are replaced directly: htmx's
+  // out-of-band machinery does work quadratic in the number of elements of one frame
+  // (every swap re-fires events over the whole settle list), which made a 1,000-cell
+  // frame take seconds. Rows, heads, the summary and the marker still go through htmx.
+  function swapFrame(msg) {
+    var tpl = document.createElement("template"), rest = [];
+    tpl.innerHTML = msg;
+    Array.prototype.slice.call(tpl.content.children).forEach(function (fresh) {
+      if (!fresh.classList.contains("c") || !fresh.id) { rest.push(fresh.outerHTML); return; }
+      var old = document.getElementById(fresh.id);
+      if (!old) { onMiss({ detail: { content: fresh, target: "#" + fresh.id } }); return; }
+      fresh.removeAttribute("hx-swap-oob");
+      markChange(old, fresh);
+      old.replaceWith(fresh);
+    });
+    if (rest.length) htmx.swap(document.body, rest.join(""), { swapStyle: "none" });
+    document.dispatchEvent(new CustomEvent("daemonviz:applied", { detail: { cells: tpl.content.children.length - rest.length } }));
+  }
   function apply(msg) {
-    if (accept(msg)) htmx.swap(document.body, msg, { swapStyle: "none" });
+    if (accept(msg)) swapFrame(msg);
   }
 
   document.addEventListener("htmx:wsBeforeMessage", function (e) {
-    if (!accept(e.detail.message)) e.preventDefault();
+    e.preventDefault();                                    // we swap it ourselves
+    apply(e.detail.message);
   });
   document.addEventListener("htmx:wsConnecting", function () { setWs("connecting", "live: connecting…"); });
   document.addEventListener("htmx:wsOpen", function () {
@@ -87,10 +106,13 @@
       if (stale) stale.remove();
       return;
     }
-    if (!old.classList.contains("c")) return;
+    if (old.classList.contains("c")) markChange(old, fresh);
+  });
+  // A restart flashes the cell; any other change of state marks it briefly.
+  function markChange(old, fresh) {
     if (+(fresh.dataset.r || 0) > +(old.dataset.r || 0)) fresh.classList.add("flash");
     else if (old.className !== fresh.className) fresh.classList.add("changed");
-  });
+  }
   document.body && document.body.addEventListener("htmx:oobErrorNoTarget", onMiss);
   document.addEventListener("DOMContentLoaded", function () {
     document.body.addEventListener("htmx:oobErrorNoTarget", onMiss);
