@@ -7,14 +7,12 @@ own temporary SQLite database, migrated and bootstrapped like `make run` does.
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+
+from tests.helpers.daphne import manage, running_daphne
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -22,18 +20,11 @@ ARTIFACTS = ROOT / "tests" / "artifacts"
 USER, PASSWORD = "browser", "browser-test-pw-1"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def server(tmp_path_factory):
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"{CHROMIUM} is missing (make browser-deps installs Debian's chromium)")
     tmp = tmp_path_factory.mktemp("server")
-    port = _free_port()
     env = {
         **os.environ,
         "DAEMONVIZ_SQLITE_PATH": str(tmp / "db.sqlite3"),
@@ -44,43 +35,10 @@ def server(tmp_path_factory):
         "DAEMONVIZ_DEBUG": "1",
     }
     env.pop("DJANGO_SETTINGS_MODULE", None)
-    py = str(ROOT / ".venv" / "bin" / "python")
-    for cmd in (["migrate", "--noinput"], ["bootstrap"]):
-        subprocess.run([py, "manage.py", *cmd], cwd=ROOT, env=env, check=True, capture_output=True)
-    log = open(tmp / "daphne.log", "wb")  # noqa: SIM115 (closed at teardown)
-    proc = subprocess.Popen(
-        [
-            str(ROOT / ".venv" / "bin" / "daphne"),
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "daemonviz.asgi:application",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(url + "/accounts/login/", timeout=1)
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                log.close()
-                pytest.fail("daphne did not start:\n" + (tmp / "daphne.log").read_text()[-3000:])
-            time.sleep(0.2)
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    manage(env, "migrate", "--noinput")
+    manage(env, "bootstrap")
+    with running_daphne(tmp, env) as url:
+        yield url
     sys.stdout.write((tmp / "daphne.log").read_text()[-2000:])
 
 

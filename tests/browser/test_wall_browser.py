@@ -8,14 +8,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
 import sys
 import time
-import urllib.request
 
 import pytest
 
-from tests.browser.conftest import ARTIFACTS, CHROMIUM, ROOT, _free_port
+from tests.browser.conftest import ARTIFACTS, CHROMIUM
+from tests.helpers.daphne import manage, running_daphne
 
 pytestmark = pytest.mark.browser
 
@@ -246,7 +245,6 @@ def soak_server(tmp_path_factory):
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"{CHROMIUM} is missing")
     tmp = tmp_path_factory.mktemp("soak")
-    port = _free_port()
     env = {
         **os.environ,
         "DAEMONVIZ_SQLITE_PATH": str(tmp / "db.sqlite3"),
@@ -255,59 +253,10 @@ def soak_server(tmp_path_factory):
         "DAEMONVIZ_DEBUG": "0",
     }
     env.pop("DJANGO_SETTINGS_MODULE", None)
-    py = str(ROOT / ".venv" / "bin" / "python")
-    subprocess.run(
-        [py, "manage.py", "migrate", "--noinput"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-    )
-    out = subprocess.run(
-        [py, "manage.py", "shell", "-c", SETUP],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    tokens = json.loads(out.stdout.strip().splitlines()[-1])
-    log = open(tmp / "daphne.log", "wb")  # noqa: SIM115 (closed at teardown)
-    proc = subprocess.Popen(
-        [
-            str(ROOT / ".venv" / "bin" / "daphne"),
-            "-v",
-            "0",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "tests.browser.soak_asgi:application",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(url + "/accounts/login/", timeout=1)
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                log.close()
-                pytest.fail("daphne did not start:\n" + (tmp / "daphne.log").read_text()[-3000:])
-            time.sleep(0.2)
-    yield url, tokens
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    manage(env, "migrate", "--noinput")
+    tokens = json.loads(manage(env, "shell", "-c", SETUP).stdout.strip().splitlines()[-1])
+    with running_daphne(tmp, env, "tests.browser.soak_asgi:application", "-v", "0") as url:
+        yield url, tokens
 
 
 def _measure(cdp, tv) -> dict:
