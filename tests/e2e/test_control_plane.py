@@ -273,6 +273,22 @@ def test_rbac_manifest_passes_server_dry_run(control_plane):
         assert obj in out and "(server dry run)" in out, out
 
 
+def test_deployment_manifests_pass_server_dry_run(control_plane):
+    """Everything in deploy/ (web and collector Deployments, Services, config, jobs, and the
+    example Secret) is accepted by a real API server's validation and admission."""
+    # Namespaced objects need their namespace to exist even for a dry run.
+    control_plane.kubectl("apply", "-f", str(RBAC))
+    deploy = RBAC.parent
+    out = control_plane.kubectl("apply", "--dry-run=server", "-k", str(deploy)).stdout
+    for obj in ("deployment.apps/daemonviz-web", "deployment.apps/daemonviz-collector"):
+        assert obj in out, out
+    assert "(server dry run)" in out
+    secret = control_plane.kubectl(
+        "apply", "--dry-run=server", "-f", str(deploy / "k8s" / "secret.example.yaml")
+    ).stdout
+    assert "secret/daemonviz" in secret, secret
+
+
 def test_service_account_may_only_read(control_plane):
     sa = control_plane.sa_kubeconfig
 
