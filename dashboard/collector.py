@@ -221,14 +221,9 @@ class SimulatedSource:
                 for ev in events:
                     self._rv = ev.rv
                     kind = KIND_OF_RESOURCE.get(ev.resource)
-                    if kind is None:
-                        continue
-                    try:
-                        items.append(("apply", ev.type, decode(kind, ev.data)))
-                    except DecodeError as exc:
-                        # One bad object must not stall the cluster: skip it, say which.
-                        self.bad_objects += 1
-                        log.warning("simulated %s skipped: %s", ev.resource, exc)
+                    record = self._decode(kind, ev.data) if kind else None
+                    if record is not None:
+                        items.append(("apply", ev.type, record))
                 return items
         # The lists of the four resources may straddle writes: remember the version from
         # before the first one and replay what came after it next time (re-applying an
@@ -241,14 +236,16 @@ class SimulatedSource:
         return items
 
     def _decode_all(self, kind: str, objs) -> list[Record]:
-        records = []
-        for _, data in objs:
-            try:
-                records.append(decode(kind, data))
-            except DecodeError as exc:
-                self.bad_objects += 1
-                log.warning("simulated %s skipped: %s", kind, exc)
-        return records
+        return [r for _, data in objs if (r := self._decode(kind, data)) is not None]
+
+    def _decode(self, kind: str, data: bytes) -> Record | None:
+        try:
+            return decode(kind, data)
+        except DecodeError as exc:
+            # One bad object must not stall the cluster: skip it, say which.
+            self.bad_objects += 1
+            log.warning("simulated %s skipped: %s", kind, exc)
+            return None
 
     def status(self) -> ConnectionStatus:
         return ConnectionStatus("synced", "simulated cluster", self._since)

@@ -31,15 +31,18 @@ KINDS = {
 }
 
 
-def fresh_matrix_of(store) -> Matrix:
-    """What a client that lists the store right now would build."""
+def fresh_matrix_of(store, skip: str = "") -> Matrix:
+    """What a client that lists the store right now would build (less the `skip` object)."""
+    lists = {
+        kind: [
+            decode(kind, data)
+            for obj, data in store.list(res)[0]
+            if f"{obj['metadata'].get('namespace', '')}/{obj['metadata']['name']}" != skip
+        ]
+        for res, kind in KINDS.items()
+    }
     m = Matrix()
-    m.replace_all(
-        {
-            kind: [decode(kind, data) for _, data in store.list(res)[0]]
-            for res, kind in KINDS.items()
-        }
-    )
+    m.replace_all(lists)
     return m
 
 
@@ -253,3 +256,16 @@ async def test_filtered_client_gets_no_cells_of_hidden_columns(collector, sessio
     assert frames, "the collector published nothing"
     assert not any(cell_id in frames for cell_id in hidden)
     await comm.disconnect()
+
+
+def test_a_malformed_object_is_skipped_and_counted_not_fatal(collector):
+    sim = collector.simulator
+    sim.store.put("pods", {"metadata": {"name": "broken", "namespace": "x"}, "spec": "not-a-spec"})
+    sim.step(5)
+    collector.tick()
+    assert collector._source.bad_objects == 1
+    assert "x/broken" not in collector.matrix.pods
+    # Everything else keeps flowing.
+    sim.step(5)
+    collector.tick()
+    assert collector.matrix.cells == fresh_matrix_of(sim.store, skip="x/broken").cells
