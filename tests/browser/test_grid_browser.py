@@ -45,8 +45,12 @@ def test_grid_renders_and_cells_change_without_reload(page, server):
     assert re.match(r"^.$", cell.inner_text().strip())  # a symbol, not only a colour
     page.screenshot(path=str(ARTIFACTS / "grid-initial.png"))
 
-    before = page.evaluate(SNAPSHOT_CELLS)
-    rev = int(page.get_attribute("#grid", "data-revision"))
+    # Cells and revision in one evaluation: a frame landing between two separate reads
+    # would pair old cells with the new revision.
+    snap = page.evaluate(
+        f"() => ({{cells: ({SNAPSHOT_CELLS})(), rev: +document.getElementById('grid').dataset.revision}})"
+    )
+    before, rev = snap["cells"], snap["rev"]
     page.wait_for_function(
         """(before) => [...document.querySelectorAll('#grid .c[id]')].some(
              c => before[c.id] !== undefined && before[c.id] !== c.className + '|' + (c.dataset.r || ''))""",
