@@ -475,9 +475,7 @@ def decode_list(data: bytes, item_kind: str | None = None, *, strict: bool = Tru
         dec, project = _typed_decoders[kind], _WIRE[kind][1]
         for index, raw in enumerate(lst.items):
             try:
-                record = project(dec.decode(raw))
-                if not record.name:
-                    raise DecodeError(f"malformed {kind}: metadata.name is missing")
+                record = _named(kind, project(dec.decode(raw)))
             except (DecodeError, msgspec.ValidationError, msgspec.DecodeError) as exc:
                 _malformed(malformed, index, exc, strict)
                 continue
