@@ -421,3 +421,9 @@ class Matrix:
         delta.revision = self.revision
         self._delta = Delta(self.revision)
         return delta
+
+    # ------------------------------------------------------------------ comparisons
+
+    def state(self) -> dict[CellKey, Cell]:
+        """A copy of every cell, for comparing two matrices (tests, relist checks)."""
+        return dict(self.cells)
