@@ -498,8 +498,11 @@ class ClusterCollector:
 
     async def _send(self, payload: dict) -> None:
         if self.channel_layer is not None:
-            message = {"type": "grid.delta", "payload": payload}
-            await self.channel_layer.group_send(group_name(self.cluster.slug), message)
+            from dashboard.frames import delta_message
+
+            await self.channel_layer.group_send(
+                group_name(self.cluster.slug), delta_message(payload)
+            )
 
     def _publish(self, payload: dict) -> None:
         """Publish from synchronous code (tests, management commands)."""

@@ -1,5 +1,5 @@
 """Websocket consumers: thin. They check access, join the cluster's group and forward the
-collector's deltas, rendered for each client's filters by `dashboard.fragments`."""
+collector's deltas, framed for each client's filters by `dashboard.frames`."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.http import QueryDict
 
-from dashboard import access
+from dashboard import access, frames
 from dashboard.collector import group_name, registry
 
 # Close codes in the 4000–4999 range are the application's own (RFC 6455 §7.4.2).
@@ -43,11 +43,9 @@ class GridConsumer(AsyncWebsocketConsumer):
         await self.accept()
         # Tell the page where the matrix stands, so it re-syncs if it rendered an older one
         # (a reconnect after missed deltas, or a collector restarted with a new matrix).
-        from dashboard import fragments
-
         # No lock: reading one int is atomic, and waiting for a long sync here would
         # block the event loop for every socket.
-        await self.send(text_data=fragments.hello_frame(collector.matrix))
+        await self.send(text_data=frames.hello_frame(collector.matrix))
 
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "group"):
@@ -58,11 +56,8 @@ class GridConsumer(AsyncWebsocketConsumer):
         return
 
     async def grid_delta(self, event: dict) -> None:
-        from dashboard import fragments
-
-        frame = fragments.client_frame(event["payload"], self.filters)
-        if frame:
-            await self.send(text_data=frame)
+        # Built once per distinct filter set and shared by every socket with that view.
+        await self.send(text_data=frames.frame_for(event, self.filters))
 
 
 @database_sync_to_async
@@ -178,7 +173,7 @@ class WallConsumer(AsyncWebsocketConsumer):
             await self.send(text_data=json.dumps({"t": "reload"}))
 
     async def grid_delta(self, event: dict) -> None:
-        payload = event["payload"]
+        payload = frames.payload_of(event)
         slug = payload.get("slug")
         # Only this display's clusters (the groups already ensure it; checked again here).
         if slug not in self.clusters:

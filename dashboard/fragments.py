@@ -1,18 +1,10 @@
 """HTML fragments shared by the first paint and the websocket pushes.
 
 `delta_payload` runs once per coalesced delta on the collector (under its lock) and renders
-every changed cell once, whatever the number of browsers; the result is plain JSON-able
-data so it can cross Redis. `client_frame` then runs per browser in its consumer: it only
-selects and concatenates the pre-rendered pieces its filters show, so N clients cost N
-string joins, not N renders.
-
-Frame format (htmx ws extension, every top-level element is an out-of-band swap):
-  <div id="live-rev" data-revision data-base data-epoch>   always first: gap detection
-  <a id="c-<node>-<ds>" class="c s-<state>" hx-swap-oob="true">…</a>   changed cells
-  <div hx-swap-oob="beforeend:#gr-<group>"><div id="r-<node>" class="grow">…</div></div>  joins
-  <div id="r-<node>" hx-swap-oob="delete"></div>                      removed rows
-  <div id="rh-<node>" …>, <div id="h-<ds>" …>, <div id="summary" …>   row/column heads, summary
-Element ids are blake2s hashes of the Kubernetes names (`grid.dom_id`): names contain dots.
+every changed piece once, whatever the number of browsers; the result is plain data (it
+crosses Redis in the scale-out setup). `dashboard.frames` turns it into each browser's
+websocket frame. Element ids are blake2s hashes of the Kubernetes names (`grid.dom_id`):
+names contain dots.
 """
 
 from __future__ import annotations
@@ -25,7 +17,7 @@ from urllib.parse import quote
 
 from django.template.loader import get_template
 from django.urls import reverse
-from django.utils.html import escape, format_html
+from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 from dashboard import wall
@@ -34,10 +26,8 @@ from dashboard.coverage.matrix import Delta, Matrix
 from dashboard.coverage.summary import cluster_summary, daemonset_summary
 
 from .grid import (
-    NO_GROUP,
     ZONE_LABEL,
     Column,
-    GridFilters,
     GridView,
     Row,
     dom_id,
@@ -79,9 +69,9 @@ _MARKS = {"id": "\x00I\x00", "node": "\x00N\x00", "ds": "\x00D\x00", "href": "\x
 
 
 @lru_cache(maxsize=8192)
-def _cell_skeleton(state, reason: str, restarts: int, oob: bool) -> str:
+def _cell_skeleton(state, reason: str, restarts: int) -> str:
     cell = None if state is None else Cell(state, reason, True, restarts=restarts)
-    return _template("dashboard/_cell.html").render({**_MARKS, "cell": cell, "oob": oob})
+    return _template("dashboard/_cell.html").render({**_MARKS, "cell": cell})
 
 
 @lru_cache(maxsize=65536)
@@ -89,15 +79,19 @@ def _quoted(value: str) -> str:
     return quote(value, safe="")
 
 
-def render_cell(slug: str, node: str, ds_key: str, cell: Cell | None, oob: bool = False) -> str:
+def cell_id(node: str, ds_key: str) -> str:
+    return f"c-{dom_id(node)}-{dom_id(ds_key)}"
+
+
+def render_cell(slug: str, node: str, ds_key: str, cell: Cell | None) -> str:
     """`dashboard/_cell.html` for one (node, DaemonSet): the page and the pushes both use it."""
     if cell is None:
-        html = _cell_skeleton(None, "", 0, oob)
+        html = _cell_skeleton(None, "", 0)
     else:
-        html = _cell_skeleton(cell.state, cell.reason, cell.restarts, oob)
+        html = _cell_skeleton(cell.state, cell.reason, cell.restarts)
     href = f"{_cell_base(slug)}node={_quoted(node)}&ds={_quoted(ds_key)}"
     return (
-        html.replace(_MARKS["id"], f"c-{dom_id(node)}-{dom_id(ds_key)}")
+        html.replace(_MARKS["id"], cell_id(node, ds_key))
         .replace(_MARKS["node"], escape(node))
         .replace(_MARKS["ds"], escape(ds_key))
         .replace(_MARKS["href"], escape(href))
@@ -125,13 +119,21 @@ def render_rowhead(slug: str, row: Row, oob: bool = False) -> str:
 def render_row(slug: str, row: Row, cells_html: list[str] | None = None) -> SafeString:
     if cells_html is None:
         cells_html = [render_cell(slug, row.name, col.key, cell) for col, cell in row.cells]
+    return row_html(row.id, row.name, row.problem, render_rowhead(slug, row), cells_html)
+
+
+def row_html(
+    rid: str, name: str, problem: bool, head: str, cells_html: list[str], new: bool = False
+) -> SafeString:
+    """`_row.html` around an already rendered (escaped) head and cells."""
     return _template("dashboard/_row.html").render(
         {
-            "id": row.id,
-            "name": row.name,
-            "problem": row.problem,
-            "head": mark_safe(render_rowhead(slug, row)),  # rendered (escaped) by a template
+            "id": rid,
+            "name": name,
+            "problem": problem,
+            "head": mark_safe(head),
             "cells": mark_safe("".join(cells_html)),
+            "new": new,
         }
     )
 
@@ -200,14 +202,20 @@ def delta_payload(cluster: Any, matrix: Matrix, delta: Delta) -> dict[str, Any]:
     slug = cluster.slug
     removed = set(delta.removed_nodes)
     added = set(delta.added_nodes)
+    # Changed cells as (names, id, skeleton): the page rebuilds each from the skeleton
+    # `_cell.html` rendered once per distinct (state, reason, restarts) and the names it
+    # already holds, so a 1,000-cell rollout frame is ~40 KB, not ~0.5 MB of repeated names
+    # and links (dashboard/frames.py, static/js/daemonviz.js).
     cells = []
+    skeletons: dict[str, int] = {}
     for (node, ds_key), cell in delta.cells.items():
         # Cells of added/removed rows travel with their row; a None cell left with its
         # row or column (a removed column re-syncs the client).
         if cell is None or node in added or node in removed or ds_key not in matrix.daemonsets:
             continue
-        html = render_cell(slug, node, ds_key, cell, oob=True)
-        cells.append([node, ds_key, cell.state.value, html])
+        skeleton = _cell_skeleton(cell.state, cell.reason, cell.restarts)
+        index = skeletons.setdefault(skeleton, len(skeletons))
+        cells.append([node, ds_key, cell.state.value, cell_id(node, ds_key), index])
 
     all_columns = [
         Column(k, ds.namespace, ds.name, dom_id(k), daemonset_summary(matrix, k))
@@ -261,6 +269,8 @@ def delta_payload(cluster: Any, matrix: Matrix, delta: Delta) -> dict[str, Any]:
         "epoch": epoch(matrix),
         "revision": delta.revision,
         "cells": cells,
+        "skeletons": list(skeletons),
+        "cell_url": _cell_base(slug),
         "rows_added": rows_added,
         "rows_removed": list(delta.removed_nodes),
         "rows_changed": rows_changed,
@@ -271,95 +281,3 @@ def delta_payload(cluster: Any, matrix: Matrix, delta: Delta) -> dict[str, Any]:
         "headline": headline(summary) if summary is not None else None,
         "wall": wall_data,
     }
-
-
-def _revision_marker(payload: dict[str, Any], resync: bool) -> str:
-    return format_html(
-        '<div id="live-rev" hx-swap-oob="true" hidden data-revision="{}" data-base="{}"'
-        ' data-epoch="{}"{}></div>',
-        payload["revision"],
-        payload.get("base", payload["revision"] - 1),
-        payload.get("epoch", ""),
-        mark_safe(' data-resync="1"') if resync else "",
-    )
-
-
-def hello_frame(matrix: Matrix) -> str:
-    """The first frame on a new socket: where the matrix stands now."""
-    marker = {"revision": matrix.revision, "base": matrix.revision, "epoch": epoch(matrix)}
-    # data-hello tells the page this is a greeting, not a delta to apply.
-    return _revision_marker(marker, resync=False).replace("<div ", '<div data-hello="1" ', 1)
-
-
-def client_frame(payload: dict[str, Any], filters: GridFilters) -> str | None:
-    """The text frame one browser gets for a payload, given the filters of its page.
-
-    Columns hidden by the namespace/DaemonSet filters are dropped here. Rows hidden by the
-    name search and label selector are dropped when we know the node's labels (joining
-    rows); for cells of existing rows we do not ship labels (they would dominate the
-    payload), so a cell of a row the page does not show simply finds no target and htmx
-    skips it — same data the user may see anyway, only some bytes wasted. The page re-syncs
-    when such a miss concerns a *problem* cell while it shows problems only, so a newly
-    broken row does appear. The revision marker is always sent, even when nothing else is
-    visible: without it the next frame would look like a gap.
-    """
-    parts = [_revision_marker(payload, payload.get("resync", False))]
-    if payload.get("resync"):
-        return parts[0]
-    try:
-        reqs = filters.requirements()
-    except ValueError:
-        reqs = ()
-    q = filters.q.lower()
-
-    for node, ds_key, _state, html in payload.get("cells", ()):
-        if filters.column_visible(ds_key) and (not q or q in node.lower()):
-            parts.append(html)
-
-    group_label = filters.group if filters.group != NO_GROUP else ""
-    for row in payload.get("rows_added", ()):
-        if not filters.node_visible(row["node"], row["labels"], reqs):
-            continue
-        cells = [(k, s, h) for k, s, h in row["cells"] if filters.column_visible(k)]
-        if filters.state and not any(
-            s and (s == filters.state or (filters.state == "problems" and _is_problem(s)))
-            for _, s, _ in cells
-        ):
-            continue
-        rid = dom_id(row["node"])
-        group = row["labels"].get(group_label, "") if group_label else ""
-        row_html = _template("dashboard/_row.html").render(
-            {
-                "id": rid,
-                "name": row["node"],
-                "problem": row["problem"],
-                "head": mark_safe(row["head"]),
-                "cells": mark_safe("".join(h for _, _, h in cells)),
-                "new": True,
-            }
-        )
-        # A stale copy of the row (node left and came back) is removed by the page's script
-        # before the append; an oob "delete" here would log a miss on every normal join.
-        parts.append(
-            format_html(
-                '<div hx-swap-oob="beforeend:#gr-{}">{}</div>', dom_id("group:" + group), row_html
-            )
-        )
-
-    for name in payload.get("rows_removed", ()):
-        parts.append(format_html('<div id="r-{}" hx-swap-oob="delete"></div>', dom_id(name)))
-    for row in payload.get("rows_changed", ()):
-        if not q or q in row["node"].lower():
-            parts.append(row["head"])
-    for key, html in payload.get("columns_changed", ()):
-        if filters.column_visible(key):
-            parts.append(html)
-    if payload.get("summary"):
-        parts.append(payload["summary"])
-    return "".join(parts)
-
-
-def _is_problem(state_value: str) -> bool:
-    from dashboard.coverage.states import State
-
-    return State(state_value).is_problem

@@ -1,5 +1,6 @@
 // daemonviz: the few things htmx does not do by itself.
 //  - websocket state shown on the page; re-sync the grid after a reconnect;
+//  - apply pushed JSON frames: cells rebuilt from skeletons, the rest swapped by htmx;
 //  - revision-gap detection on every pushed frame (re-fetch #grid, replay what came meanwhile);
 //  - flash a cell whose restart count went up;
 //  - re-sync when a pushed problem cell has no row on a filtered/collapsed page;
@@ -10,10 +11,6 @@
   var stats = window.daemonviz = { resyncs: 0, frames: 0, reasons: [] };
 
   function grid() { return document.getElementById("grid"); }
-  function attr(text, name) {
-    var m = new RegExp(name + '="([^"]*)"').exec(text);
-    return m ? m[1] : null;
-  }
   function setWs(state, text) {
     var el = document.getElementById("ws-state");
     if (el) { el.dataset.state = state; el.textContent = text; }
@@ -30,63 +27,88 @@
       resyncing = false;
       var rev = +grid().dataset.revision, pending = buffered;
       buffered = [];
-      pending.forEach(function (msg) {
-        if (+attr(msg, "data-revision") > rev) apply(msg);
-      });
+      pending.forEach(function (f) { if (f.rev > rev) apply(f); });
       if (document.getElementById("ws-state").dataset.state === "open") setWs("open", "live: connected");
     }, function () { resyncing = false; });
   }
 
-  // Decide what to do with one pushed frame; true means "let htmx swap it now".
-  function accept(msg) {
+  // Frames are JSON (dashboard/frames.py). Decide what to do with one; true = apply it now.
+  function accept(f) {
     var g = grid();
     if (!g) return false;
-    if (msg.indexOf('data-hello="1"') !== -1) {             // hello from the consumer
-      var h = +attr(msg, "data-revision");
+    if (f.hello) {                                         // hello from the consumer
       clearTimeout(helloTimer);
-      if (h > +g.dataset.revision) {
+      if (f.rev > +g.dataset.revision) {
         // Changes between our render and the socket's join: wait for the frame carrying them.
-        helloTimer = setTimeout(function () { if (+grid().dataset.revision < h) resync("hello"); }, 2000);
+        helloTimer = setTimeout(function () { if (+grid().dataset.revision < f.rev) resync("hello"); }, 2000);
       }
-      return true;
-    }
-    var rev = +attr(msg, "data-revision"), base = +attr(msg, "data-base");
-    if (resyncing) { buffered.push(msg); return false; }
-    if (attr(msg, "data-epoch") !== g.dataset.epoch || attr(msg, "data-resync") || base > +g.dataset.revision) {
-      buffered.push(msg);
-      resync(attr(msg, "data-resync") ? "columns" : base > +g.dataset.revision ? "gap" : "epoch");
       return false;
     }
-    if (rev <= +g.dataset.revision) return false;          // already in what we rendered
-    g.dataset.revision = rev;
+    if (resyncing) { buffered.push(f); return false; }
+    if (f.epoch !== g.dataset.epoch || f.resync || f.base > +g.dataset.revision) {
+      buffered.push(f);
+      resync(f.resync ? "columns" : f.base > +g.dataset.revision ? "gap" : "epoch");
+      return false;
+    }
+    if (f.rev <= +g.dataset.revision) return false;        // already in what we rendered
+    g.dataset.revision = f.rev;
     stats.frames++;
     return true;
   }
-  // Swap one accepted frame. Cells (the bulk of every frame) are replaced directly: htmx's
-  // out-of-band machinery does work quadratic in the number of elements of one frame
-  // (every swap re-fires events over the whole settle list), which made a 1,000-cell
-  // frame take seconds. Rows, heads, the summary and the marker still go through htmx.
-  function swapFrame(msg) {
-    var tpl = document.createElement("template"), rest = [];
-    tpl.innerHTML = msg;
-    Array.prototype.slice.call(tpl.content.children).forEach(function (fresh) {
-      if (!fresh.classList.contains("c") || !fresh.id) { rest.push(fresh.outerHTML); return; }
-      var old = document.getElementById(fresh.id);
-      if (!old) { onMiss({ detail: { content: fresh, target: "#" + fresh.id } }); return; }
-      fresh.removeAttribute("hx-swap-oob");
-      markChange(old, fresh);
-      old.replaceWith(fresh);
-    });
-    if (rest.length) htmx.swap(document.body, rest.join(""), { swapStyle: "none" });
-    document.dispatchEvent(new CustomEvent("daemonviz:applied", { detail: { cells: tpl.content.children.length - rest.length } }));
+
+  // A pushed cell is a skeleton of `_cell.html` (one per distinct state, reason and
+  // restart count) with markers for what differs per cell; the names come from the cell
+  // being replaced ("<ds> on <node>: …" in its aria-label, the node from its row), so a
+  // frame does not repeat them. Markers as in dashboard/fragments.py `_MARKS`.
+  var MARK_ID = "\u0000I\u0000", MARK_NODE = "\u0000N\u0000", MARK_DS = "\u0000D\u0000", MARK_HREF = "\u0000H\u0000";
+  var ESC = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;" };
+  function esc(s) { return s.replace(/[&<>"']/g, function (c) { return ESC[c]; }); }
+  function cellHtml(skel, old, cellUrl) {
+    var row = old.closest("[data-node]"), node = row ? row.dataset.node : "";
+    var label = old.getAttribute("aria-label") || "", cut = label.indexOf(" on " + node + ":");
+    if (!node || cut < 1) return null;
+    var ds = label.slice(0, cut);
+    var href = cellUrl + "node=" + encodeURIComponent(node) + "&ds=" + encodeURIComponent(ds);
+    return skel.split(MARK_ID).join(old.id).split(MARK_NODE).join(esc(node))
+      .split(MARK_DS).join(esc(ds)).split(MARK_HREF).join(esc(href));
   }
-  function apply(msg) {
-    if (accept(msg)) swapFrame(msg);
+
+  // Swap one accepted frame. Cells (the bulk of every frame) are replaced directly, parsed
+  // in one go: htmx's out-of-band machinery does work quadratic in the number of elements
+  // of one frame (every swap re-fires events over the whole settle list), which made a
+  // 1,000-cell frame take seconds. Rows, heads and the summary still go through htmx.
+  function swapFrame(f) {
+    var skel = f.skel || [], olds = [], parts = [], ids = [], broken = false;
+    (f.cells || []).forEach(function (c) {
+      var old = document.getElementById(c[0]), s = skel[c[1]];
+      if (!old) { onMiss("#" + c[0], s.indexOf(' data-p="1"') !== -1); return; }
+      var html = cellHtml(s, old, f.cell_url);
+      if (html === null) { broken = true; return; }
+      olds.push(old);
+      parts.push(html);
+      ids.push(c[0]);
+    });
+    if (parts.length) {
+      var tpl = document.createElement("template");
+      tpl.innerHTML = parts.join("");
+      Array.prototype.slice.call(tpl.content.children).forEach(function (fresh, i) {
+        markChange(olds[i], fresh);
+        olds[i].replaceWith(fresh);
+      });
+    }
+    if (f.html) htmx.swap(document.body, f.html, { swapStyle: "none" });
+    if (broken) resync("unreadable cell");
+    document.dispatchEvent(new CustomEvent("daemonviz:applied", { detail: { cells: ids } }));
+  }
+  function apply(f) {
+    if (accept(f)) swapFrame(f);
   }
 
   document.addEventListener("htmx:wsBeforeMessage", function (e) {
-    e.preventDefault();                                    // we swap it ourselves
-    apply(e.detail.message);
+    e.preventDefault();                                    // we apply it ourselves
+    var f;
+    try { f = JSON.parse(e.detail.message); } catch (err) { return; }
+    apply(f);
   });
   document.addEventListener("htmx:wsConnecting", function () { setWs("connecting", "live: connecting…"); });
   document.addEventListener("htmx:wsOpen", function () {
@@ -106,23 +128,27 @@
       if (stale) stale.remove();
       return;
     }
-    if (old.classList.contains("c")) markChange(old, fresh);
   });
   // A restart flashes the cell; any other change of state marks it briefly.
   function markChange(old, fresh) {
     if (+(fresh.dataset.r || 0) > +(old.dataset.r || 0)) fresh.classList.add("flash");
     else if (old.className !== fresh.className) fresh.classList.add("changed");
   }
-  document.body && document.body.addEventListener("htmx:oobErrorNoTarget", onMiss);
+  // An out-of-band piece whose target is not on the page (htmx) or a pushed cell of a row
+  // this page does not show.
+  function onOobMiss(e) {
+    var content = e.detail.content;
+    onMiss(e.detail.target || "", !!(content && content.dataset && content.dataset.p));
+  }
+  document.body && document.body.addEventListener("htmx:oobErrorNoTarget", onOobMiss);
   document.addEventListener("DOMContentLoaded", function () {
-    document.body.addEventListener("htmx:oobErrorNoTarget", onMiss);
+    document.body.addEventListener("htmx:oobErrorNoTarget", onOobMiss);
   });
-  function onMiss(e) {
-    var g = grid(), content = e.detail.content, target = e.detail.target || "";
+  function onMiss(target, problem) {
+    var g = grid();
     if (!g) return;
     var newGroup = target.indexOf("#gr-") === 0;
-    var hiddenProblem = g.dataset.resyncOnMiss && content && content.dataset && content.dataset.p;
-    if (newGroup || hiddenProblem) {
+    if (newGroup || (problem && g.dataset.resyncOnMiss)) {
       clearTimeout(missTimer);
       missTimer = setTimeout(function () { resync(newGroup ? "new group" : "hidden problem"); },
                            newGroup ? 200 : 3000);

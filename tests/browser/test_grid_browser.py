@@ -63,6 +63,52 @@ def test_grid_renders_and_cells_change_without_reload(page, server):
     assert not page.errors
 
 
+# Cells the page rebuilt from pushed frames since this ran.
+TRACK_PUSHED = """() => {
+  window.__pushed = new Set();
+  document.addEventListener('daemonviz:applied', (e) => e.detail.cells.forEach(id => window.__pushed.add(id)));
+}"""
+# Fetch the grid as the server renders it now, synchronously (no frame can land meanwhile),
+# and pair each pushed cell on the page with the server's rendering of it.
+PUSHED_VS_RENDERED = """() => {
+  const g = document.getElementById('grid');
+  const xhr = new XMLHttpRequest();
+  xhr.open('GET', g.dataset.bodyUrl, false);
+  xhr.send();
+  const t = document.createElement('template');
+  t.innerHTML = xhr.responseText;
+  const fresh = t.content.getElementById('grid');
+  const pairs = [];
+  for (const id of window.__pushed) {
+    const mine = document.getElementById(id), theirs = t.content.getElementById(id);
+    if (!mine || !theirs) continue;
+    const copy = mine.cloneNode(true);
+    copy.classList.remove('changed', 'flash');  // the page's own transient marks
+    pairs.push([id, copy.outerHTML, theirs.outerHTML]);
+  }
+  return {page: +g.dataset.revision, server: +fresh.dataset.revision, pairs};
+}"""
+
+
+def test_pushed_cells_equal_a_fresh_render(page, server):
+    """The page rebuilds pushed cells from skeletons and the names it holds: the result must
+    be exactly what the server renders for the same revision (names, link, title, label)."""
+    open_grid(page, server)
+    page.evaluate(TRACK_PUSHED)
+    page.wait_for_function("window.__pushed.size >= 5", timeout=60_000)
+    for _ in range(60):
+        got = page.evaluate(PUSHED_VS_RENDERED)
+        if got["page"] == got["server"] and got["pairs"]:
+            break
+        page.wait_for_timeout(100)  # the server is a frame ahead of the page: try again
+    else:
+        pytest.fail(f"page and server never at the same revision: {got['page']}/{got['server']}")
+    assert len(got["pairs"]) >= 5
+    for cid, mine, theirs in got["pairs"]:
+        assert mine == theirs, cid
+    assert page.evaluate("window.daemonviz.frames") > 0 and not page.errors
+
+
 def test_restart_flashes_a_cell(page, server):
     open_grid(page, server)
     page.wait_for_selector("#grid a.c.flash", state="attached", timeout=45_000)

@@ -4,6 +4,7 @@ CSRF, escaping of hostile names, and credentials kept out of pages and logs."""
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import logging
 
@@ -15,7 +16,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from dashboard import access, fragments
+from dashboard import access, fragments, frames
 from dashboard.collector import ClusterCollector, ClusterConfig, group_name, registry
 from dashboard.coverage.matrix import ADDED
 from dashboard.grid import GridFilters
@@ -351,19 +352,28 @@ async def test_wall_socket_gets_only_its_clusters(clusters):
     assert await comm.receive_nothing(0.1)
     layer = get_channel_layer()
     headline = {"coverage": 50.0, "nodes": 2, "missing": 1}
-    other = {"type": "grid.delta", "payload": {"slug": "bravo", "headline": headline}}
+    other = _delta_message("bravo", headline)
     await layer.group_send(group_name("bravo"), other)
     assert await comm.receive_nothing(0.2)
     # Even a message for another cluster delivered to this socket's groups is dropped.
     await layer.group_send(access.wall_group(await _wall_id(token)), other)
     assert await comm.receive_nothing(0.2)
-    mine = {"type": "grid.delta", "payload": {"slug": "alpha", "headline": headline}}
+    mine = _delta_message("alpha", headline)
     await layer.group_send(group_name("alpha"), mine)
     frame = json.loads(await comm.receive_from())
     assert frame["name"] == "Alpha" and frame["headline"]["coverage"] == 50.0
     await comm.send_to(text_data="anything")  # read-only: ignored
     assert await comm.receive_nothing(0.1)
     await comm.disconnect()
+
+
+def _delta_message(slug: str, headline: dict) -> dict:
+    """What a collector publishes, reduced to what a wall reads (the revision keeps each
+    message apart in the consumers' unpacking cache)."""
+    return frames.delta_message({"slug": slug, "revision": next(_revisions), "headline": headline})
+
+
+_revisions = itertools.count(1)
 
 
 @database_sync_to_async
@@ -424,7 +434,7 @@ async def test_changing_a_walls_clusters_moves_its_open_sockets(clusters):
     headline = {"coverage": 10.0}
     await layer.group_send(
         group_name("alpha"),
-        {"type": "grid.delta", "payload": {"slug": "alpha", "headline": headline}},
+        _delta_message("alpha", headline),
     )
     assert await comm.receive_nothing(0.2)
     await comm.disconnect()
@@ -544,15 +554,15 @@ def test_hostile_names_are_escaped_in_websocket_fragments(hostile):
         delta = collector.matrix.apply(ADDED, k8s.to_record(node))
         payload = collector._payload(delta, base)
     assert payload["rows_added"] and payload["headline"] is not None
-    frames = [
-        fragments.client_frame(payload, GridFilters()),
-        fragments.client_frame(payload, GridFilters(group=POOL)),
+    pushed = [
+        frames.client_frame(payload, GridFilters()),
+        frames.client_frame(payload, GridFilters(group=POOL)),
         fragments.render_wall_cluster("evil", HOSTILE_CLUSTER, payload["headline"], oob=True),
     ]
-    json.dumps(payload)  # plain data: it crosses Redis in the scale-out setup
-    for frame in frames:
+    frames.delta_message(payload)  # plain data: it crosses Redis in the scale-out setup
+    for frame in pushed:
         assert frame and "<script>alert" not in frame
-    assert "&lt;script&gt;" in frames[2]
+    assert "&lt;script&gt;" in pushed[2]
 
 
 # --------------------------------------------------------------------------- credentials

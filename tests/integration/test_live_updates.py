@@ -8,6 +8,7 @@ API server.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 import pytest
@@ -204,8 +205,8 @@ async def test_unknown_cluster_socket_is_refused(collector, session_cookie):
 async def test_group_message_reaches_the_browser_as_a_cell_fragment(collector, session_cookie):
     comm, connected = await _connect("/ws/clusters/demo/grid/", ORIGIN, session_cookie)
     assert connected
-    hello = await comm.receive_from(timeout=5)
-    assert f'data-revision="{collector.matrix.revision}"' in hello
+    hello = json.loads(await comm.receive_from(timeout=5))
+    assert hello["hello"] == 1 and hello["rev"] == collector.matrix.revision
 
     # Make a healthy daemon pod crash-loop in the simulator, then let the collector tick.
     sim = collector.simulator
@@ -224,14 +225,15 @@ async def test_group_message_reaches_the_browser_as_a_cell_fragment(collector, s
     assert collector.matrix.cells[(node, ds_key)].state.value == "crash-looping"
 
     cell_id = f"c-{dom_id(node)}-{dom_id(ds_key)}"
-    seen = ""
+    pushed = None
     for _ in range(20):
-        frame = await comm.receive_from(timeout=5)
-        seen += frame
-        if cell_id in frame and "crash" in frame.lower():
-            break
-    assert cell_id in seen
-    assert "hx-swap-oob" in seen
+        frame = json.loads(await comm.receive_from(timeout=5))
+        cells = dict(frame.get("cells", ()))
+        if cell_id in cells:
+            pushed = frame["skel"][cells[cell_id]]
+            if "s-crash-looping" in pushed:
+                break
+    assert pushed is not None and "s-crash-looping" in pushed and "CrashLoopBackOff" in pushed
     await comm.disconnect()
 
 
@@ -246,15 +248,16 @@ async def test_filtered_client_gets_no_cells_of_hidden_columns(collector, sessio
     nodes = sorted(collector.matrix.nodes)
     for node in nodes[:5]:
         collector.simulator.crash_pod(hidden_ds, node)
-    frames = ""
+    frames = []
     for _ in range(6):
         collector.simulator.step(5)
         collector.tick()
         while not await comm.receive_nothing(timeout=0.2):
-            frames += await comm.receive_from(timeout=1)
+            frames.append(json.loads(await comm.receive_from(timeout=1)))
     hidden = {f"c-{dom_id(n)}-{dom_id(hidden_ds)}" for n in nodes}
     assert frames, "the collector published nothing"
-    assert not any(cell_id in frames for cell_id in hidden)
+    assert not any(cid in hidden for f in frames for cid, _ in f.get("cells", ()))
+    assert not any(hidden_ds in f.get("html", "") for f in frames)
     await comm.disconnect()
 
 

@@ -198,15 +198,14 @@ def test_worker_b_socket_receives_the_simulators_deltas(stack):
     url = stack.workers["b"].replace("http://", "ws://") + f"/ws/clusters/{SLUG}/grid/"
     headers = {"Cookie": f"sessionid={stack.session}", "Origin": stack.workers["b"]}
     with connect(url, additional_headers=headers, open_timeout=10) as ws:
-        hello = ws.recv(timeout=10)  # where the matrix stands (from the snapshot)
-        assert int(re.search(r'data-revision="(\d+)"', hello).group(1)) >= page_revision
+        hello = json.loads(ws.recv(timeout=10))  # where the matrix stands (from the snapshot)
+        assert hello["hello"] == 1 and hello["rev"] >= page_revision
         deadline = time.monotonic() + 30
         revisions = []
         while time.monotonic() < deadline and len(revisions) < 2:
-            frame = ws.recv(timeout=max(0.1, deadline - time.monotonic()))
-            m = re.search(r'data-revision="(\d+)"', frame)
-            if m and 'data-base="' in frame:
-                revisions.append(int(m.group(1)))
+            frame = json.loads(ws.recv(timeout=max(0.1, deadline - time.monotonic())))
+            if "base" in frame:
+                revisions.append(frame["rev"])
         assert len(revisions) >= 2, "no deltas reached worker B"
         assert revisions[-1] > page_revision
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import re
+from urllib.parse import quote
 
 import pytest
 from django.http import QueryDict
+from django.utils.html import escape
 
-from dashboard import fragments
+from dashboard import fragments, frames
 from dashboard.collector import ClusterCollector, ClusterConfig, registry
 from dashboard.coverage.matrix import ADDED, DELETED, MODIFIED
 from dashboard.grid import GridFilters, SelectorError, build_grid, dom_id, parse_selector
@@ -337,37 +340,71 @@ def _filters(query: str) -> GridFilters:
     return GridFilters.from_query(QueryDict(query))
 
 
+def _frame(payload, filters: GridFilters) -> dict:
+    return json.loads(frames.client_frame(payload, filters))
+
+
+def _fill(frame: dict, cid: str, node: str, ds_key: str) -> str:
+    """A pushed cell filled in as static/js/daemonviz.js does (the browser tests check the
+    script itself against a fresh page render)."""
+    index = dict(frame["cells"])[cid]
+    href = f"{frame['cell_url']}node={quote(node, safe='')}&ds={quote(ds_key, safe='')}"
+    return (
+        frame["skel"][index]
+        .replace("\x00I\x00", cid)
+        .replace("\x00N\x00", escape(node))
+        .replace("\x00D\x00", escape(ds_key))
+        .replace("\x00H\x00", escape(href))
+    )
+
+
 def test_client_frame_for_a_restart(cluster):
     m = cluster.matrix
     objs = _objects()
     logs = next(
         o for o in objs if o.get("kind") == "DaemonSet" and o["metadata"]["name"] == "fluent-bit"
     )
+    node, ds_key = "ip-10-0-1-1.ec2.internal", "logging/fluent-bit"
     pod = k8s.daemon_pod(
-        logs,
-        "ip-10-0-1-1.ec2.internal",
-        restarts=1,
-        last_state=k8s.terminated("Error", 1),
-        resource_version="4000",
+        logs, node, restarts=1, last_state=k8s.terminated("Error", 1), resource_version="4000"
     )
     base = m.revision
     delta = m.apply(MODIFIED, k8s.to_record(pod))
     payload = fragments.delta_payload(cluster.cluster, m, delta)
     payload["base"] = base
-    import json
-
-    json.dumps(payload)  # must cross Redis
     assert payload["revision"] == base + 1
+    # What crosses the channel layer (and Redis) is the packed payload, unchanged.
+    message = frames.delta_message(payload)
+    assert json.loads(json.dumps(frames.payload_of(message))) == json.loads(json.dumps(payload))
 
-    frame = fragments.client_frame(payload, _filters("group=eks.amazonaws.com%2Fnodegroup"))
-    assert frame.startswith('<div id="live-rev" hx-swap-oob="true"')
-    assert f'data-revision="{base + 1}" data-base="{base}"' in frame
-    cid = cell_id("ip-10-0-1-1.ec2.internal", "logging/fluent-bit")
-    assert re.search(rf'<a id="{cid}" [^>]*data-r="1"[^>]*hx-swap-oob="true">✓</a>', frame)
-    assert 'id="summary"' in frame
+    frame = _frame(payload, _filters("group=eks.amazonaws.com%2Fnodegroup"))
+    assert (frame["rev"], frame["base"], frame["epoch"]) == (base + 1, base, payload["epoch"])
+    cid = cell_id(node, ds_key)
+    filled = _fill(frame, cid, node, ds_key)
+    assert re.fullmatch(rf'<a id="{cid}" [^>]*data-r="1"[^>]*>✓</a>\s*', filled)
+    # Filled in, a pushed cell is exactly what a page render draws for it.
+    assert filled == fragments.render_cell(
+        cluster.cluster.slug, node, ds_key, m.cells[node, ds_key]
+    )
+    assert node not in frame["skel"][0]  # names travel once, on the page, not per frame
+    assert 'id="summary"' in frame["html"]
     # A client that filters that column out still gets the revision, not the cell.
-    hidden = fragments.client_frame(payload, _filters("namespace=kube-system"))
-    assert cid not in hidden and 'id="live-rev"' in hidden
+    hidden = _frame(payload, _filters("namespace=kube-system"))
+    assert "cells" not in hidden and hidden["rev"] == base + 1
+
+
+def test_frames_are_built_once_per_filter_set(cluster):
+    m = cluster.matrix
+    nodes = sorted(m.nodes)
+    delta = m.apply(MODIFIED, k8s.to_record(k8s.node(nodes[0], unschedulable=True)))
+    payload = fragments.delta_payload(cluster.cluster, m, delta)
+    message = frames.delta_message(payload)
+    wide, narrow = _filters(""), _filters("namespace=logging")
+    first = frames.frame_for(message, wide)
+    # Another socket with the same view (sorting/expanding aside) shares the very frame.
+    assert frames.frame_for(dict(message), _filters("sort=problems&expand=x")) is first
+    assert frames.frame_for(message, narrow) is not first
+    assert frames.frame_for(message, narrow) == frames.client_frame(payload, narrow)
 
 
 def test_client_frame_node_join_and_leave(cluster):
@@ -376,21 +413,17 @@ def test_client_frame_node_join_and_leave(cluster):
     delta = m.apply(ADDED, k8s.to_record(joining))
     payload = fragments.delta_payload(cluster.cluster, m, delta)
     rid = dom_id("ip-10-0-3-1.ec2.internal")
-    frame = fragments.client_frame(payload, _filters("group=eks.amazonaws.com%2Fnodegroup"))
+    frame = _frame(payload, _filters("group=eks.amazonaws.com%2Fnodegroup"))["html"]
     assert f'<div hx-swap-oob="beforeend:#gr-{dom_id("group:gpu")}"><div id="r-{rid}"' in frame
     assert frame.count('role="gridcell"') == 3
-    narrow = fragments.client_frame(payload, _filters("group=-&namespace=logging"))
+    narrow = _frame(payload, _filters("group=-&namespace=logging"))["html"]
     assert narrow.count('role="gridcell"') == 1 and f"#gr-{dom_id('group:')}" in narrow
     # The label selector keeps a joining row off a page that would not show it.
-    other = fragments.client_frame(
-        payload, _filters("selector=eks.amazonaws.com/nodegroup%3Dgeneral")
-    )
-    assert f'id="r-{rid}"' not in other
+    other = _frame(payload, _filters("selector=eks.amazonaws.com/nodegroup%3Dgeneral"))
+    assert f'id="r-{rid}"' not in other.get("html", "")
 
     delta = m.apply(DELETED, k8s.to_record(joining))
-    frame = fragments.client_frame(
-        fragments.delta_payload(cluster.cluster, m, delta), GridFilters()
-    )
+    frame = _frame(fragments.delta_payload(cluster.cluster, m, delta), GridFilters())["html"]
     assert f'<div id="r-{rid}" hx-swap-oob="delete"></div>' in frame
     assert "beforeend" not in frame
 
@@ -398,10 +431,8 @@ def test_client_frame_node_join_and_leave(cluster):
 def test_new_daemonset_asks_for_resync(cluster):
     m = cluster.matrix
     delta = m.apply(ADDED, k8s.to_record(k8s.daemonset("new-agent")))
-    frame = fragments.client_frame(
-        fragments.delta_payload(cluster.cluster, m, delta), GridFilters()
-    )
-    assert 'data-resync="1"' in frame and 'role="gridcell"' not in frame
+    frame = _frame(fragments.delta_payload(cluster.cluster, m, delta), GridFilters())
+    assert frame["resync"] == 1 and "cells" not in frame and "html" not in frame
 
 
 def test_stale_banner_with_since(user_client, cluster):
@@ -427,9 +458,7 @@ def test_client_frame_node_health_change(cluster):
         "ip-10-0-1-1.ec2.internal", labels={POOL: "general", ZONE: "us-east-1a"}, unschedulable=True
     )
     delta = m.apply(MODIFIED, k8s.to_record(cordoned))
-    frame = fragments.client_frame(
-        fragments.delta_payload(cluster.cluster, m, delta), GridFilters()
-    )
+    frame = _frame(fragments.delta_payload(cluster.cluster, m, delta), GridFilters())["html"]
     rid = dom_id("ip-10-0-1-1.ec2.internal")
     assert re.search(rf'<div id="rh-{rid}" class="rh" role="rowheader" hx-swap-oob="true">', frame)
     assert ">cordoned</span>" in frame
