@@ -10,10 +10,10 @@ on stdout; progress goes to stderr.
 
   1. time to a fully rendered 1,000 x 20 grid (?group=-&expand=*: every row, 20,000 cells);
   2. time to the default view of 5,000 x 30 (healthy groups collapsed);
-  3. time to apply a 1,000-cell delta: a frame in the exact `client_frame` format (cells
-     rendered by `fragments.render_cell`, revision marker, column heads, summary) handed to
-     the page's real WebSocket object as a MessageEvent, so it runs the ws extension's
-     listener, daemonviz.js's gap check and flash hooks, and htmx's oob swaps;
+  3. time to apply a 1,000-cell delta: a frame built by `frames.client_frame` (JSON: cell
+     skeletons + ids, column heads, summary) handed to the page's real WebSocket object as
+     a MessageEvent, so it runs the ws extension's listener and daemonviz.js's gap check,
+     cell rebuild and flash hooks, and htmx's swap of the heads and summary;
   4. change-in-the-simulator -> DOM latency with N other websocket clients (aiohttp)
      connected to the same cluster with the same filters.
 
@@ -193,9 +193,8 @@ def _install_hooks(trace_path: str, slug: str) -> None:
 
     async def grid_delta(self, event):
         await orig_gd(self, event)
-        p = event["payload"]
-        if p.get("slug") == slug:
-            emit({"kind": "send", "rev": p["revision"], "t": time.time()})
+        if event.get("slug") == slug:
+            emit({"kind": "send", "rev": event["revision"], "t": time.time()})
 
     consumers.GridConsumer.grid_delta = grid_delta
 
@@ -257,7 +256,7 @@ def ws_clients(url: str, origin: str, cookie: str, n: int, seconds: float, out: 
     """Child mode: N websocket clients with the session cookie; frame receipt times."""
     import aiohttp
 
-    rx = re.compile(r'data-revision="(\d+)"')
+    rx = re.compile(r'^\{"rev":(\d+)')  # deltas start with it; the hello frame does not
 
     async def client(i: int, session, recs: list, ready: asyncio.Event, state: dict):
         try:
@@ -319,9 +318,8 @@ INIT_SCRIPT = r"""
   // Live frames: arrival (before the swap), end of the swap, next frame (Date.now = wall clock).
   window.__lat = [];
   document.addEventListener('htmx:wsBeforeMessage', (e) => {
-    const m = e.detail.message;
-    const rev = /data-revision="(\d+)"/.exec(m);
-    window.__cur = {rev: rev ? +rev[1] : -1, arrive: Date.now(), cells: (m.match(/ id="c-/g) || []).length, bytes: m.length};
+    const m = e.detail.message, f = JSON.parse(m);
+    window.__cur = {rev: f.hello ? -1 : f.rev, arrive: Date.now(), cells: (f.cells || []).length, bytes: m.length};
   }, true);
   document.addEventListener('daemonviz:applied', () => {
     const r = window.__cur; window.__cur = null;
@@ -352,43 +350,14 @@ NAV_TIMING = """() => {
   };
 }"""
 
-# The proposed fix, emulated in the page: cells (the bulk of a frame, no hx- attributes) are
-# replaced directly with replaceWith(); the few other oob elements go through htmx.swap.
-DIRECT_APPLY_JS = """(msg) => {
-  const t = document.createElement('template');
-  t.innerHTML = msg;
-  const rest = [];
-  for (const fresh of [...t.content.children]) {
-    const old = fresh.classList.contains('c') && fresh.getAttribute('hx-swap-oob') === 'true'
-      ? document.getElementById(fresh.id) : null;
-    if (!old) { rest.push(fresh.outerHTML); continue; }
-    fresh.removeAttribute('hx-swap-oob');
-    if (+(fresh.dataset.r || 0) > +(old.dataset.r || 0)) fresh.classList.add('flash');
-    else if (old.className !== fresh.className) fresh.classList.add('changed');
-    old.replaceWith(fresh);
-  }
-  if (rest.length) htmx.swap(document.body, rest.join(''), {swapStyle: 'none'});
-}"""
-
-# Candidate CSS fix, tried in the page: rows off screen skip style/layout/paint.
-CV_CSS = (
-    ".grid .grows > .grow { content-visibility: auto; contain-intrinsic-size: "
-    "auto calc(var(--rowhead) + var(--cols) * var(--cell)) auto var(--row); }"
-)
-
-DELTA_JS = (
-    """async ({body, expect, forceLayout, direct}) => {
+DELTA_JS = """async ({frame, expect, forceLayout}) => {
   const g = document.getElementById('grid');
   const ws = window.__sockets.filter(s => s.readyState === 1).pop();
   if (!ws) return {error: 'no open websocket'};
   const rev = +g.dataset.revision;
-  const msg = '<div id="live-rev" hx-swap-oob="true" hidden data-revision="' + (rev + 1) +
-              '" data-base="' + rev + '" data-epoch="' + g.dataset.epoch + '"></div>' + body;
+  const msg = JSON.stringify({...frame, rev: rev + 1, base: rev, epoch: g.dataset.epoch});
   const t0 = performance.now();
-  if (direct) { g.dataset.revision = rev + 1; ("""
-    + DIRECT_APPLY_JS
-    + """)(msg); }
-  else ws.dispatchEvent(new MessageEvent('message', {data: msg}));
+  ws.dispatchEvent(new MessageEvent('message', {data: msg}));
   const t1 = performance.now();
   let t1b = t1;
   if (forceLayout) { document.body.getBoundingClientRect(); g.scrollHeight; t1b = performance.now(); }
@@ -400,7 +369,6 @@ DELTA_JS = (
           revision_before: rev, revision_after: +document.getElementById('grid').dataset.revision,
           frame_bytes: msg.length};
 }"""
-)
 
 
 def profile_top(profile: dict, top: int = 12) -> list[dict]:
@@ -537,12 +505,15 @@ def wait_synced(request, base: str, slug: str, nodes: int, timeout: float) -> fl
     raise SystemExit(f"cluster {slug} did not sync within {timeout}s")
 
 
-def build_delta_bodies(page, slug: str, n_cells: int, reps: int) -> list[tuple[str, list]]:
-    """Frames of n_cells changed cells as `client_frame` would send them (server templates)."""
-    from dashboard import fragments
+def build_delta_frames(page, slug: str, n_cells: int, reps: int) -> list[tuple[dict, list]]:
+    """Frames of n_cells changed cells, built by `frames.client_frame` from a payload shaped
+    as `fragments.delta_payload` makes it (cell skeletons, column heads, summary)."""
+    import json as json_mod
+
+    from dashboard import fragments, frames
     from dashboard.coverage.cells import Cell
     from dashboard.coverage.states import State
-    from dashboard.grid import dom_id
+    from dashboard.grid import GridFilters
 
     info = page.evaluate("""() => ({
       nodes: [...document.querySelectorAll('#grid [role=row][data-node]')].map(r => r.dataset.node),
@@ -554,22 +525,22 @@ def build_delta_bodies(page, slug: str, n_cells: int, reps: int) -> list[tuple[s
     pairs = [(n, k) for n in info["nodes"] for k in info["cols"]]
     random.Random(42).shuffle(pairs)
     oob = ' hx-swap-oob="true"'
-    tail = "".join(h.replace(' role="columnheader"', ' role="columnheader"' + oob, 1)
-                   for h in info["colheads"])  # fmt: skip
-    tail += info["summary"].replace(' role="status"', ' role="status"' + oob, 1)
-    bodies = []
+    columns = [[k, h.replace(' role="columnheader"', ' role="columnheader"' + oob, 1)]
+               for k, h in zip(info["cols"], info["colheads"], strict=True)]  # fmt: skip
+    summary = info["summary"].replace(' role="status"', ' role="status"' + oob, 1)
+    out = []
     it = iter(pairs)
     for _ in range(reps):
-        parts, expect = [], []
-        while len(parts) < n_cells:
+        cells, skeletons, expect = [], {}, []
+        while len(cells) < n_cells:
             node, key = next(it)
-            cid = f"c-{dom_id(node)}-{dom_id(key)}"
+            cid = fragments.cell_id(node, key)
             cur = info["cells"].get(cid)
             if cur is None:
                 continue
             cls, restarts = cur
             if "s-healthy" in cls.split():
-                if len(parts) % 2:
+                if len(cells) % 2:
                     cell = Cell(State.CRASH_LOOPING, "CrashLoopBackOff: back-off 40s restarting"
                                 " failed container (exit 1, Error)", True, restarts=restarts + 1)  # fmt: skip
                 else:
@@ -577,10 +548,15 @@ def build_delta_bodies(page, slug: str, n_cells: int, reps: int) -> list[tuple[s
                                 restarts=restarts)  # fmt: skip
             else:
                 cell = Cell(State.HEALTHY, "Running and Ready", True, restarts=restarts)
-            parts.append(fragments.render_cell(slug, node, key, cell, oob=True))
+            skel = fragments._cell_skeleton(cell.state, cell.reason, cell.restarts)
+            index = skeletons.setdefault(skel, len(skeletons))
+            cells.append([node, key, cell.state.value, cid, index])
             expect.append([cid, "s-" + cell.state.value])
-        bodies.append(("".join(parts) + tail, expect))
-    return bodies
+        payload = {"revision": 1, "base": 0, "cells": cells, "skeletons": list(skeletons),
+                   "cell_url": fragments._cell_base(slug), "columns_changed": columns,
+                   "summary": summary}  # fmt: skip
+        out.append((json_mod.loads(frames.client_frame(payload, GridFilters())), expect))
+    return out
 
 
 def latency_report(trace: Path, page_frames: list[dict], clients: dict | None) -> dict:
@@ -772,19 +748,6 @@ def main() -> None:
                     "url": "/clusters/k1/?group=-&expand=*",
                     **summarize_loads(runs),
                     "server_parts": view_breakdown(trace, t0, time.time()),
-                    "candidate_content_visibility_css": {
-                        k: v
-                        for k, v in load_page(context, full, CV_CSS).items()
-                        if k
-                        in (
-                            "total_s",
-                            "server_response_s",
-                            "transfer_s",
-                            "client_render_s",
-                            "renderer_cpu_s",
-                            "cells",
-                        )
-                    },
                     "goal_s": GOALS["full_1k_s"],
                     "load_average": loadavg(),
                 }
@@ -817,24 +780,18 @@ def main() -> None:
                     "document.getElementById('ws-state').dataset.state === 'open'"
                 )
                 page.wait_for_timeout(500)
-                n_delta = args.delta_reps + 3 + 1 + 2 * args.delta_reps
-                cv_from = args.delta_reps + 4 + args.delta_reps  # + content-visibility CSS
-                bodies = build_delta_bodies(page, "k1", 1000, n_delta)
+                n_delta = args.delta_reps + 3 + 1
+                deltas = build_delta_frames(page, "k1", 1000, n_delta)
                 cdp = context.new_cdp_session(page)
                 runs = []
-                for i, (body, expect) in enumerate(bodies):
+                for i, (frame, expect) in enumerate(deltas):
                     profiled = i == args.delta_reps + 3
-                    direct = i > args.delta_reps + 3
-                    if i == cv_from:
-                        page.add_style_tag(content=CV_CSS)
-                        page.wait_for_timeout(500)
                     if profiled:
                         cdp.send("Profiler.enable")
                         cdp.send("Profiler.setSamplingInterval", {"interval": 200})
                         cdp.send("Profiler.start")
-                    r = page.evaluate(DELTA_JS, {"body": body, "expect": expect,
-                                                 "forceLayout": args.delta_reps <= i < args.delta_reps + 3,
-                                                 "direct": direct})  # fmt: skip
+                    r = page.evaluate(DELTA_JS, {"frame": frame, "expect": expect,
+                                                 "forceLayout": args.delta_reps <= i < args.delta_reps + 3})  # fmt: skip
                     if profiled:
                         profile = profile_top(cdp.send("Profiler.stop")["profile"])
                     if "error" in r:
@@ -843,16 +800,15 @@ def main() -> None:
                         {k: (round(v, 1) if isinstance(v, float) else v) for k, v in r.items()}
                     )
                     page.wait_for_timeout(400)
-                runs, profiled_run, direct_runs, cv_runs = (
-                    runs[: args.delta_reps + 3], runs[args.delta_reps + 3],
-                    runs[args.delta_reps + 4 : cv_from], runs[cv_from:])  # fmt: skip
+                runs, profiled_run = runs[: args.delta_reps + 3], runs[args.delta_reps + 3]
                 plain, forced = runs[: args.delta_reps], runs[args.delta_reps :]
                 page.close()
                 report["delta_1000_cells"] = {
-                    "method": "frame in client_frame format (1,000 cells via fragments.render_cell, "
-                    "revision marker, 20 column heads, summary) dispatched as a MessageEvent on the "
-                    "page's open WebSocket -> ws extension -> daemonviz.js accept() -> htmx oob swaps; "
-                    "timed from before dispatch to the first task after the next animation frame",
+                    "method": "frame built by frames.client_frame (1,000 cell skeletons + ids, "
+                    "20 column heads, summary) dispatched as a MessageEvent on the page's open "
+                    "WebSocket -> ws extension -> daemonviz.js accept() -> cells rebuilt and "
+                    "replaced, heads and summary through htmx.swap; timed from before dispatch "
+                    "to the first task after the next animation frame",
                     "page": "/clusters/k1/?group=-&expand=* (20,000 cells), socket mocked by "
                     "Playwright (route_web_socket) so no live frame interleaves",
                     "median_ms": {
@@ -870,26 +826,6 @@ def main() -> None:
                     },
                     "runs": runs,
                     "cpu_profile_top_self_time": {"run": profiled_run, "functions": profile},
-                    "proposed_fix_direct_dom_median_ms": {
-                        "method": "same kind of frame; cells replaced with replaceWith() (flash/changed "
-                        "classes as daemonviz.js adds them), the rest through htmx.swap",
-                        "to_next_frame": round(
-                            statistics.median(r["next_frame_ms"] for r in direct_runs), 1
-                        ),
-                        "swap_script": round(
-                            statistics.median(r["script_ms"] for r in direct_runs), 1
-                        ),
-                        "applied": [r["applied"] for r in direct_runs],
-                        "with_content_visibility_css": {
-                            "css": CV_CSS,
-                            "to_next_frame": round(
-                                statistics.median(r["next_frame_ms"] for r in cv_runs), 1
-                            ),
-                            "swap_script": round(
-                                statistics.median(r["script_ms"] for r in cv_runs), 1
-                            ),
-                        },
-                    },
                     "goal_ms": GOALS["delta_1000_ms"],
                     "load_average": loadavg(),
                 }
@@ -1052,7 +988,7 @@ def results_md(rep: dict) -> str:
         "",
         "Method: navigation timings from the Performance API (server = requestStart→"
         "responseStart, transfer = →responseEnd, client = →first task after the frame following "
-        "`load`); the delta is a `client_frame`-format frame dispatched on the page's WebSocket; "
+        "`load`); the delta is a `frames.client_frame` frame dispatched on the page's WebSocket; "
         "latency joins store-write wall-clock stamps (bench-only wrapper in the server process) "
         "with the page's frame timestamps by matrix revision.",
     ]
