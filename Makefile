@@ -72,6 +72,7 @@ format: dev-deps
 bench: dev-deps browser-deps
 	$(BIN)/python bench/engine_bench.py
 	$(BIN)/python bench/kube_bench.py
+	$(BIN)/python bench/fanout_bench.py
 	$(BIN)/python bench/browser_bench.py
 
 clean:

@@ -105,9 +105,33 @@ def serve(port: int) -> None:
     sys.path.insert(0, str(ROOT))
     django.setup()
     _install_hooks(os.environ["BENCH_TRACE"], os.environ.get("BENCH_TRACE_SLUG", "k1"))
+    _rollouts_on_request(
+        Path(os.environ["BENCH_TRACE"]).parent, os.environ.get("BENCH_TRACE_SLUG", "k1")
+    )
     from daphne.cli import CommandLineInterface
 
     CommandLineInterface().run(["-b", "127.0.0.1", "-p", str(port), "daemonviz.asgi:application"])
+
+
+def _rollouts_on_request(folder: Path, slug: str) -> None:
+    """A `rollout-N` file in `folder` starts a rollout (`kubectl rollout restart`) of one of
+    the cluster's DaemonSets: every cell of that column turns outdated in one delta, the
+    largest frame live churn produces."""
+    from dashboard.collector import registry
+
+    def watch() -> None:
+        seen: set[str] = set()
+        while True:
+            time.sleep(0.1)
+            for f in sorted(folder.glob("rollout-*")):
+                if f.name in seen:
+                    continue
+                seen.add(f.name)
+                collector = registry.get(slug)
+                keys = sorted(collector.matrix.daemonsets)
+                collector.simulator.rollout(keys[len(seen) % len(keys)])
+
+    threading.Thread(target=watch, name="bench-rollouts", daemon=True).start()
 
 
 def _install_hooks(trace_path: str, slug: str) -> None:
@@ -570,7 +594,7 @@ def latency_report(trace: Path, page_frames: list[dict], clients: dict | None) -
     stages = {k: [] for k in ("store_to_drain", "apply_render", "publish", "fanout_first",
                               "fanout_last", "to_browser", "htmx_swap", "to_next_frame")}  # fmt: skip
     matched = unmatched = 0
-    cells = []
+    cells, sizes, big, big_stages = [], [], [], []
     for f in page_frames:
         p = pub.get(f["rev"])
         if p is None or not p["writes"] or f.get("painted") is None:
@@ -578,9 +602,24 @@ def latency_report(trace: Path, page_frames: list[dict], clients: dict | None) -
             continue
         matched += 1
         cells.append(f["cells"])
+        sizes.append(f["bytes"])
         w0, w1 = min(p["writes"]), max(p["writes"])
         painted, arrive, swapped = f["painted"] / 1000, f["arrive"] / 1000, f["swapped"] / 1000
         e2e_oldest.append(painted - w0)
+        if f["cells"] >= 500:
+            big.append(painted - w0)
+            big_stages.append(
+                {
+                    "cells": f["cells"],
+                    "writes": len(p["writes"]),
+                    "store_to_drain": ms(p["t_drain"] - w0),
+                    "apply_render": ms(p["t_payload"] - p["t_drain"]),
+                    "publish": ms(p["t_sent"] - p["t_payload"]),
+                    "to_browser": ms(arrive - p["t_sent"]),
+                    "swap": ms(swapped - arrive),
+                    "to_next_frame": ms(painted - swapped),
+                }
+            )
         e2e_newest.append(painted - w1)
         per_write.extend(painted - w for w in p["writes"])
         stages["store_to_drain"].append(p["t_drain"] - w0)
@@ -613,6 +652,9 @@ def latency_report(trace: Path, page_frames: list[dict], clients: dict | None) -
         "frames_matched": matched,
         "frames_without_server_record": unmatched,
         "cells_per_frame": {"median": pct(cells, 50), "max": max(cells, default=None)},
+        "frame_bytes": {"median": pct(sizes, 50), "max": max(sizes, default=None)},
+        "oldest_write_to_painted_frames_of_500_cells_or_more": dist(big),
+        "frames_of_500_cells_or_more_stages_ms": big_stages,
         "oldest_write_to_painted": dist(e2e_oldest),
         "per_write_to_painted": dist(per_write),
         "newest_write_to_painted": dist(e2e_newest),
@@ -649,6 +691,8 @@ def main() -> None:
     )
     ap.add_argument("--clients", type=int, default=50)
     ap.add_argument("--latency-seconds", type=float, default=45.0)
+    ap.add_argument("--rollouts", type=int, default=3, help="DaemonSet rollouts in the window")
+    ap.add_argument("--profile-latency", action="store_true", help="CPU-profile the page")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--delta-reps", type=int, default=5)
     ap.add_argument("--skip-5k", action="store_true")
@@ -859,7 +903,22 @@ def main() -> None:
                     "window.__lat = []; window.daemonviz.resyncs0 = window.daemonviz.resyncs"
                 )
                 cpu0, t0 = proc_cpu_seconds(server.pid), time.monotonic()
-                page.wait_for_timeout(args.latency_seconds * 1000)
+                # Live churn plus rollouts at 1/4, 2/4 and 3/4 of the window: each turns a
+                # whole column (1,000 cells) outdated in one delta, the worst frame to fan out.
+                if args.profile_latency:
+                    cdp = context.new_cdp_session(page)
+                    cdp.send("Profiler.enable")
+                    cdp.send("Profiler.setSamplingInterval", {"interval": 500})
+                    cdp.send("Profiler.start")
+                for i in range(1, args.rollouts + 1):
+                    page.wait_for_timeout(args.latency_seconds * 1000 / (args.rollouts + 1))
+                    (tmp / f"rollout-{i}").touch()
+                page.wait_for_timeout(args.latency_seconds * 1000 / (args.rollouts + 1))
+                profile = (
+                    profile_top(cdp.send("Profiler.stop")["profile"], 20)
+                    if args.profile_latency
+                    else None
+                )
                 cpu1, t1 = proc_cpu_seconds(server.pid), time.monotonic()
                 page.wait_for_timeout(500)
                 frames = page.evaluate("window.__lat")
@@ -878,6 +937,8 @@ def main() -> None:
                     "write of the frame",
                     "page": "/clusters/k1/?group=-&expand=* (every cell has a target)",
                     "other_ws_clients": args.clients,
+                    "rollouts_in_window": args.rollouts,
+                    "page_cpu_profile_top_self_time": profile,
                     "seconds": args.latency_seconds,
                     "page_resyncs": resyncs,
                     "resync_reasons": reasons,
@@ -975,6 +1036,7 @@ def results_md(rep: dict) -> str:
     if "latency_change_to_dom" in rep:
         x = rep["latency_change_to_dom"]
         o, s = x["oldest_write_to_painted"], x["stages_p50_p95_ms"]
+        b = x["oldest_write_to_painted_frames_of_500_cells_or_more"]
         oc = x.get("other_clients", {})
         lines.append(
             f"| Simulator change → DOM, {oc.get('connected', 0)} other sockets "
@@ -982,7 +1044,9 @@ def results_md(rep: dict) -> str:
             f"p50/p95 ms: store→collector drain {s['store_to_drain']}, apply+render "
             f"{s['apply_render']}, publish {s['publish']}, fan-out to last socket "
             f"{s['fanout_last']}, →browser {s['to_browser']}, swap {s['htmx_swap']}, →next frame "
-            f"{s['to_next_frame']}; server CPU {x['server_cpu_percent']} % |"
+            f"{s['to_next_frame']}; server CPU {x['server_cpu_percent']} %; frames of ≥ 500 "
+            f"cells (rollouts): {b['n']}, p95 {b['p95_ms']} ms, max {b['max_ms']} ms; frame "
+            f"bytes median {x['frame_bytes']['median']}, max {x['frame_bytes']['max']} |"
         )
     lines += [
         "",

@@ -1,0 +1,82 @@
+"""A big cluster (> 500 nodes) in headless Chromium: healthy groups start collapsed and
+open in place, without a page load, keeping the URL shareable."""
+
+from __future__ import annotations
+
+import os
+import re
+
+import pytest
+
+from tests.browser.conftest import ARTIFACTS, PASSWORD, USER
+from tests.helpers.daphne import manage, running_daphne
+
+pytestmark = pytest.mark.browser
+
+ADD_BIG_CLUSTER = """
+from dashboard.models import Cluster
+Cluster.objects.update(enabled=False)
+Cluster.objects.create(name="Big", slug="big", source="simulated", scenario="large",
+                       sim_nodes=600, sim_daemonsets=4)
+"""
+
+
+@pytest.fixture(scope="module")
+def big_server(tmp_path_factory, server):  # `server` skips the module without Chromium
+    tmp = tmp_path_factory.mktemp("big")
+    env = {
+        **os.environ,
+        "DAEMONVIZ_SQLITE_PATH": str(tmp / "db.sqlite3"),
+        "DAEMONVIZ_ADMIN_USER": USER,
+        "DAEMONVIZ_ADMIN_PASSWORD": PASSWORD,
+        "DAEMONVIZ_SIM_CHURN": "120",
+        "DAEMONVIZ_DEBUG": "1",
+    }
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    manage(env, "migrate", "--noinput")
+    manage(env, "bootstrap")
+    manage(env, "shell", "-c", ADD_BIG_CLUSTER)
+    with running_daphne(tmp, env) as url:
+        yield url
+
+
+@pytest.fixture
+def big_page(browser, big_server):
+    context = browser.new_context(viewport={"width": 1500, "height": 950})
+    page = context.new_page()
+    page.errors = []
+    page.on("pageerror", lambda exc: page.errors.append(str(exc)))
+    page.goto(big_server + "/accounts/login/")
+    page.fill("#id_username", USER)
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(big_server + "/")
+    yield page
+    context.close()
+
+
+ROWS = "() => document.querySelectorAll('#grid [role=row][data-node]').length"
+
+
+def test_collapsed_group_opens_in_place(big_page, big_server):
+    page = big_page
+    page.goto(f"{big_server}/clusters/big/")
+    page.wait_for_selector("#grid a.expand", timeout=60_000)  # the 600 nodes are synced
+    page.wait_for_function("document.getElementById('ws-state').dataset.state === 'open'")
+    page.evaluate("window.__noReload = 1")
+    before = page.evaluate(ROWS)
+    link = page.locator("#grid a.expand").first
+    hidden = int(re.search(r"show (\d+) more", link.inner_text()).group(1))
+    link.click()
+    page.wait_for_url(re.compile(r"expand="))
+    page.wait_for_function(f"({ROWS})() >= {before + hidden}")
+    assert page.evaluate("window.__noReload") == 1  # the grid alone was replaced
+    page.screenshot(path=str(ARTIFACTS / "grid-big-expanded.png"))
+    # Live pushes keep landing on the replaced grid.
+    rev = int(page.get_attribute("#grid", "data-revision"))
+    page.wait_for_function(f"+document.getElementById('grid').dataset.revision > {rev}")
+    # Back: the collapsed view again (a page load: the URL is the state).
+    page.go_back()
+    page.wait_for_function("!location.search.includes('expand') && window.__noReload === undefined")
+    page.wait_for_selector("#grid a.expand")
+    assert not page.errors
