@@ -8,6 +8,7 @@
 (function () {
   "use strict";
   var resyncing = false, buffered = [], everOpened = false, missTimer = null, helloTimer = null;
+  var joined = [];                                         // ids of rows a frame just added
   var stats = window.daemonviz = { resyncs: 0, frames: 0, reasons: [] };
 
   function grid() { return document.getElementById("grid"); }
@@ -115,7 +116,10 @@
         olds[i].replaceWith(fresh);
       });
     }
-    if (f.html) htmx.swap(document.body, f.html, { swapStyle: "none" });
+    if (f.html) {
+      htmx.swap(document.body, f.html, { swapStyle: "none" });
+      joined.splice(0).forEach(placeRow);
+    }
     if (broken) resync("unreadable cell");
     document.dispatchEvent(new CustomEvent("daemonviz:applied", { detail: { cells: ids } }));
   }
@@ -145,9 +149,33 @@
       // A joining row: drop a stale copy first (the node left and came back).
       var stale = document.getElementById(fresh.id);
       if (stale) stale.remove();
+      joined.push(fresh.id);
       return;
     }
   });
+  // A joining row lands at the end of its group (htmx "beforeend"); move it to where the
+  // server would have sorted it by name (node-2 before node-10, as grid._natural). Under
+  // "problems first" the order needs data the page lacks: the next re-sync places it.
+  function placeRow(id) {
+    var row = document.getElementById(id), g = grid();
+    if (!row || !g || g.dataset.sort !== "name") return;
+    for (var s = row.parentNode.firstElementChild; s; s = s.nextElementSibling) {
+      if (s !== row && s.dataset.node && natural(s.dataset.node, row.dataset.node) > 0) {
+        row.parentNode.insertBefore(row, s);
+        return;
+      }
+    }
+  }
+  function natural(a, b) {
+    var x = a.split(/(\d+)/), y = b.split(/(\d+)/);
+    for (var i = 0; i < Math.min(x.length, y.length); i++) {
+      if (x[i] === y[i]) continue;
+      if (i % 2) { var d = +x[i] - +y[i]; if (d) return d; continue; }
+      return x[i] < y[i] ? -1 : 1;
+    }
+    return x.length - y.length;
+  }
+
   // A restart flashes the cell; any other change of state marks it briefly.
   function markChange(old, fresh) {
     if (+(fresh.dataset.r || 0) > +(old.dataset.r || 0)) fresh.classList.add("flash");

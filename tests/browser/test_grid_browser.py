@@ -129,9 +129,64 @@ def test_node_join_adds_a_row(page, server):
     new = sorted(set(page.evaluate(ROW_NAMES)) - before)
     row = page.locator(f'#grid [role=row][data-node="{new[0]}"]')
     assert row.locator("[role=gridcell]").count() == page.locator("#grid .ch").count()
+
     assert page.evaluate("window.__noReload") == 1
     row.scroll_into_view_if_needed()
     page.screenshot(path=str(ARTIFACTS / "grid-node-joined.png"))
+
+
+# The page's live socket (what htmx opened), to hand it a frame of our own.
+CAPTURE_SOCKET = """document.addEventListener('htmx:wsOpen',
+  (e) => { window.__socket = e.detail.event.target; }, true);"""
+DISPATCH_JOIN = """([frame, pool]) => {
+  const g = document.getElementById('grid'), rev = +g.dataset.revision;
+  const f = {...JSON.parse(frame), rev: rev + 1, base: rev, epoch: g.dataset.epoch};
+  window.__socket.dispatchEvent(new MessageEvent('message', {data: JSON.stringify(f)}));
+  return [...document.getElementById('gr-' + pool).querySelectorAll('[role=row][data-node]')]
+    .map(r => r.dataset.node);
+}"""
+
+
+def test_joining_row_takes_its_place_by_name(page, server):
+    """Simulated nodes join with ever higher numbers (they land last anyway), so hand the
+    page a joining row whose name sorts between two rows it shows."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from dashboard import frames
+    from dashboard.grid import GridFilters, dom_id
+
+    page.add_init_script(CAPTURE_SOCKET)
+    open_grid(page, server)
+    query = parse_qs(urlsplit(page.get_attribute("#live", "ws-connect")).query)
+    label = query["group"][0]
+    first = page.locator("#grid [role=row][data-node]").first
+    pool = page.evaluate("(r) => r.parentNode.id.slice(3)", first.element_handle())
+    names = page.evaluate(
+        "(id) => [...document.getElementById(id).querySelectorAll('[role=row][data-node]')]"
+        ".map(r => r.dataset.node)",
+        "gr-" + pool,
+    )
+    joining = names[0].replace(".", "x.", 1)  # right after names[0], before names[1]
+    group_value = page.evaluate(
+        "(r) => r.closest('section').querySelector('.gname').textContent", first.element_handle()
+    )
+    assert dom_id("group:" + group_value) == pool
+    payload = {
+        "revision": 1,
+        "rows_added": [
+            {
+                "node": joining,
+                "labels": {label: group_value},
+                "problem": False,
+                "head": '<div class="rh" role="rowheader">joining</div>',
+                "cells": [],
+            }
+        ],
+    }
+    frame = frames.client_frame(payload, GridFilters(group=label))
+    after = page.evaluate(DISPATCH_JOIN, [frame, pool])
+    assert after == [names[0], joining, *names[1:]]
+    assert page.evaluate("window.__noReload") == 1 and not page.errors
 
 
 def test_revision_gap_resyncs_the_grid(page, server):
