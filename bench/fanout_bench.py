@@ -89,7 +89,10 @@ def legacy_payload(payload: dict) -> dict:
 
 
 def legacy_frame(payload: dict, filters) -> str:
-    """The old per-socket frame: a revision marker, the visible cells' HTML, the rest."""
+    """The old per-socket frame: a revision marker, the visible cells' HTML, the rest (the
+    rest is what `frames.oob_html` still builds)."""
+    from dashboard import frames
+
     parts = [
         f'<div id="live-rev" hx-swap-oob="true" hidden data-revision="{payload["revision"]}"'
         f' data-base="{payload["base"]}" data-epoch="{payload["epoch"]}"></div>'
@@ -98,13 +101,7 @@ def legacy_frame(payload: dict, filters) -> str:
     for node, ds_key, _state, html in payload["cells"]:
         if filters.column_visible(ds_key) and (not q or q in node.lower()):
             parts.append(html)
-    for row in payload.get("rows_changed", ()):
-        parts.append(row["head"])
-    for key, html in payload.get("columns_changed", ()):
-        if filters.column_visible(key):
-            parts.append(html)
-    if payload.get("summary"):
-        parts.append(payload["summary"])
+    parts.append(frames.oob_html(payload, filters))
     return "".join(parts)
 
 

@@ -135,12 +135,7 @@ def client_frame(payload: dict[str, Any], filters: GridFilters) -> str:
     if payload.get("resync"):
         frame["resync"] = 1
         return _encode(frame)
-    try:
-        reqs = filters.requirements()
-    except ValueError:
-        reqs = ()
     q = filters.q.lower()
-
     skeletons = payload.get("skeletons", ())
     used: dict[int, int] = {}  # payload's skeleton index -> this frame's
     cells = [
@@ -152,7 +147,20 @@ def client_frame(payload: dict[str, Any], filters: GridFilters) -> str:
         frame["skel"] = [skeletons[i] for i in used]
         frame["cells"] = cells
         frame["cell_url"] = payload["cell_url"]
+    html = oob_html(payload, filters)
+    if html:
+        frame["html"] = html
+    return _encode(frame)
 
+
+def oob_html(payload: dict[str, Any], filters: GridFilters) -> str:
+    """Everything of a payload but its cells, as htmx out-of-band swaps for these filters:
+    joining rows (into their group), removed rows, row and column heads, the summary."""
+    try:
+        reqs = filters.requirements()
+    except ValueError:
+        reqs = ()
+    q = filters.q.lower()
     parts = []
     group_label = filters.group if filters.group != NO_GROUP else ""
     for row in payload.get("rows_added", ()):
@@ -190,6 +198,4 @@ def client_frame(payload: dict[str, Any], filters: GridFilters) -> str:
             parts.append(html)
     if payload.get("summary"):
         parts.append(payload["summary"])
-    if parts:
-        frame["html"] = "".join(parts)
-    return _encode(frame)
+    return "".join(parts)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -65,8 +67,9 @@ def browser():
         b.close()
 
 
-@pytest.fixture
-def page(browser, server):
+@contextmanager
+def signed_in_page(browser, server: str) -> Iterator:
+    """A fresh browser context signed in to `server`; page errors collect in `page.errors`."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     context = browser.new_context(viewport={"width": 1500, "height": 950})
     pg = context.new_page()
@@ -77,5 +80,13 @@ def page(browser, server):
     pg.fill("#id_password", PASSWORD)
     pg.click("button[type=submit]")
     pg.wait_for_url(server + "/")
-    yield pg
-    context.close()
+    try:
+        yield pg
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    with signed_in_page(browser, server) as pg:
+        yield pg

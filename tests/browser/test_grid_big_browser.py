@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from tests.browser.conftest import ARTIFACTS, PASSWORD, USER
+from tests.browser.conftest import ARTIFACTS, PASSWORD, USER, signed_in_page
 from tests.helpers.daphne import manage, running_daphne
 
 pytestmark = pytest.mark.browser
@@ -42,17 +42,8 @@ def big_server(tmp_path_factory, server):  # `server` skips the module without C
 
 @pytest.fixture
 def big_page(browser, big_server):
-    context = browser.new_context(viewport={"width": 1500, "height": 950})
-    page = context.new_page()
-    page.errors = []
-    page.on("pageerror", lambda exc: page.errors.append(str(exc)))
-    page.goto(big_server + "/accounts/login/")
-    page.fill("#id_username", USER)
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(big_server + "/")
-    yield page
-    context.close()
+    with signed_in_page(browser, big_server) as page:
+        yield page
 
 
 ROWS = "() => document.querySelectorAll('#grid [role=row][data-node]').length"
