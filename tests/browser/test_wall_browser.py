@@ -160,11 +160,12 @@ def test_dropped_socket_keeps_the_last_state_and_reconnects(page, server, browse
     tv.route_web_socket(re.compile(r".*/ws/wall/.*"), handler)
     tv.goto(url)
     _live(tv)
-    before = tv.inner_text(".wallcluster")
-    cells = tv.evaluate("document.querySelectorAll('.wc, .wg').length")
     allow["on"] = False
     routes[-1].close(code=1006)
     tv.wait_for_selector("#wbanner:not([hidden])")
+    # Read what is on screen once the socket is down (a frame may land until then).
+    before = tv.inner_text(".wallcluster")
+    cells = tv.evaluate("document.querySelectorAll('.wc, .wg').length")
     tv.wait_for_timeout(2500)  # a few refused reconnects
     banner = tv.inner_text("#wbanner")
     assert re.search(r"Connection lost since \d\d:\d\d:\d\d", banner), banner
