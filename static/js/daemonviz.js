@@ -191,15 +191,26 @@
   document.addEventListener("DOMContentLoaded", function () {
     document.body.addEventListener("htmx:oobErrorNoTarget", onOobMiss);
   });
+  // A pushed piece found no target: a row in a group the page does not have yet (re-sync
+  // soon), or a problem cell of a row this filtered / collapsed page does not show (re-sync
+  // so the newly broken row appears). One pending re-sync serves every miss until it runs
+  // (re-arming it on each miss starved it during a rollout, when misses never stop), and
+  // problem re-syncs are spaced >= 10 s apart: each one re-renders a big grid.
+  var missDue = 0, lastMissResync = 0;
   function onMiss(target, problem) {
     var g = grid();
     if (!g) return;
     var newGroup = target.indexOf("#gr-") === 0;
-    if (newGroup || (problem && g.dataset.resyncOnMiss)) {
-      clearTimeout(missTimer);
-      missTimer = setTimeout(function () { resync(newGroup ? "new group" : "hidden problem"); },
-                           newGroup ? 200 : 3000);
-    }
+    if (!newGroup && !(problem && g.dataset.resyncOnMiss)) return;
+    var due = Date.now() + (newGroup ? 200 : Math.max(3000, lastMissResync + 10000 - Date.now()));
+    if (missTimer && missDue <= due) return;
+    clearTimeout(missTimer);
+    missDue = due;
+    missTimer = setTimeout(function () {
+      missTimer = null;
+      lastMissResync = Date.now();
+      resync(newGroup ? "new group" : "hidden problem");
+    }, due - Date.now());
   }
 
   // "show N more" of a collapsed group: without JS a full page; with JS the grid alone.

@@ -20,6 +20,9 @@ ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = ROOT / "tests" / "artifacts"
 USER, PASSWORD = "browser", "browser-test-pw-1"
+# Init script: keep the page's live socket (what htmx opened), to hand it frames of our own.
+CAPTURE_SOCKET = """document.addEventListener('htmx:wsOpen',
+  (e) => { window.__socket = e.detail.event.target; }, true);"""
 
 
 @pytest.fixture(scope="session")

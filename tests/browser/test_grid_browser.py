@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from tests.browser.conftest import ARTIFACTS
+from tests.browser.conftest import ARTIFACTS, CAPTURE_SOCKET
 
 pytestmark = pytest.mark.browser
 
@@ -135,9 +135,6 @@ def test_node_join_adds_a_row(page, server):
     page.screenshot(path=str(ARTIFACTS / "grid-node-joined.png"))
 
 
-# The page's live socket (what htmx opened), to hand it a frame of our own.
-CAPTURE_SOCKET = """document.addEventListener('htmx:wsOpen',
-  (e) => { window.__socket = e.detail.event.target; }, true);"""
 DISPATCH_JOIN = """([frame, pool]) => {
   const g = document.getElementById('grid'), rev = +g.dataset.revision;
   const f = {...JSON.parse(frame), rev: rev + 1, base: rev, epoch: g.dataset.epoch};
