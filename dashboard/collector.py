@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from asgiref.sync import async_to_sync
 
+from dashboard import gcfreeze
 from dashboard.coverage.matrix import DELETED, Delta, Matrix
 from dashboard.coverage.records import KINDS, DaemonSet, DecodeError, Node, Record, decode
 from dashboard.coverage.timefmt import utcnow
@@ -363,6 +364,7 @@ class ClusterCollector:
         # Called with (collector, delta) under the lock after every non-empty delta, in the
         # thread that computed it: coverage history (dashboard/history.py) listens here.
         self.listeners: list[Callable[[ClusterCollector, Delta], None]] = []
+        self._frozen = False  # see dashboard/gcfreeze.py
 
     # ------------------------------------------------------------------ source
 
@@ -530,7 +532,13 @@ class ClusterCollector:
                 _, payload = await asyncio.to_thread(self._compute)
                 if payload is not None:
                     await self._send(payload)
-                self.observe_status()
+                if self.observe_status().state == "synced" and not self._frozen:
+                    # The synced matrix (and a simulator's cluster) lives as long as the
+                    # process: keep it out of the garbage collector's full passes.
+                    self._frozen = True
+                    await asyncio.to_thread(
+                        gcfreeze.freeze_long_lived, f"the first sync of {self.cluster.slug}"
+                    )
                 if loop.time() - self._last_timed_refresh > TIMED_REFRESH_SECONDS:
                     self._last_timed_refresh = loop.time()
                     payload = await asyncio.to_thread(self._compute_timed)

@@ -4,7 +4,6 @@ pointed at it exactly as at a real cluster."""
 
 from __future__ import annotations
 
-import gc
 import signal
 import threading
 from pathlib import Path
@@ -12,6 +11,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from dashboard import gcfreeze
 from dashboard.simulator.apiserver import FakeApiServer
 
 
@@ -44,9 +44,8 @@ class Command(BaseCommand):
         sim = self._simulator(opts)
         # The built cluster is millions of long-lived dicts (2+ GB at 5,000 nodes): a full
         # cyclic-GC pass over them stalls every thread, watch streams included, for ~2 s
-        # (bench/kube_bench.py saw one such pause as a 2 s event lag). Freezing moves them
-        # out of the collector's reach; objects written later are collected as usual.
-        gc.freeze()
+        # (bench/kube_bench.py saw one such pause as a 2 s event lag).
+        gcfreeze.freeze_long_lived("building the simulated cluster")
         server = FakeApiServer(
             sim.store,
             port=opts["port"],
