@@ -574,7 +574,7 @@ def build_delta_frames(page, slug: str, n_cells: int, reps: int) -> list[tuple[d
                 cell = Cell(State.HEALTHY, "Running and Ready", True, restarts=restarts)
             skel = fragments._cell_skeleton(cell.state, cell.reason, cell.restarts)
             index = skeletons.setdefault(skel, len(skeletons))
-            cells.append([node, key, cell.state.value, cid, index])
+            cells.append([node, key, cid, index])
             expect.append([cid, "s-" + cell.state.value])
         payload = {"revision": 1, "base": 0, "cells": cells, "skeletons": list(skeletons),
                    "cell_url": fragments._cell_base(slug), "columns_changed": columns,

@@ -32,7 +32,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -68,21 +67,14 @@ def synced_collector(nodes: int, daemonsets: int):
 
 def legacy_payload(payload: dict) -> dict:
     """The same payload with cells as the old format carried them: full out-of-band HTML."""
-    from django.utils.html import escape
+    from dashboard import fragments
 
-    skeletons = payload["skeletons"]
     cells = []
-    for node, ds_key, state, cid, index in payload["cells"]:
-        skel = skeletons[index]
-        href = f"{payload['cell_url']}node={quote(node, safe='')}&ds={quote(ds_key, safe='')}"
-        full = (
-            skel.replace("\x00I\x00", cid)
-            .replace("\x00N\x00", escape(node))
-            .replace("\x00D\x00", escape(ds_key))
-            .replace("\x00H\x00", escape(href))
-            .replace(' role="gridcell"', ' role="gridcell" hx-swap-oob="true"', 1)
-        )
-        cells.append([node, ds_key, state, full])
+    for node, ds_key, _cid, index in payload["cells"]:
+        full = fragments.fill_cell(
+            payload["skeletons"][index], payload["cell_url"], node, ds_key
+        ).replace(' role="gridcell"', ' role="gridcell" hx-swap-oob="true"', 1)
+        cells.append([node, ds_key, full])
     out = {k: v for k, v in payload.items() if k not in ("skeletons", "cell_url")}
     out["cells"] = cells
     return out
@@ -98,7 +90,7 @@ def legacy_frame(payload: dict, filters) -> str:
         f' data-base="{payload["base"]}" data-epoch="{payload["epoch"]}"></div>'
     ]
     q = filters.q.lower()
-    for node, ds_key, _state, html in payload["cells"]:
+    for node, ds_key, html in payload["cells"]:
         if filters.column_visible(ds_key) and (not q or q in node.lower()):
             parts.append(html)
     parts.append(frames.oob_html(payload, filters))

@@ -86,12 +86,18 @@ def cell_id(node: str, ds_key: str) -> str:
 def render_cell(slug: str, node: str, ds_key: str, cell: Cell | None) -> str:
     """`dashboard/_cell.html` for one (node, DaemonSet): the page and the pushes both use it."""
     if cell is None:
-        html = _cell_skeleton(None, "", 0)
+        skeleton = _cell_skeleton(None, "", 0)
     else:
-        html = _cell_skeleton(cell.state, cell.reason, cell.restarts)
-    href = f"{_cell_base(slug)}node={_quoted(node)}&ds={_quoted(ds_key)}"
+        skeleton = _cell_skeleton(cell.state, cell.reason, cell.restarts)
+    return fill_cell(skeleton, _cell_base(slug), node, ds_key)
+
+
+def fill_cell(skeleton: str, cell_url: str, node: str, ds_key: str) -> str:
+    """A cell skeleton with its markers filled in, escaped as autoescape would (the page's
+    script does the same for pushed cells: static/js/daemonviz.js `cellHtml`)."""
+    href = f"{cell_url}node={_quoted(node)}&ds={_quoted(ds_key)}"
     return (
-        html.replace(_MARKS["id"], cell_id(node, ds_key))
+        skeleton.replace(_MARKS["id"], cell_id(node, ds_key))
         .replace(_MARKS["node"], escape(node))
         .replace(_MARKS["ds"], escape(ds_key))
         .replace(_MARKS["href"], escape(href))
@@ -202,10 +208,10 @@ def delta_payload(cluster: Any, matrix: Matrix, delta: Delta) -> dict[str, Any]:
     slug = cluster.slug
     removed = set(delta.removed_nodes)
     added = set(delta.added_nodes)
-    # Changed cells as (names, id, skeleton): the page rebuilds each from the skeleton
-    # `_cell.html` rendered once per distinct (state, reason, restarts) and the names it
-    # already holds, so a 1,000-cell rollout frame is ~40 KB, not ~0.5 MB of repeated names
-    # and links (dashboard/frames.py, static/js/daemonviz.js).
+    # Changed cells as (names, element id, skeleton index): the page rebuilds each from the
+    # skeleton (`_cell.html` rendered once per distinct state, reason and restarts) and the
+    # names it already holds, so a 1,000-cell rollout frame is ~40 KB, not ~0.5 MB of
+    # repeated names and links (dashboard/frames.py, static/js/daemonviz.js).
     cells = []
     skeletons: dict[str, int] = {}
     for (node, ds_key), cell in delta.cells.items():
@@ -215,7 +221,7 @@ def delta_payload(cluster: Any, matrix: Matrix, delta: Delta) -> dict[str, Any]:
             continue
         skeleton = _cell_skeleton(cell.state, cell.reason, cell.restarts)
         index = skeletons.setdefault(skeleton, len(skeletons))
-        cells.append([node, ds_key, cell.state.value, cell_id(node, ds_key), index])
+        cells.append([node, ds_key, cell_id(node, ds_key), index])
 
     all_columns = [
         Column(k, ds.namespace, ds.name, dom_id(k), daemonset_summary(matrix, k))

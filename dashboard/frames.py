@@ -140,7 +140,7 @@ def client_frame(payload: dict[str, Any], filters: GridFilters) -> str:
     used: dict[int, int] = {}  # payload's skeleton index -> this frame's
     cells = [
         [cid, used.setdefault(index, len(used))]
-        for node, ds_key, _state, cid, index in payload.get("cells", ())
+        for node, ds_key, cid, index in payload.get("cells", ())
         if filters.column_visible(ds_key) and (not q or q in node.lower())
     ]
     if cells:

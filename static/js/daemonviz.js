@@ -150,7 +150,6 @@
       var stale = document.getElementById(fresh.id);
       if (stale) stale.remove();
       joined.push(fresh.id);
-      return;
     }
   });
   // A joining row lands at the end of its group (htmx "beforeend"); move it to where the
@@ -181,12 +180,9 @@
     if (+(fresh.dataset.r || 0) > +(old.dataset.r || 0)) fresh.classList.add("flash");
     else if (old.className !== fresh.className) fresh.classList.add("changed");
   }
-  // An out-of-band piece whose target is not on the page (htmx) or a pushed cell of a row
-  // this page does not show.
-  function onOobMiss(e) {
-    var content = e.detail.content;
-    onMiss(e.detail.target || "", !!(content && content.dataset && content.dataset.p));
-  }
+  // An out-of-band piece (htmx) whose target is not on the page. Cells never go this way
+  // (swapFrame reports their misses), so such a miss is never a problem cell.
+  function onOobMiss(e) { onMiss(e.detail.target || "", false); }
   document.body && document.body.addEventListener("htmx:oobErrorNoTarget", onOobMiss);
   document.addEventListener("DOMContentLoaded", function () {
     document.body.addEventListener("htmx:oobErrorNoTarget", onOobMiss);

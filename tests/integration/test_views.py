@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import json
 import re
-from urllib.parse import quote
 
 import pytest
 from django.http import QueryDict
-from django.utils.html import escape
 
 from dashboard import fragments, frames
 from dashboard.collector import ClusterCollector, ClusterConfig, registry
@@ -345,17 +343,10 @@ def _frame(payload, filters: GridFilters) -> dict:
 
 
 def _fill(frame: dict, cid: str, node: str, ds_key: str) -> str:
-    """A pushed cell filled in as static/js/daemonviz.js does (the browser tests check the
-    script itself against a fresh page render)."""
-    index = dict(frame["cells"])[cid]
-    href = f"{frame['cell_url']}node={quote(node, safe='')}&ds={quote(ds_key, safe='')}"
-    return (
-        frame["skel"][index]
-        .replace("\x00I\x00", cid)
-        .replace("\x00N\x00", escape(node))
-        .replace("\x00D\x00", escape(ds_key))
-        .replace("\x00H\x00", escape(href))
-    )
+    """A pushed cell filled in as the page fills it (the browser tests check the page's
+    script against a fresh render)."""
+    skeleton = frame["skel"][dict(frame["cells"])[cid]]
+    return fragments.fill_cell(skeleton, frame["cell_url"], node, ds_key)
 
 
 def test_client_frame_for_a_restart(cluster):
