@@ -1,10 +1,22 @@
-"""Session-wide real servers for the scale-out tests (tests/helpers/services.py)."""
+"""Shared integration fixtures: a registry free of the DB's collectors, and session-wide
+real servers for the scale-out tests (tests/helpers/services.py)."""
 
 from __future__ import annotations
 
 import pytest
 
 from tests.helpers import services
+
+
+@pytest.fixture
+def no_embedded_collectors(settings):
+    """Tests register their own collectors; the ASGI app must not start the DB's ones."""
+    from dashboard.collector import registry
+
+    settings.DAEMONVIZ_EMBEDDED_COLLECTOR = False
+    registry.clear()
+    yield
+    registry.clear()
 
 
 @pytest.fixture(scope="session")

@@ -36,12 +36,7 @@ KEY_SECRET = "dvz-SECRET-client-key-90e1d2c3b4a5"
 PASSWORD_SECRET = "dvz-SECRET-password-55aa66bb"
 
 
-@pytest.fixture(autouse=True)
-def no_embedded_collectors(settings):
-    settings.DAEMONVIZ_EMBEDDED_COLLECTOR = False
-    registry.clear()
-    yield
-    registry.clear()
+pytestmark = pytest.mark.usefixtures("no_embedded_collectors")
 
 
 def _objects(pool_value: str = "general"):

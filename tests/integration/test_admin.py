@@ -27,13 +27,12 @@ from dashboard.simulator.apiserver import FakeApiServer
 TOKEN = "t0k3n-for-admin-tests"
 
 
+pytestmark = pytest.mark.usefixtures("no_embedded_collectors")
+
+
 @pytest.fixture(autouse=True)
-def no_embedded_collectors(settings):
-    settings.DAEMONVIZ_EMBEDDED_COLLECTOR = False
+def short_check_timeout(settings):
     settings.DAEMONVIZ_CHECK_TIMEOUT = 2.0
-    registry.clear()
-    yield
-    registry.clear()
 
 
 @pytest.fixture

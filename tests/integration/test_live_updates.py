@@ -48,13 +48,7 @@ def fresh_matrix_of(store, skip: str = "") -> Matrix:
     return m
 
 
-@pytest.fixture(autouse=True)
-def no_embedded_collectors(settings):
-    # Tests register their own collectors; the ASGI app must not start the DB's ones.
-    settings.DAEMONVIZ_EMBEDDED_COLLECTOR = False
-    registry.clear()
-    yield
-    registry.clear()
+pytestmark = pytest.mark.usefixtures("no_embedded_collectors")
 
 
 @pytest.fixture

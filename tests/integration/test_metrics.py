@@ -11,13 +11,7 @@ from dashboard.collector import ClusterCollector, ClusterConfig, registry
 from dashboard.metrics import WEBSOCKET_CLIENTS
 from dashboard.models import Cluster
 
-
-@pytest.fixture(autouse=True)
-def no_embedded_collectors(settings):
-    settings.DAEMONVIZ_EMBEDDED_COLLECTOR = False
-    registry.clear()
-    yield
-    registry.clear()
+pytestmark = pytest.mark.usefixtures("no_embedded_collectors")
 
 
 @pytest.fixture
