@@ -117,7 +117,7 @@ def _rollouts_on_request(folder: Path, slug: str) -> None:
     """A `rollout-N` file in `folder` starts a rollout (`kubectl rollout restart`) of one of
     the cluster's DaemonSets: every cell of that column turns outdated in one delta, the
     largest frame live churn produces."""
-    from dashboard.collector import registry
+    from dashboard.collect.registry import registry
 
     def watch() -> None:
         seen: set[str] = set()
@@ -135,8 +135,8 @@ def _rollouts_on_request(folder: Path, slug: str) -> None:
 
 
 def _install_hooks(trace_path: str, slug: str) -> None:
-    from dashboard import collector as col
-    from dashboard import consumers, fragments, views
+    from dashboard.collect import collector as col
+    from dashboard.grid import consumers, fragments, views
     from dashboard.simulator import store as store_mod
 
     out = open(trace_path, "a", buffering=1)  # noqa: SIM115 (lives as long as the server)
@@ -225,18 +225,18 @@ def _install_hooks(trace_path: str, slug: str) -> None:
     # 0. Per-cluster churn (BENCH_CHURN_<slug>), e.g. a static 5k cluster beside a churning 1k.
     import dataclasses
 
-    from dashboard import embedded
+    from dashboard.collect import embedded
 
-    orig_enabled = embedded._enabled_clusters
+    orig_enabled = embedded.enabled_clusters
 
     def _enabled_clusters():
-        out = []
-        for c in orig_enabled():
-            churn = os.environ.get(f"BENCH_CHURN_{c.slug}")
-            out.append(dataclasses.replace(c, churn=float(churn)) if churn else c)
+        out = {}
+        for slug, c in orig_enabled().items():
+            churn = os.environ.get(f"BENCH_CHURN_{slug}")
+            out[slug] = dataclasses.replace(c, churn=float(churn)) if churn else c
         return out
 
-    embedded._enabled_clusters = _enabled_clusters
+    embedded.enabled_clusters = _enabled_clusters
 
     # 5. Page render breakdown (views call these through module attributes).
     def timed(module, name, label):
@@ -534,10 +534,10 @@ def build_delta_frames(page, slug: str, n_cells: int, reps: int) -> list[tuple[d
     as `fragments.delta_payload` makes it (cell skeletons, column heads, summary)."""
     import json as json_mod
 
-    from dashboard import fragments, frames
     from dashboard.coverage.cells import Cell
     from dashboard.coverage.states import State
-    from dashboard.grid import GridFilters
+    from dashboard.grid import fragments, frames
+    from dashboard.grid.model import GridFilters
 
     info = page.evaluate("""() => ({
       nodes: [...document.querySelectorAll('#grid [role=row][data-node]')].map(r => r.dataset.node),

@@ -15,7 +15,7 @@ server is the loop every socket and page shares.
           layer deep-copies it per socket); every consumer joined its own frame.
   after:  cells as ids + shared skeletons, the payload packed once (msgpack bytes), each
           process unpacks it once and builds one frame per distinct filter set
-          (`dashboard.frames`).
+          (`dashboard.grid.frames`).
 
 The "before" format is emulated here from the same rendered pieces (the old code is in
 git history: `fragments.client_frame` before the JSON frames).
@@ -46,7 +46,8 @@ def setup() -> None:
 
 
 def synced_collector(nodes: int, daemonsets: int):
-    from dashboard.collector import ClusterCollector, ClusterConfig
+    from dashboard.clusters.config import ClusterConfig
+    from dashboard.collect.collector import ClusterCollector
 
     collector = ClusterCollector(
         ClusterConfig(
@@ -67,7 +68,7 @@ def synced_collector(nodes: int, daemonsets: int):
 
 def legacy_payload(payload: dict) -> dict:
     """The same payload with cells as the old format carried them: full out-of-band HTML."""
-    from dashboard import fragments
+    from dashboard.grid import fragments
 
     cells = []
     for node, ds_key, _cid, index in payload["cells"]:
@@ -83,7 +84,7 @@ def legacy_payload(payload: dict) -> dict:
 def legacy_frame(payload: dict, filters) -> str:
     """The old per-socket frame: a revision marker, the visible cells' HTML, the rest (the
     rest is what `frames.oob_html` still builds)."""
-    from dashboard import frames
+    from dashboard.grid import frames
 
     parts = [
         f'<div id="live-rev" hx-swap-oob="true" hidden data-revision="{payload["revision"]}"'
@@ -111,9 +112,10 @@ async def fan_out(layer, channels: list[str], message: dict, frame_of) -> tuple[
 async def run(args) -> dict:
     from channels.layers import InMemoryChannelLayer
 
-    from dashboard import fragments, frames
     from dashboard.coverage.matrix import Delta
-    from dashboard.grid import GridFilters
+    from dashboard import pipeline
+    from dashboard.grid import frames
+    from dashboard.grid.model import GridFilters
 
     collector = synced_collector(1000, 20)
     m = collector.matrix
@@ -121,7 +123,7 @@ async def run(args) -> dict:
     delta = Delta(m.revision, cells={k: c for k, c in m.cells.items() if k[0] in rows})
     delta.changed_daemonsets = sorted(m.daemonsets)
     t0 = time.perf_counter()
-    payload = fragments.delta_payload(collector.cluster, m, delta)
+    payload = pipeline.delta_payload(collector.cluster, m, delta)
     render_s = time.perf_counter() - t0
     payload["base"] = payload["revision"] - 1
     old_payload = legacy_payload(payload)

@@ -223,7 +223,9 @@ def _churn(store, decoder, rate: float, seconds: float, out: Path) -> dict:
 def sync(args) -> None:
     """Initial sync to a complete matrix, then churn until told to stop on stdin."""
     t_process = time.perf_counter()
-    from dashboard.collector import ClusterCollector, ClusterConfig, KubeSource
+    from dashboard.clusters.config import ClusterConfig
+    from dashboard.collect.collector import ClusterCollector
+    from dashboard.collect.sources import KubeSource
     from dashboard.coverage.records import Pod
     from dashboard.kube.reflector import Change
 

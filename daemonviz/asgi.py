@@ -14,11 +14,11 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-from dashboard.embedded import embedded, with_embedded_collectors  # noqa: E402
 from dashboard.metrics import count_websockets  # noqa: E402
+from dashboard.pipeline import embedded  # noqa: E402
 from dashboard.routing import websocket_urlpatterns  # noqa: E402
 
-application = with_embedded_collectors(
+application = embedded.wrap(
     ProtocolTypeRouter(
         {
             "http": django_asgi_app,

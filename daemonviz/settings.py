@@ -75,7 +75,7 @@ else:
     }
 
 # REDIS_URL (redis://host:6379/0): channels-redis carries the deltas between processes, and
-# the collector's snapshots, status and locks live there (dashboard/scaleout.py).
+# the collector's snapshots, status and locks live there (dashboard/collect/scaleout.py).
 REDIS_URL = env_str("REDIS_URL", "")
 if REDIS_URL:
     CHANNEL_LAYERS = {
@@ -118,11 +118,11 @@ DAEMONVIZ_SIM_CHURN = env_float("DAEMONVIZ_SIM_CHURN", 0.0) or None
 # Register a simulated demo cluster on first start when no cluster exists.
 DAEMONVIZ_DEMO_CLUSTER = env_bool("DAEMONVIZ_DEMO_CLUSTER", default=True)
 # Key(s) encrypting uploaded kubeconfigs at rest (comma-separated: the first encrypts, all
-# decrypt). Empty: a key derived from SECRET_KEY. See dashboard/crypto.py and the README.
+# decrypt). Empty: a key derived from SECRET_KEY. See dashboard/clusters/crypto.py and the README.
 DAEMONVIZ_ENCRYPTION_KEY = env_str("DAEMONVIZ_ENCRYPTION_KEY", "")
 # Seconds the admin's checks (form validation, test connection) wait for an API server.
 DAEMONVIZ_CHECK_TIMEOUT = env_float("DAEMONVIZ_CHECK_TIMEOUT", 4.0)
-# Scale-out (dashboard/scaleout.py): the collector lock's TTL (a dead collector's clusters
+# Scale-out (dashboard/collect/scaleout.py): the collector lock's TTL (a dead collector's clusters
 # are taken over after at most this long), how often snapshots are written at most, and
 # after how many seconds without a collector heartbeat the web workers call a cluster stale.
 DAEMONVIZ_LOCK_TTL_SECONDS = env_float("DAEMONVIZ_LOCK_TTL_SECONDS", 15.0)
@@ -130,7 +130,7 @@ DAEMONVIZ_SNAPSHOT_SECONDS = env_float("DAEMONVIZ_SNAPSHOT_SECONDS", 1.0)
 DAEMONVIZ_STALE_SECONDS = env_float("DAEMONVIZ_STALE_SECONDS", 5.0)
 # How often `manage.py collect` re-reads the Cluster table (new/changed/removed clusters).
 DAEMONVIZ_RECONCILE_SECONDS = env_float("DAEMONVIZ_RECONCILE_SECONDS", 5.0)
-# Coverage history (dashboard/history.py): on/off, days kept (manage.py purgehistory), and
+# Coverage history (dashboard/history/recorder.py): on/off, days kept (manage.py purgehistory), and
 # batching: rows are written every FLUSH seconds or BATCH rows, whichever comes first.
 DAEMONVIZ_HISTORY = env_bool("DAEMONVIZ_HISTORY", default=True)
 DAEMONVIZ_HISTORY_DAYS = env_int("DAEMONVIZ_HISTORY_DAYS", 30)
@@ -141,7 +141,7 @@ DAEMONVIZ_HISTORY_BATCH = env_int("DAEMONVIZ_HISTORY_BATCH", 500)
 DAEMONVIZ_METRICS_TOKEN = env_str("DAEMONVIZ_METRICS_TOKEN", "")
 
 # Wall display tokens travel in URL paths (/wall/<token>/): the loggers that log request
-# paths redact them (dashboard.redact.RedactWallTokens).
+# paths redact them (dashboard.clusters.redact.RedactWallTokens).
 _PATH_LOGGERS = (
     "django.request",
     "django.channels.server",
@@ -152,7 +152,7 @@ _PATH_LOGGERS = (
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"wall_tokens": {"()": "dashboard.redact.RedactWallTokens"}},
+    "filters": {"wall_tokens": {"()": "dashboard.clusters.redact.RedactWallTokens"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {
         "console": {

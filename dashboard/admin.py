@@ -1,5 +1,5 @@
-"""The admin panel: clusters and wall displays. Thin: forms validate (dashboard/forms.py),
-checks probe (dashboard/connection_test.py), tokens live in dashboard/access.py, and
+"""The admin panel: clusters and wall displays. Thin: forms validate (dashboard/clusters/forms.py),
+checks probe (dashboard/clusters/connection.py), tokens live in dashboard/access.py, and
 saves reach the running collectors through signals (dashboard/signals.py).
 
 Only staff users get here (Django's admin checks `is_staff`); viewers are plain users.
@@ -19,12 +19,13 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_POST
 
-from dashboard import access, connection_test
-from dashboard.collector import registry
-from dashboard.forms import ClusterAdminForm, contexts_of, read_upload
+from dashboard import access
+from dashboard.clusters import connection as connection_test
+from dashboard.clusters.forms import ClusterAdminForm, contexts_of, read_upload
+from dashboard.clusters.redact import kubeconfig_secrets, scrub
+from dashboard.collect.registry import registry
 from dashboard.kube.clients import KubeconfigError
 from dashboard.models import Cluster, WallDisplay
-from dashboard.redact import kubeconfig_secrets, scrub
 
 admin.site.site_header = "daemonviz admin"
 admin.site.site_title = "daemonviz admin"

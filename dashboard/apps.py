@@ -12,7 +12,7 @@ class DashboardConfig(AppConfig):
 
         if settings.REDIS_URL and not settings.DAEMONVIZ_EMBEDDED_COLLECTOR:
             # Scale-out web worker: clusters come from the collectors' snapshots in Redis.
-            from dashboard.collector import registry
-            from dashboard.scaleout import SnapshotReader
+            from dashboard.collect.registry import registry
+            from dashboard.collect.remote import SnapshotReader
 
             registry.fallback = SnapshotReader()

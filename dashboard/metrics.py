@@ -22,11 +22,19 @@ import threading
 import time
 
 from django.conf import settings
+from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+from dashboard.collect.locks import redis_client
+from dashboard.collect.registry import registry
+from dashboard.coverage.summary import cluster_summary, daemonset_summary
+from dashboard.history import recorder as history
+from dashboard.models import Cluster
+from dashboard.pipeline import embedded
 
 REGISTRY = CollectorRegistry(auto_describe=False)
 
@@ -41,17 +49,11 @@ for _kind in ("grid", "wall"):
 
 
 def _enabled_slugs() -> list[str]:
-    from dashboard.models import Cluster
-
     return list(Cluster.objects.filter(enabled=True).values_list("slug", flat=True))
 
 
 class CoverageCollector(Collector):
     def collect(self):
-        from dashboard.collector import registry
-        from dashboard.coverage.summary import cluster_summary, daemonset_summary
-        from dashboard.scaleout import watch_stats
-
         g = GaugeMetricFamily
         ds_labels = ["cluster", "daemonset"]
         cov = g("daemonviz_coverage_ratio", "Healthy ÷ targeted nodes (0–1).", labels=ds_labels)
@@ -148,14 +150,10 @@ class CoverageCollector(Collector):
             for st in ("connecting", "synced", "stale", "failed"):
                 state.add_metric([slug, st], 1.0 if status.state == st else 0.0)
             revision.add_metric([slug], rev)
-            report = getattr(collector, "report", None)
-            if getattr(collector, "remote", False):
-                age = collector.heartbeat_age
-                if age is not None:
-                    heartbeat.add_metric([slug], age)
-                watch = report.watch if report is not None else {}
-            else:
-                watch = watch_stats(collector)
+            age = collector.heartbeat_age
+            if age is not None:
+                heartbeat.add_metric([slug], age)
+            watch = collector.watch_stats()
             for resource, w in sorted(watch.items()):
                 labels = [slug, resource]
                 lists.add_metric(labels, w.lists)
@@ -175,8 +173,6 @@ class CoverageCollector(Collector):
 
 class HistoryCollector(Collector):
     def collect(self):
-        from dashboard import history
-
         c = CounterMetricFamily(
             "daemonviz_history_rows_written", "Coverage history rows written by this process."
         )
@@ -217,8 +213,6 @@ def healthz(request: HttpRequest) -> HttpResponse:
 
 
 def _check_db() -> str:
-    from django.db import connection
-
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
     return "ok"
@@ -227,8 +221,6 @@ def _check_db() -> str:
 def _check_redis() -> str:
     if not settings.REDIS_URL:
         return "not configured"
-    from dashboard.scaleout import redis_client
-
     redis_client().ping()
     return "ok"
 
@@ -236,21 +228,17 @@ def _check_redis() -> str:
 def _collectors() -> tuple[bool, dict[str, str]]:
     """(ready, state per cluster). Embedded: every enabled cluster has a collector that
     has started; scale-out: reported per cluster, fresh or stale, not fatal (see below)."""
-    from dashboard.collector import registry
-
     clusters = {}
     for slug in _enabled_slugs():
         c = registry.get(slug)
         if c is None:
             clusters[slug] = "no collector"
-        elif getattr(c, "remote", False):
+        elif c.remote:
             clusters[slug] = "fresh" if c.fresh else "stale"
         else:
             clusters[slug] = c.status.state
     if settings.DAEMONVIZ_EMBEDDED_COLLECTOR:
-        from dashboard.embedded import embedded
-
-        ready = embedded._started and "no collector" not in clusters.values()
+        ready = embedded.started and "no collector" not in clusters.values()
     else:
         # A dead collector must not take every web worker out of the Service: the pages
         # keep the last known matrix and say it is stale. Alert on

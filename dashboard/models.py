@@ -5,11 +5,6 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 
-def split_names(text: str) -> tuple[str, ...]:
-    """ "a, b c" → ("a", "b", "c"): namespace lists are typed comma- or space-separated."""
-    return tuple(dict.fromkeys(p for p in text.replace(",", " ").split() if p))
-
-
 class Cluster(models.Model):
     class Source(models.TextChoices):
         SIMULATED = "simulated", "Simulated cluster"
@@ -25,7 +20,7 @@ class Cluster(models.Model):
     slug = models.SlugField(max_length=100, unique=True)
     source = models.CharField(max_length=20, choices=Source.choices, default=Source.SIMULATED)
     kubeconfig_path = models.CharField(max_length=500, blank=True)
-    # Fernet token of the uploaded kubeconfig (dashboard/crypto.py); never shown or logged.
+    # Fernet token of the uploaded kubeconfig (dashboard/clusters/crypto.py); never shown or logged.
     kubeconfig_encrypted = models.TextField(blank=True, editable=False)
     context = models.CharField(max_length=200, blank=True)
     scenario = models.CharField(max_length=20, choices=Scenario.choices, default=Scenario.DEMO)
@@ -112,7 +107,7 @@ class WallDisplay(models.Model):
 
 
 class CoverageEvent(models.Model):
-    """One change in a cluster's coverage, for the history pages (dashboard/history.py).
+    """One change in a cluster's coverage, for the history pages (dashboard/history/recorder.py).
 
     `cell` rows say that a (node, DaemonSet) cell entered `state` at `at` (from `previous`,
     the last recorded state); flapping within one write batch is coalesced into one row,

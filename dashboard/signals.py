@@ -17,7 +17,7 @@ from dashboard.models import Cluster, WallDisplay
 
 
 def _reconcile_collectors() -> None:
-    from dashboard.embedded import embedded
+    from dashboard.pipeline import embedded
 
     embedded.request_reconcile()
 

@@ -1,7 +1,10 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import history_views, metrics, views, wall_views
+from dashboard import metrics
+from dashboard.grid import views
+from dashboard.history import views as history_views
+from dashboard.wall import views as wall_views
 
 urlpatterns = [
     # Sign-in and sign-out (templates/registration/). Only these auth views: password
@@ -30,7 +33,7 @@ urlpatterns = [
         name="daemonset",
     ),
     path("clusters/<slug:slug>/nodes/<str:name>/", views.node, name="node"),
-    # Coverage history (dashboard/history_views.py).
+    # Coverage history (dashboard/history/views.py).
     path("clusters/<slug:slug>/history/", history_views.cluster_history, name="history"),
     path(
         "clusters/<slug:slug>/daemonsets/<str:namespace>/<str:name>/history/",

@@ -11,6 +11,7 @@ pods classifies each cell once, not once per pod.
 
 from __future__ import annotations
 
+import secrets
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -158,6 +159,10 @@ def _revision_order(rev: Revision) -> tuple[int, str]:
 class Matrix:
     def __init__(self, clock: Callable[[], datetime] = utcnow):
         self._clock = clock
+        # A matrix is a revision space of its own: when a collector restarts with a fresh
+        # matrix, revisions start again at 0, and a page of the old one must re-sync
+        # rather than wait. A snapshot reader sets the epoch of the matrix it copies.
+        self.epoch = secrets.token_hex(4)
         self.revision = 0
         self.nodes: dict[str, Node] = {}
         self.health: dict[str, NodeHealth] = {}

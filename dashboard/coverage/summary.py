@@ -9,6 +9,7 @@ is behind (observedGeneration lags) or one of us is wrong, and both are worth kn
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
 from msgspec import Struct, field
 
@@ -162,3 +163,24 @@ def cluster_summary(matrix: Matrix) -> ClusterSummary:
         worst_daemonsets=worst,
         nodes_not_ready=sum(1 for h in matrix.health.values() if h.ready != "True"),
     )
+
+
+def headline(summary: ClusterSummary) -> dict[str, Any]:
+    """A cluster's headline numbers as plain data (they travel in payloads, across Redis):
+    what the wall display and other compact views show."""
+    c = summary.counts
+    return {
+        "coverage": c.coverage,
+        "nodes": summary.nodes,
+        "daemonsets": summary.daemonsets,
+        "pods": summary.pods,
+        "targeted": c.targeted,
+        "healthy": c.healthy,
+        "missing": c.missing,
+        "failing": c.failing,
+        "crash_looping": c.crash_looping,
+        "progressing": c.progressing,
+        "outdated": c.outdated,
+        "misscheduled": c.misscheduled,
+        "nodes_not_ready": summary.nodes_not_ready,
+    }

@@ -32,8 +32,10 @@ import urllib3.exceptions as u3
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
-from dashboard.coverage.records import Record, decode_event
+from dashboard.coverage.events import Change, Replace
+from dashboard.coverage.records import decode_event
 
+from .connection import ConnectionState
 from .errors import GONE, ConnectionProblem, ProblemError, classify, from_status
 from .resources import (
     DEFAULT_PAGE_SIZE,
@@ -46,11 +48,11 @@ from .resources import (
 
 log = logging.getLogger(__name__)
 
-CONNECTING = "connecting"
-SYNCED = "synced"
-STALE = "stale"
-FAILED = "failed"
-STOPPED = "stopped"
+CONNECTING = ConnectionState.CONNECTING
+SYNCED = ConnectionState.SYNCED
+STALE = ConnectionState.STALE
+FAILED = ConnectionState.FAILED
+STOPPED = ConnectionState.STOPPED
 
 # The resource name under which ClusterWatch reports the cluster's aggregated status.
 CLUSTER = "cluster"
@@ -60,22 +62,8 @@ CLUSTER = "cluster"
 
 
 @dataclass(frozen=True, slots=True)
-class Replace:
-    """The complete current state of one resource (after every full list, the first too)."""
-
-    records: list[Record]
-    resource_version: str
-
-
-@dataclass(frozen=True, slots=True)
-class Change:
-    type: str  # ADDED | MODIFIED | DELETED
-    record: Record
-
-
-@dataclass(frozen=True, slots=True)
 class Status:
-    state: str  # connecting | synced | stale | failed | stopped
+    state: ConnectionState
     problem: ConnectionProblem | None
     since: float  # time.time() when this state began (for stale: when it first failed)
 
@@ -277,7 +265,7 @@ class Reflector:
         # field selectors cannot reach ownerReferences. So every pod is listed and watched,
         # but decoded straight into the compact record (owner_uid "" when not a DaemonSet
         # pod), which is cheap; the consumer drops those records.
-        self._emit(Replace(records, rv))
+        self._emit(Replace(self.spec.kind, records, rv))
         self.backoff.reset()
         self.resource_version = rv
         return rv

@@ -34,7 +34,7 @@ import tempfile
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -43,6 +43,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import msgspec
+
+from dashboard.coverage.selectors import SelectorError, parse_selector
 
 from .store import RESOURCES, Expired, ObjectStore, Resource
 
@@ -187,64 +189,21 @@ def injected(code: int, retry_after: int | None) -> ApiError:
 
 
 class LabelSelector:
-    """labels.Parse's grammar: k=v, k==v, k!=v, k in (a,b), k notin (a,b), k, !k."""
+    """labels.Parse's grammar (k=v, k==v, k!=v, k in (a,b), k notin (a,b), k, !k), parsed
+    by the same code as the grid's filter (dashboard/coverage/selectors.py)."""
 
     def __init__(self, text: str):
         self.text = text
-        self.terms: list[Callable[[dict[str, str]], bool]] = [
-            self._term(t) for t in self._split(text) if t.strip()
-        ]
-
-    @staticmethod
-    def _split(text: str) -> list[str]:
-        # Commas separate terms except inside the parentheses of in/notin.
-        terms, depth, cur = [], 0, []
-        for ch in text:
-            depth += ch == "("
-            depth -= ch == ")"
-            if ch == "," and depth == 0:
-                terms.append("".join(cur))
-                cur = []
-            else:
-                cur.append(ch)
-        terms.append("".join(cur))
-        return terms
-
-    def _term(self, term: str) -> Callable[[dict[str, str]], bool]:
-        t = term.strip()
-        for op in (" notin ", " in "):
-            key, sep, rest = t.partition(op)
-            if sep:
-                rest = rest.strip()
-                if not (rest.startswith("(") and rest.endswith(")")):
-                    raise self._bad(term)
-                values = {v.strip() for v in rest[1:-1].split(",")}
-                key = key.strip()
-                if op == " in ":
-                    return lambda labels: labels.get(key) in values
-                return lambda labels: labels.get(key) not in values
-        for op in ("!=", "==", "="):
-            key, sep, value = t.partition(op)
-            if sep:
-                key, value = key.strip(), value.strip()
-                if not key:
-                    raise self._bad(term)
-                if op == "!=":
-                    return lambda labels: labels.get(key) != value
-                return lambda labels: key in labels and labels[key] == value
-        if t.startswith("!"):
-            key = t[1:].strip()
-            return lambda labels: key not in labels
-        if not t or any(c in t for c in " ()<>"):
-            raise self._bad(term)
-        return lambda labels: t in labels
-
-    def _bad(self, term: str) -> ApiError:
-        return ApiError(400, f"unable to parse requirement: invalid label selector: {term!r}")
+        try:
+            self.requirements = parse_selector(text)
+        except SelectorError as exc:
+            raise ApiError(
+                400, f"unable to parse requirement: invalid label selector: {text!r} ({exc})"
+            ) from exc
 
     def matches(self, obj: Obj) -> bool:
         labels = obj.get("metadata", {}).get("labels") or {}
-        return all(term(labels) for term in self.terms)
+        return all(r.matches(labels) for r in self.requirements)
 
 
 class FieldSelector:
@@ -284,7 +243,7 @@ class Filter:
 
     @property
     def active(self) -> bool:
-        return bool(self.labels and self.labels.terms) or bool(self.fields and self.fields.terms)
+        return bool(self.labels and self.labels.requirements) or bool(self.fields and self.fields.terms)
 
     def __call__(self, obj: Obj) -> bool:
         return (self.labels is None or self.labels.matches(obj)) and (

@@ -52,7 +52,7 @@
     }, function () { resyncing = false; });
   }
 
-  // Frames are JSON (dashboard/frames.py). Decide what to do with one; true = apply it now.
+  // Frames are JSON (dashboard/grid/frames.py). Decide what to do with one; true = apply it now.
   function accept(f) {
     var g = grid();
     if (!g) return false;
@@ -79,7 +79,7 @@
   // A pushed cell is a skeleton of `_cell.html` (one per distinct state, reason and
   // restart count) with markers for what differs per cell; the names come from the cell
   // being replaced ("<ds> on <node>: …" in its aria-label, the node from its row), so a
-  // frame does not repeat them. Markers as in dashboard/fragments.py `_MARKS`.
+  // frame does not repeat them. Markers as in dashboard/grid/fragments.py `_MARKS`.
   var MARK_ID = "\u0000I\u0000", MARK_NODE = "\u0000N\u0000", MARK_DS = "\u0000D\u0000", MARK_HREF = "\u0000H\u0000";
   var ESC = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;" };
   function esc(s) { return s.replace(/[&<>"']/g, function (c) { return ESC[c]; }); }

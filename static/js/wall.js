@@ -1,6 +1,6 @@
 // daemonviz wall display: an operations-room TV, no controls, running for weeks.
 //
-// Each cluster panel is drawn from a bounded snapshot (dashboard/wall.py) — first from the
+// Each cluster panel is drawn from a bounded snapshot (dashboard/wall/aggregate.py) — first from the
 // data embedded in the page, then from every `cluster` frame of the socket — and updated
 // in place: elements are only created when the data's *shape* changes (a node joins, a
 // group appears), and then the old ones are replaced, never appended to. Lists are capped

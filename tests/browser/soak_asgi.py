@@ -5,7 +5,7 @@ A simulated cluster advances on a background thread every 0.5 s, so it publishes
 about two deltas a second: 10,000 updates would take hours. Here each collector tick
 (`DAEMONVIZ_COALESCE_SECONDS`, a few ms in the soak server) steps its simulator by
 `STEP_SECONDS` of simulated time and drains what happened. Everything downstream is the
-production path: matrix → `fragments.delta_payload` (the wall's aggregation) → channel
+production path: matrix → `pipeline.delta_payload` (the wall's aggregation) → channel
 layer → `WallConsumer` → websocket → static/js/wall.js. Test code only: `daphne
 tests.browser.soak_asgi:application`.
 """
@@ -13,12 +13,13 @@ tests.browser.soak_asgi:application`.
 from __future__ import annotations
 
 from daemonviz.asgi import application  # noqa: F401  (sets Django up first)
-from dashboard import collector
+from dashboard.clusters.config import ClusterConfig
+from dashboard.collect import collector, sources
 
 STEP_SECONDS = 1.0
 
 
-class SteppedSource(collector.SimulatedSource):
+class SteppedSource(sources.SimulatedSource):
     def start(self, run_clock: bool = True) -> None:
         pass  # no real-time clock thread: drain() steps the simulator
 
@@ -30,7 +31,7 @@ class SteppedSource(collector.SimulatedSource):
 _make_source = collector.make_source
 
 
-def _make(config: collector.ClusterConfig):
+def _make(config: ClusterConfig):
     if config.source == "simulated" and config.slug.startswith("soak"):
         return SteppedSource(config)
     return _make_source(config)

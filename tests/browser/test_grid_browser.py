@@ -149,8 +149,8 @@ def test_joining_row_takes_its_place_by_name(page, server):
     page a joining row whose name sorts between two rows it shows."""
     from urllib.parse import parse_qs, urlsplit
 
-    from dashboard import frames
-    from dashboard.grid import GridFilters, dom_id
+    from dashboard.grid import frames
+    from dashboard.grid.model import GridFilters, dom_id
 
     page.add_init_script(CAPTURE_SOCKET)
     open_grid(page, server)

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from dashboard.collector import ClusterCollector, ClusterConfig
+from dashboard.clusters.config import ClusterConfig
+from dashboard.collect.collector import ClusterCollector
 from dashboard.coverage.matrix import Matrix
 from dashboard.coverage.states import State
 from dashboard.coverage.summary import daemonset_summary
@@ -38,6 +39,7 @@ from tests.e2e.workload import (
     pool_of,
     wait_until,
 )
+from tests.helpers import collectors
 
 pytestmark = pytest.mark.e2e
 
@@ -222,7 +224,7 @@ class Dash:
 
 @pytest.fixture(scope="module")
 def dash(control_plane, workload):
-    collector = ClusterCollector(
+    collector = collectors.make(
         ClusterConfig(
             slug="e2e",
             name="e2e",

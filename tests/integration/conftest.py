@@ -11,7 +11,7 @@ from tests.helpers import services
 @pytest.fixture
 def no_embedded_collectors(settings):
     """Tests register their own collectors; the ASGI app must not start the DB's ones."""
-    from dashboard.collector import registry
+    from dashboard.collect.registry import registry
 
     settings.DAEMONVIZ_EMBEDDED_COLLECTOR = False
     registry.clear()

@@ -16,14 +16,19 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from dashboard import access, fragments, frames
-from dashboard.collector import ClusterCollector, ClusterConfig, group_name, registry
+from dashboard import access
+from dashboard.clusters.config import ClusterConfig
+from dashboard.collect.collector import ClusterCollector
+from dashboard.collect.registry import registry
 from dashboard.coverage.matrix import ADDED
-from dashboard.grid import GridFilters
+from dashboard.grid import frames
+from dashboard.grid.frames import group_name
+from dashboard.grid.model import GridFilters
 from dashboard.models import Cluster, WallDisplay
 from dashboard.simulator import Simulator
 from dashboard.simulator.apiserver import FakeApiServer
-from tests.helpers import k8s
+from dashboard.wall.fragments import render_wall_cluster
+from tests.helpers import collectors, k8s
 
 ORIGIN = (b"origin", b"http://127.0.0.1:8000")
 SCRIPT = "<script>alert(1)</script>"
@@ -51,7 +56,7 @@ def _objects(pool_value: str = "general"):
 
 
 def _collector(slug: str, name: str, objs) -> ClusterCollector:
-    c = ClusterCollector(ClusterConfig(slug=slug, name=name), get_channel_layer())
+    c = collectors.make(ClusterConfig(slug=slug, name=name), get_channel_layer())
     c.matrix = k8s.build(objs)
     registry.register(c)
     return c
@@ -552,7 +557,7 @@ def test_hostile_names_are_escaped_in_websocket_fragments(hostile):
     pushed = [
         frames.client_frame(payload, GridFilters()),
         frames.client_frame(payload, GridFilters(group=POOL)),
-        fragments.render_wall_cluster("evil", HOSTILE_CLUSTER, payload["headline"], oob=True),
+        render_wall_cluster("evil", HOSTILE_CLUSTER, payload["headline"], oob=True),
     ]
     frames.delta_message(payload)  # plain data: it crosses Redis in the scale-out setup
     for frame in pushed:
@@ -656,14 +661,14 @@ def test_credentials_never_reach_pages_or_logs(admin_client_, fake_server, caplo
 
     # The collector with a wrong token: 401 in words, no token.
     wrong = good.replace(TOKEN_SECRET, TOKEN_SECRET + "-expired")
-    from dashboard.crypto import encrypt
+    from dashboard.clusters.crypto import encrypt
 
     cluster.kubeconfig_encrypted = encrypt(wrong)
     cluster.save()
     resp = admin_client_.post(f"/admin/dashboard/cluster/{cluster.pk}/test-connection/")
     bodies.append(resp.content.decode())
     assert "401" in bodies[-1]
-    collector = ClusterCollector(ClusterConfig.from_model(cluster))
+    collector = collectors.make(ClusterConfig.from_model(cluster))
     try:
         collector.start_source()
         import time
@@ -685,7 +690,7 @@ def test_credentials_never_reach_pages_or_logs(admin_client_, fake_server, caplo
 
 
 def test_kubeconfig_file_secrets_are_scrubbed_from_messages(tmp_path, admin_client_):
-    from dashboard.redact import kubeconfig_secrets, scrub
+    from dashboard.clusters.redact import kubeconfig_secrets, scrub
 
     text = f"users:\n- name: u\n  user:\n    token: {TOKEN_SECRET}\n"
     secrets = kubeconfig_secrets(text)

@@ -17,12 +17,16 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from django.test import Client
 
-from dashboard import access, connection_test, crypto
-from dashboard.collector import ClusterCollector, ClusterConfig, registry
-from dashboard.embedded import embedded
+from dashboard import access
+from dashboard.clusters import connection as connection_test
+from dashboard.clusters import crypto
+from dashboard.clusters.config import ClusterConfig
+from dashboard.collect.registry import registry
 from dashboard.models import Cluster, WallDisplay
+from dashboard.pipeline import embedded
 from dashboard.simulator import Simulator
 from dashboard.simulator.apiserver import FakeApiServer
+from tests.helpers import collectors
 
 TOKEN = "t0k3n-for-admin-tests"
 
@@ -353,7 +357,7 @@ def test_encryption_keys(settings):
 def test_changelist_shows_live_status_badges(boss, db):
     c = Cluster.objects.create(name="Sim", slug="sim")
     Cluster.objects.create(name="Off", slug="off", enabled=False)
-    collector = ClusterCollector(ClusterConfig(slug="sim", name="Sim", seed=2))
+    collector = collectors.make(ClusterConfig(slug="sim", name="Sim", seed=2))
     collector.start_source(run_clock=False)
     collector.tick()
     registry.register(collector)

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import time
 
-from dashboard.collector import ClusterCollector, ClusterConfig, ConnectionStatus
+from dashboard.clusters.config import ClusterConfig
+from dashboard.collect.collector import ClusterCollector
+from dashboard.collect.status import ConnectionStatus
+from dashboard.coverage.events import Change, Replace
 from dashboard.coverage.matrix import ADDED, MODIFIED
 from dashboard.simulator import Simulator
 from dashboard.simulator.apiserver import FakeApiServer
-from tests.helpers import k8s
+from tests.helpers import collectors, k8s
 
 
 class ListSource:
@@ -22,6 +25,12 @@ class ListSource:
     def drain(self):
         items, self.items = self.items, []
         return items
+
+    def pending(self):
+        return False
+
+    def watch_stats(self):
+        return {}
 
     def status(self):
         return ConnectionStatus("synced", "")
@@ -55,13 +64,13 @@ def _replace(objs):
         by_kind.setdefault(o["kind"], []).append(rec)
     kinds = {"Node": "Node", "DaemonSet": "DaemonSet", "Pod": "Pod"}
     kinds["ControllerRevision"] = "ControllerRevision"
-    return [("replace", kinds[k], recs) for k, recs in by_kind.items()]
+    return [Replace(kinds[k], recs) for k, recs in by_kind.items()]
 
 
 def _collector(**scope) -> tuple[ClusterCollector, ListSource]:
-    c = ClusterCollector(ClusterConfig(slug="s", name="S", **scope))
+    c = collectors.make(ClusterConfig(slug="s", name="S", **scope))
     src = ListSource()
-    c._source = src
+    c.use_source(src)
     src.items = _replace(_world())
     c.tick()
     return c, src
@@ -96,17 +105,17 @@ def test_daemonset_selector_and_labels_changing_under_it():
     assert c.runtime_status().pods == 4  # pods of hidden DaemonSets are not counted
     # node-exporter's labels change: it leaves the scope, as if deleted.
     moved = _ds("node-exporter", "monitoring", tier="obs")
-    src.items = [("apply", MODIFIED, k8s.to_record(moved))]
+    src.items = [Change(MODIFIED, k8s.to_record(moved))]
     c.tick()
     assert set(c.matrix.daemonsets) == {"kube-system/kube-proxy"}
     assert not any(ds == "monitoring/node-exporter" for _, ds in c.matrix.cells)
     # ...and comes back with its pods, which were kept.
     back = _ds("node-exporter", "monitoring", tier="node")
-    src.items = [("apply", MODIFIED, k8s.to_record(back))]
+    src.items = [Change(MODIFIED, k8s.to_record(back))]
     c.tick()
     assert c.matrix.cells[("n1", "monitoring/node-exporter")].state.value == "healthy"
     # A new DaemonSet outside the selector never appears.
-    src.items = [("apply", ADDED, k8s.to_record(_ds("other", "kube-system", tier="x")))]
+    src.items = [Change(ADDED, k8s.to_record(_ds("other", "kube-system", tier="x")))]
     c.tick()
     assert "kube-system/other" not in c.matrix.daemonsets
 
@@ -118,7 +127,7 @@ def test_invalid_selector_shows_nothing_and_says_why():
 
 
 def test_simulated_cluster_is_filtered_too():
-    c = ClusterCollector(
+    c = collectors.make(
         ClusterConfig(slug="d", name="D", seed=3, namespaces_exclude=("kube-system",))
     )
     c.start_source(run_clock=False)
@@ -138,7 +147,7 @@ def test_single_namespace_is_listed_and_watched_server_side(tmp_path):
         namespaces_include=("kube-system",),
     )
     assert config.single_namespace == "kube-system"
-    c = ClusterCollector(config)
+    c = collectors.make(config)
     try:
         c.start_source()
         deadline = time.monotonic() + 20

@@ -10,13 +10,15 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.test import Client
 
-from dashboard import history
-from dashboard.collector import ClusterCollector, ClusterConfig
+from dashboard.clusters.config import ClusterConfig
 from dashboard.coverage.cells import Cell
 from dashboard.coverage.matrix import Delta
 from dashboard.coverage.states import State
 from dashboard.coverage.timefmt import utcnow
+from dashboard.history import recorder as history
+from dashboard.history import timeline
 from dashboard.models import Cluster, CoverageEvent
+from tests.helpers import collectors
 
 DS = "logging/shipper"
 
@@ -58,7 +60,7 @@ def test_flapping_within_a_batch_is_coalesced():
 
 
 def test_waits_for_a_synced_source_before_the_baseline():
-    c = ClusterCollector(ClusterConfig(slug="demo", name="demo"))
+    c = collectors.make(ClusterConfig(slug="demo", name="demo"))
     rec = history.HistoryRecorder("demo", batch=10_000)
     c.listeners.append(rec)
     c.start_source(run_clock=False)
@@ -96,7 +98,7 @@ def test_timeline_and_gap_minutes(cluster):
         {"at": t(5), "kind": "cell", "node": "n4", "daemonset": DS, "state": "image-error"},
         {"at": t(5), "kind": "cell", "node": "n4", "daemonset": "other/ds", "state": "missing"},
     )
-    tl = history.timeline(cluster, daemonset=DS, hours=24, now=now)
+    tl = timeline.timeline(cluster, daemonset=DS, hours=24, now=now)
     got = [(e.node, e.state, e.end is None) for e in tl.episodes]
     assert got == [
         ("n4", "image-error", True),
@@ -109,10 +111,10 @@ def test_timeline_and_gap_minutes(cluster):
     # n4 5 and still going.
     assert tl.gap_minutes == {"n1": 100.0, "n2": 10.0, "n3": 10.0, "n4": 5.0}
     # A window of 1 h clips n1's episode away and keeps the others.
-    tl1 = history.timeline(cluster, daemonset=DS, hours=1, now=now)
+    tl1 = timeline.timeline(cluster, daemonset=DS, hours=1, now=now)
     assert sorted(tl1.gap_minutes) == ["n2", "n3", "n4"]
-    assert history.gap_minutes(cluster, hours=24, now=now) == {DS: 125.0, "other/ds": 5.0}
-    by_node = history.timeline(cluster, node="n4", hours=24, now=now)
+    assert timeline.gap_minutes(cluster, hours=24, now=now) == {DS: 125.0, "other/ds": 5.0}
+    by_node = timeline.timeline(cluster, node="n4", hours=24, now=now)
     assert by_node.gap_minutes == {DS: 5.0, "other/ds": 5.0}
 
 
@@ -128,7 +130,7 @@ def test_a_sync_ends_episodes_unless_it_restates_them(cluster):
         {"at": t(60), "kind": "sync"},
         {"at": t(60), "kind": "cell", "node": "n1", "daemonset": DS, "state": "missing"},
     )
-    tl = history.timeline(cluster, daemonset=DS, hours=24, now=now)
+    tl = timeline.timeline(cluster, daemonset=DS, hours=24, now=now)
     assert [(e.node, e.start == t(90), e.end) for e in tl.episodes] == [
         ("n2", True, t(60)),
         ("n1", True, None),

@@ -18,11 +18,14 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from dashboard.collector import ClusterCollector, ClusterConfig, registry
+from dashboard.clusters.config import ClusterConfig
+from dashboard.collect.collector import ClusterCollector
+from dashboard.collect.registry import registry
 from dashboard.coverage.matrix import Matrix
 from dashboard.coverage.records import decode
-from dashboard.grid import dom_id
+from dashboard.grid.model import dom_id
 from dashboard.simulator.apiserver import FakeApiServer
+from tests.helpers import collectors
 
 ORIGIN = (b"origin", b"http://127.0.0.1:8000")
 KINDS = {
@@ -53,7 +56,7 @@ pytestmark = pytest.mark.usefixtures("no_embedded_collectors")
 
 @pytest.fixture
 def collector():
-    c = ClusterCollector(
+    c = collectors.make(
         ClusterConfig(slug="demo", name="Demo", scenario="demo", seed=3), get_channel_layer()
     )
     c.start_source(run_clock=False)  # the test steps the simulator itself
@@ -123,7 +126,7 @@ def test_kube_collector_through_fake_api_server_matches_the_store(tmp_path):
         source="kubeconfig",
         kubeconfig_path=str(server.write_kubeconfig(tmp_path / "kc")),
     )
-    c = ClusterCollector(config)
+    c = collectors.make(config)
     try:
         c.start_source()
         _tick_until(c, lambda: c.status.state == "synced")
@@ -144,7 +147,7 @@ def test_kube_collector_reports_failure_cause_and_keeps_last_state(tmp_path):
     sim = Simulator.from_scenario("demo", seed=5)
     server = FakeApiServer(sim.store, port=0, token=None, bookmark_interval=0.2).start()
     kubeconfig = server.write_kubeconfig(tmp_path / "kc")
-    c = ClusterCollector(
+    c = collectors.make(
         ClusterConfig(slug="s", name="S", source="kubeconfig", kubeconfig_path=str(kubeconfig))
     )
     try:
@@ -165,7 +168,7 @@ def test_kube_collector_reports_failure_cause_and_keeps_last_state(tmp_path):
 def test_broken_kubeconfig_fails_with_a_clear_cause(tmp_path):
     bad = tmp_path / "kc"
     bad.write_text("apiVersion: v1\nclusters: [\n")
-    c = ClusterCollector(
+    c = collectors.make(
         ClusterConfig(slug="b", name="B", source="kubeconfig", kubeconfig_path=str(bad))
     )
     c.start_source()
@@ -261,7 +264,7 @@ def test_a_malformed_object_is_skipped_and_counted_not_fatal(collector):
     sim.store.put("pods", {"metadata": {"name": "broken", "namespace": "x"}, "spec": "not-a-spec"})
     sim.step(5)
     collector.tick()
-    assert collector._source.bad_objects == 1
+    assert collector.source.bad_objects == 1
     assert "x/broken" not in collector.matrix.pods
     # Everything else keeps flowing.
     sim.step(5)
@@ -271,10 +274,10 @@ def test_a_malformed_object_is_skipped_and_counted_not_fatal(collector):
 
 def test_running_collector_freezes_what_its_first_sync_built():
     """After the first sync the matrix (and a simulator's cluster) moves out of the garbage
-    collector's full passes (dashboard/gcfreeze.py); later ticks do not freeze again."""
+    collector's full passes (dashboard/collect/gcfreeze.py); later ticks do not freeze again."""
     import gc
 
-    collector = ClusterCollector(ClusterConfig(slug="gc", name="gc", churn=0.0), coalesce=0.05)
+    collector = collectors.make(ClusterConfig(slug="gc", name="gc", churn=0.0), coalesce=0.05)
     seen: dict = {}
 
     async def run() -> None:

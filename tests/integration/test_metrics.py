@@ -7,9 +7,11 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
 from prometheus_client.parser import text_string_to_metric_families
 
-from dashboard.collector import ClusterCollector, ClusterConfig, registry
+from dashboard.clusters.config import ClusterConfig
+from dashboard.collect.registry import registry
 from dashboard.metrics import WEBSOCKET_CLIENTS
 from dashboard.models import Cluster
+from tests.helpers import collectors
 
 pytestmark = pytest.mark.usefixtures("no_embedded_collectors")
 
@@ -17,7 +19,7 @@ pytestmark = pytest.mark.usefixtures("no_embedded_collectors")
 @pytest.fixture
 def demo(db):
     Cluster.objects.create(name="Demo", slug="demo")
-    c = ClusterCollector(ClusterConfig(slug="demo", name="Demo"))
+    c = collectors.make(ClusterConfig(slug="demo", name="Demo"))
     c.start_source(run_clock=False)
     c.tick()
     registry.register(c)

@@ -246,10 +246,10 @@ def _cells(matrix) -> dict:
 
 
 def test_second_collector_takes_over_and_is_exact(stack, redis_server):
+    from dashboard.collect.remote import SnapshotReader
     from dashboard.coverage.matrix import Matrix
     from dashboard.kube.clients import client_from_kubeconfig
     from dashboard.kube.snapshot import list_cluster
-    from dashboard.scaleout import SnapshotReader
 
     dead = _report(redis_server)
     stack.spawn("collector2", [PY, "manage.py", "collect"])

@@ -10,17 +10,14 @@ import time
 import msgspec
 import pytest
 
-from dashboard import fragments
-from dashboard.collector import ClusterCollector, ClusterConfig
-from dashboard.scaleout import (
-    ClusterLock,
-    CollectorReport,
-    CollectorSupervisor,
-    SnapshotMeta,
-    SnapshotReader,
-    key,
-)
-from dashboard.snapshots import decode_matrix, encode_matrix
+from dashboard import pipeline
+from dashboard.clusters.config import ClusterConfig
+from dashboard.collect.collector import ClusterCollector
+from dashboard.collect.locks import ClusterLock, key
+from dashboard.collect.remote import CollectorReport, SnapshotMeta, SnapshotReader
+from dashboard.collect.snapshots import decode_matrix, encode_matrix
+from dashboard.collect.supervisor import CollectorSupervisor
+from tests.helpers import collectors
 
 
 def test_lock_is_exclusive_renewable_and_fenced(redis_client):
@@ -52,14 +49,14 @@ def test_lock_knows_when_it_may_have_expired(redis_client):
 
 
 def _collector(slug="demo") -> ClusterCollector:
-    c = ClusterCollector(ClusterConfig(slug=slug, name="Demo cluster", group_by_label="zone"))
+    c = collectors.make(ClusterConfig(slug=slug, name="Demo cluster", group_by_label="zone"))
     c.start_source(run_clock=False)
     c.tick()
     return c
 
 
 def _write(client, collector, lock, heartbeat=None):
-    meta = SnapshotMeta(fragments.epoch(collector.matrix), collector.matrix.revision, lock.token, 0)
+    meta = SnapshotMeta(collector.matrix.epoch, collector.matrix.revision, lock.token, 0)
     report = CollectorReport(
         holder="test", token=lock.token, heartbeat=heartbeat or time.time(), state="synced",
         name=collector.cluster.name, group_by_label="zone",
@@ -87,7 +84,7 @@ def test_reader_serves_the_snapshot_cached_per_revision(redis_client):
     assert remote.cluster.name == "Demo cluster" and remote.cluster.group_by_label == "zone"
     assert remote.status.state == "synced" and remote.fresh
     # Pages render with the collector's epoch, so its pushes do not force a re-sync.
-    assert fragments.epoch(remote.matrix) == fragments.epoch(collector.matrix)
+    assert remote.matrix.epoch == collector.matrix.epoch
     assert reader.get("demo") is remote  # same revision: no reload
     collector.matrix.revision += 1  # a new revision is what matters to the cache
     _write(redis_client, collector, lock)
@@ -119,10 +116,11 @@ async def test_supervisor_takes_locks_writes_snapshots_and_hands_over(redis_clie
 
     await sync_to_async(Cluster.objects.create)(name="Demo", slug="demo")
     layer = InMemoryChannelLayer()
+    factory = pipeline.collector_factory(channel_layer=layer, history=False)
     one = CollectorSupervisor(redis_client, owner="one", ttl=2.0, snapshot_seconds=0.1,
-                              reconcile_seconds=0.2, channel_layer=layer, history=False)  # fmt: skip
+                              reconcile_seconds=0.2, factory=factory)  # fmt: skip
     two = CollectorSupervisor(redis_client, owner="two", ttl=2.0, snapshot_seconds=0.1,
-                              reconcile_seconds=0.2, channel_layer=layer, history=False)  # fmt: skip
+                              reconcile_seconds=0.2, factory=factory)  # fmt: skip
     stop_one, stop_two = asyncio.Event(), asyncio.Event()
     t1 = asyncio.create_task(one.run(stop_one))
     await asyncio.sleep(0.3)
@@ -167,7 +165,7 @@ async def test_supervisor_takes_locks_writes_snapshots_and_hands_over(redis_clie
 
 
 def test_snapshot_codec_round_trips_a_large_matrix():
-    c = ClusterCollector(ClusterConfig(slug="big", name="big", scenario="large", nodes=300,
+    c = collectors.make(ClusterConfig(slug="big", name="big", scenario="large", nodes=300,
                                        daemonsets=12))  # fmt: skip
     c.start_source(run_clock=False)
     c.tick()

@@ -8,12 +8,15 @@ import re
 import pytest
 from django.http import QueryDict
 
-from dashboard import fragments, frames
-from dashboard.collector import ClusterCollector, ClusterConfig, registry
+from dashboard import pipeline
+from dashboard.clusters.config import ClusterConfig
+from dashboard.collect.registry import registry
 from dashboard.coverage.matrix import ADDED, DELETED, MODIFIED
-from dashboard.grid import GridFilters, SelectorError, build_grid, dom_id, parse_selector
+from dashboard.coverage.selectors import SelectorError, parse_selector
+from dashboard.grid import fragments, frames
+from dashboard.grid.model import GridFilters, build_grid, dom_id
 from dashboard.models import Cluster
-from tests.helpers import k8s
+from tests.helpers import collectors, k8s
 
 pytestmark = pytest.mark.django_db
 
@@ -68,7 +71,7 @@ def _objects():
 @pytest.fixture
 def cluster(db):
     c = Cluster.objects.create(name="Test cluster", slug="t", source="simulated")
-    collector = ClusterCollector(ClusterConfig(slug="t", name="Test cluster"))
+    collector = collectors.make(ClusterConfig(slug="t", name="Test cluster"))
     collector.matrix = k8s.build(_objects())
     registry.register(collector)
     yield collector
@@ -361,7 +364,7 @@ def test_client_frame_for_a_restart(cluster):
     )
     base = m.revision
     delta = m.apply(MODIFIED, k8s.to_record(pod))
-    payload = fragments.delta_payload(cluster.cluster, m, delta)
+    payload = pipeline.delta_payload(cluster.cluster, m, delta)
     payload["base"] = base
     assert payload["revision"] == base + 1
     # What crosses the channel layer (and Redis) is the packed payload, unchanged.
@@ -388,7 +391,7 @@ def test_frames_are_built_once_per_filter_set(cluster):
     m = cluster.matrix
     nodes = sorted(m.nodes)
     delta = m.apply(MODIFIED, k8s.to_record(k8s.node(nodes[0], unschedulable=True)))
-    payload = fragments.delta_payload(cluster.cluster, m, delta)
+    payload = pipeline.delta_payload(cluster.cluster, m, delta)
     message = frames.delta_message(payload)
     wide, narrow = _filters(""), _filters("namespace=logging")
     first = frames.frame_for(message, wide)
@@ -402,7 +405,7 @@ def test_client_frame_node_join_and_leave(cluster):
     m = cluster.matrix
     joining = k8s.node("ip-10-0-3-1.ec2.internal", labels={POOL: "gpu"})
     delta = m.apply(ADDED, k8s.to_record(joining))
-    payload = fragments.delta_payload(cluster.cluster, m, delta)
+    payload = pipeline.delta_payload(cluster.cluster, m, delta)
     rid = dom_id("ip-10-0-3-1.ec2.internal")
     frame = _frame(payload, _filters("group=eks.amazonaws.com%2Fnodegroup"))["html"]
     assert f'<div hx-swap-oob="beforeend:#gr-{dom_id("group:gpu")}"><div id="r-{rid}"' in frame
@@ -414,7 +417,7 @@ def test_client_frame_node_join_and_leave(cluster):
     assert f'id="r-{rid}"' not in other.get("html", "")
 
     delta = m.apply(DELETED, k8s.to_record(joining))
-    frame = _frame(fragments.delta_payload(cluster.cluster, m, delta), GridFilters())["html"]
+    frame = _frame(pipeline.delta_payload(cluster.cluster, m, delta), GridFilters())["html"]
     assert f'<div id="r-{rid}" hx-swap-oob="delete"></div>' in frame
     assert "beforeend" not in frame
 
@@ -422,21 +425,21 @@ def test_client_frame_node_join_and_leave(cluster):
 def test_new_daemonset_asks_for_resync(cluster):
     m = cluster.matrix
     delta = m.apply(ADDED, k8s.to_record(k8s.daemonset("new-agent")))
-    frame = _frame(fragments.delta_payload(cluster.cluster, m, delta), GridFilters())
+    frame = _frame(pipeline.delta_payload(cluster.cluster, m, delta), GridFilters())
     assert frame["resync"] == 1 and "cells" not in frame and "html" not in frame
 
 
 def test_stale_banner_with_since(user_client, cluster):
     from datetime import UTC, datetime
 
-    from dashboard.collector import ConnectionStatus
+    from dashboard.collect.status import ConnectionStatus
 
     class StaleSource:
         def status(self):
             since = datetime(2024, 5, 1, 11, 58, 0, tzinfo=UTC)
             return ConnectionStatus("stale", "watch on pods failed: connection refused", since)
 
-    cluster._source = StaleSource()
+    cluster.use_source(StaleSource())
     html = user_client.get("/clusters/t/status/").content.decode()
     assert "conn-stale" in html and "connection refused" in html
     assert "may be out of date" in html and "2024-05-01 11:58:00" in html
@@ -449,14 +452,14 @@ def test_client_frame_node_health_change(cluster):
         "ip-10-0-1-1.ec2.internal", labels={POOL: "general", ZONE: "us-east-1a"}, unschedulable=True
     )
     delta = m.apply(MODIFIED, k8s.to_record(cordoned))
-    frame = _frame(fragments.delta_payload(cluster.cluster, m, delta), GridFilters())["html"]
+    frame = _frame(pipeline.delta_payload(cluster.cluster, m, delta), GridFilters())["html"]
     rid = dom_id("ip-10-0-1-1.ec2.internal")
     assert re.search(rf'<div id="rh-{rid}" class="rh" role="rowheader" hx-swap-oob="true">', frame)
     assert ">cordoned</span>" in frame
 
 
 def test_big_broken_cluster_stays_within_the_row_budget():
-    from dashboard.grid import DEFAULT_ROW_BUDGET
+    from dashboard.grid.model import DEFAULT_ROW_BUDGET
 
     ds = k8s.daemonset("kube-proxy")
     objs = [ds] + [k8s.node(f"n{i}", labels={POOL: f"p{i % 4}"}) for i in range(600)]

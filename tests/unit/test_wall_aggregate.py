@@ -1,4 +1,4 @@
-"""The wall display's aggregation (dashboard/wall.py): node groups × DaemonSets proportions,
+"""The wall display's aggregation (dashboard/wall/aggregate.py): node groups × DaemonSets proportions,
 the exceptions worst first, and the incremental upkeep checked against a full recount."""
 
 from __future__ import annotations
@@ -7,26 +7,29 @@ import json
 
 import pytest
 
-from dashboard import wall
-from dashboard.collector import ClusterConfig, SimulatedSource
+from dashboard import pipeline
+from dashboard.clusters.config import ClusterConfig
+from dashboard.collect.sources import SimulatedSource
 from dashboard.coverage.matrix import ADDED, DELETED, MODIFIED, Matrix
 from dashboard.coverage.states import State
+from dashboard.wall import aggregate as wall
 from tests.helpers import k8s
 
 POOL = "eks.amazonaws.com/nodegroup"
 ZONE = "topology.kubernetes.io/zone"
 
 
-def _apply(matrix: Matrix, items) -> object:
-    """What the collector does with a source's items (see ClusterCollector._apply)."""
+def _apply(matrix: Matrix, events) -> object:
+    """What the collector does with a source's events (see ClusterCollector._apply)."""
+    from dashboard.coverage.events import Replace
     from dashboard.coverage.matrix import Delta
 
     total = Delta(matrix.revision)
-    for kind, a, b in items:
-        if kind == "replace":
-            total.merge(matrix.replace_all({a: b}))
+    for event in events:
+        if isinstance(event, Replace):
+            total.merge(matrix.replace_all({event.kind: event.records}))
         else:
-            total.merge(matrix.apply(a, b))
+            total.merge(matrix.apply(event.type, event.record))
     return total
 
 
@@ -201,12 +204,11 @@ def test_a_change_that_bypassed_the_aggregate_is_recounted():
 
 
 def test_delta_payload_carries_the_wall_data():
-    from dashboard import fragments
 
     matrix = k8s.build(_cluster())
     base = matrix.revision
     delta = matrix.apply(ADDED, k8s.to_record(k8s.node("node-10", labels={POOL: "gpu"})))
-    payload = fragments.delta_payload(ClusterConfig(slug="x", name="x"), matrix, delta)
+    payload = pipeline.delta_payload(ClusterConfig(slug="x", name="x"), matrix, delta)
     data = payload["wall"]
     assert matrix.revision == base + 1 and data["revision"] == matrix.revision
     assert "node-10" in data["node_names"] and data["headline"]["nodes"] == 9

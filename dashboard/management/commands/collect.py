@@ -1,4 +1,4 @@
-"""`manage.py collect`: the scale-out collector process (dashboard/scaleout.py).
+"""`manage.py collect`: the scale-out collector process (dashboard/collect/supervisor.py).
 
 Runs the collectors of the enabled clusters outside the web servers, one process per
 cluster at a time (a lock in Redis; run two for takeover), publishes deltas through the
@@ -13,6 +13,9 @@ import signal
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+
+from dashboard.collect.supervisor import CollectorSupervisor
+from dashboard.pipeline import collector_factory
 
 
 class Command(BaseCommand):
@@ -32,13 +35,13 @@ class Command(BaseCommand):
         asyncio.run(self._run(opts))
 
     async def _run(self, opts) -> None:
-        from dashboard.scaleout import CollectorSupervisor
-
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        supervisor = CollectorSupervisor(ttl=opts["ttl"], reconcile_seconds=opts["reconcile"])
+        supervisor = CollectorSupervisor(
+            factory=collector_factory(), ttl=opts["ttl"], reconcile_seconds=opts["reconcile"]
+        )
         self.stdout.write(f"daemonviz collector {supervisor.owner}: running", ending="\n")
         self.stdout.flush()
         await supervisor.run(stop)

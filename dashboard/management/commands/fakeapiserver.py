@@ -11,7 +11,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from dashboard import gcfreeze
+from dashboard.collect import gcfreeze
 from dashboard.simulator.apiserver import FakeApiServer
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from dashboard import history
+from dashboard.history import timeline as history
 
 
 class Command(BaseCommand):

@@ -13,10 +13,10 @@ from django.urls import reverse
 from django.utils.safestring import mark_safe
 from django.views.decorators.gzip import gzip_page
 
-from dashboard import details, fragments
-from dashboard.collector import registry
+from dashboard.collect.registry import registry
 from dashboard.coverage.states import State
-from dashboard.grid import NO_GROUP, GridFilters, build_grid, effective_group_label
+from dashboard.grid import details, fragments
+from dashboard.grid.model import NO_GROUP, GridFilters, build_grid, effective_group_label
 from dashboard.models import Cluster
 
 
@@ -51,7 +51,7 @@ def _grid_body(request: HttpRequest, cluster: Cluster, collector, filters: GridF
     with collector.lock:
         matrix = collector.matrix
         view = build_grid(matrix, filters, _group_setting(cluster, collector))
-        revision, epoch = matrix.revision, fragments.epoch(matrix)
+        revision, epoch = matrix.revision, matrix.epoch
     fragments.attach_html(cluster.slug, view)
     for col in view.columns:
         col.html = mark_safe(fragments.render_colhead(cluster.slug, col))  # template output

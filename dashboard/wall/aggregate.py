@@ -11,7 +11,7 @@ A TV is read from across a room, so it shows less than the grid, and shows it la
   worst state first, capped.
 
 `WallAggregate` keeps that aggregation for one matrix *incrementally*: the collector calls
-`fragments.delta_payload` once per coalesced delta (under its lock), which calls
+`pipeline.delta_payload` once per coalesced delta (under its lock), which calls
 `payload_data`, which re-tallies only the rows the delta touched (O(touched nodes ×
 DaemonSets)) and then takes a snapshot whose size is bounded (groups × DaemonSets +
 capped exceptions), whatever the cluster's size. The snapshot is JSON-able: it travels in
@@ -22,15 +22,14 @@ as is. Plain Python, no Django: tests compare it with a full recount.
 from __future__ import annotations
 
 import heapq
-import re
 import time
 import weakref
 from collections import Counter
 from typing import Any
 
+from dashboard.coverage.grouping import default_group_label, natural_key, proportion_bucket
 from dashboard.coverage.matrix import Delta, Matrix
 from dashboard.coverage.states import State
-from dashboard.grid import default_group_label
 
 # Up to this many nodes (and `MAX_DAEMONSETS` DaemonSets) a cluster is drawn cell by cell.
 CELLS_MAX_NODES = 64
@@ -53,10 +52,8 @@ STATES: tuple[State, ...] = tuple(State)
 # One character per state on the wire ("-" = no cell); the page gets the same table.
 CODES = "-" + "".join(chr(ord("a") + i) for i in range(len(STATES)))
 _INDEX = {s: i + 1 for i, s in enumerate(STATES)}  # 0 = no cell
-# Proportion buckets, as grid.Proportion: healthy, outdated, progressing, bad, idle.
-BUCKETS = ("healthy", "outdated", "progressing", "bad", "idle")
-_BAD = ("failing", "missing", "misscheduled")
-_BUCKET = [0] + [BUCKETS.index("bad" if s.bucket in _BAD else s.bucket) for s in STATES]
+# Proportion buckets (dashboard/coverage/grouping.py), by state index (0 = no cell).
+_BUCKET = [0] + [proportion_bucket(s) for s in STATES]
 _PROBLEM = frozenset(_INDEX[s] for s in STATES if s.is_problem)
 _SEVERITY = [0] + [s.severity for s in STATES]
 # Colour class of each state on the wall (colour is never the only cue: symbols too).
@@ -84,11 +81,6 @@ def state_table() -> list[dict[str, Any]]:
         }  # fmt: skip
         for s in STATES
     ]
-
-
-def natural(name: str) -> list:
-    # node-2 before node-10, as the grid sorts.
-    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
 
 
 class WallAggregate:
@@ -212,17 +204,17 @@ class WallAggregate:
             "label": self.label,
         }
         if nodes <= CELLS_MAX_NODES:
-            order = sorted(self.rows, key=natural)
+            order = sorted(self.rows, key=natural_key)
             rows = [self.rows[n] for n in order]
             data["mode"] = "cells"
             data["node_names"] = order
             data["cells"] = ["".join([CODES[r[i]] for r in rows]) for i in shown]
         else:
             data["mode"] = "groups"
-            groups = sorted(self.tallies, key=lambda g: (g == "", natural(g)))
+            groups = sorted(self.tallies, key=lambda g: (g == "", natural_key(g)))
             merged: list[str] = []
             if len(groups) > MAX_GROUPS:
-                keep = set(sorted(groups, key=lambda g: (-self._group_problems(g), natural(g)))[
+                keep = set(sorted(groups, key=lambda g: (-self._group_problems(g), natural_key(g)))[
                     : MAX_GROUPS - 1])  # fmt: skip
                 merged = [g for g in groups if g not in keep]
                 groups = [g for g in groups if g in keep]
@@ -257,7 +249,7 @@ class WallAggregate:
             nodes = self.problems[(ds_key, idx)]
             # nsmallest compares plain strings (cheap on thousands of nodes); the few kept
             # are then put in natural order.
-            sample = sorted(heapq.nsmallest(NODES_PER_EXCEPTION, nodes), key=natural)
+            sample = sorted(heapq.nsmallest(NODES_PER_EXCEPTION, nodes), key=natural_key)
             cell = matrix.cells.get((sample[0], ds_key))
             reason = cell.reason if cell is not None else ""
             if len(reason) > REASON_CHARS:

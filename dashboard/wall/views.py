@@ -7,7 +7,7 @@ this page and its socket, nothing else.
 
 The page is a shell: each cluster's header is rendered here (escaped by the template), and
 the matrix, proportions and exceptions are drawn by static/js/wall.js from the same
-snapshot data the socket then keeps sending (`dashboard.wall`), updated in place.
+snapshot data the socket then keeps sending (dashboard/wall/aggregate.py), updated in place.
 """
 
 from __future__ import annotations
@@ -18,9 +18,11 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.safestring import mark_safe
 
-from dashboard import access, fragments, wall
-from dashboard.collector import registry
-from dashboard.coverage.summary import cluster_summary
+from dashboard import access
+from dashboard.collect.registry import registry
+from dashboard.coverage.summary import cluster_summary, headline
+from dashboard.wall import aggregate as wall
+from dashboard.wall.fragments import render_wall_cluster
 
 
 def cluster_data(slug: str) -> dict[str, Any] | None:
@@ -30,7 +32,7 @@ def cluster_data(slug: str) -> dict[str, Any] | None:
         return None
     with collector.lock:
         matrix = collector.matrix
-        numbers = fragments.headline(cluster_summary(matrix))
+        numbers = headline(cluster_summary(matrix))
         return wall.payload_data(
             matrix, None, numbers, getattr(collector.cluster, "group_by_label", "") or ""
         )
@@ -70,9 +72,7 @@ def wall_page(request: HttpRequest, token: str) -> HttpResponse:
     for c in access.wall_clusters(display):
         data = cluster_data(c.slug)
         status = cluster_status(c.slug)
-        shell = fragments.render_wall_cluster(
-            c.slug, c.name, data["headline"] if data else None, None
-        )
+        shell = render_wall_cluster(c.slug, c.name, data["headline"] if data else None, None)
         clusters.append(
             {"slug": c.slug, "name": c.name, "data": data, "status": status, "html": shell}
         )

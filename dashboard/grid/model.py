@@ -8,7 +8,6 @@ on a `Matrix` the caller holds the collector's lock for.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -16,22 +15,20 @@ from functools import lru_cache
 from urllib.parse import urlencode
 
 from dashboard.coverage.cells import Cell, NodeHealth
+from dashboard.coverage.grouping import (
+    ZONE_LABEL,
+    default_group_label,
+    natural_key,
+    node_pool,
+    node_role,
+    proportion_bucket,
+)
 from dashboard.coverage.matrix import Matrix
 from dashboard.coverage.records import Node
+from dashboard.coverage.selectors import Requirement, SelectorError, parse_selector
 from dashboard.coverage.states import State
 from dashboard.coverage.summary import DaemonSetSummary, daemonset_summary
 
-# Pool labels of the common providers, in the order we prefer them for grouping.
-POOL_LABELS = (
-    "cloud.google.com/gke-nodepool",
-    "eks.amazonaws.com/nodegroup",
-    "karpenter.sh/nodepool",
-    "node.kubernetes.io/pool",
-    "agentpool",
-    "kubernetes.azure.com/agentpool",
-)
-ZONE_LABEL = "topology.kubernetes.io/zone"
-ROLE_PREFIX = "node-role.kubernetes.io/"
 NO_GROUP = "-"  # ?group=- : one flat list
 # Above this many nodes, healthy groups start collapsed (the page must stay light).
 BIG_CLUSTER_NODES = 500
@@ -44,73 +41,6 @@ MIN_GROUP_ROWS = 25
 def dom_id(name: str) -> str:
     """A short, stable, CSS-safe token for a Kubernetes name (names contain dots)."""
     return hashlib.blake2s(name.encode(), digest_size=6).hexdigest()
-
-
-# --------------------------------------------------------------------------- label selectors
-
-
-class SelectorError(ValueError):
-    """A label selector that does not parse; the message says where."""
-
-
-@dataclass(frozen=True)
-class Requirement:
-    key: str
-    op: str  # = != in notin exists !exists
-    values: tuple[str, ...] = ()
-
-    def matches(self, labels: Mapping[str, str]) -> bool:
-        present = self.key in labels
-        value = labels.get(self.key)
-        if self.op == "=":
-            return present and value == self.values[0]
-        if self.op == "!=":
-            return not present or value != self.values[0]
-        if self.op == "in":
-            return present and value in self.values
-        if self.op == "notin":
-            return not present or value not in self.values
-        if self.op == "exists":
-            return present
-        return not present  # !exists
-
-
-_KEY = r"[A-Za-z0-9][-A-Za-z0-9_./]*"
-_VALUE = r"[-A-Za-z0-9_.]*"
-_TERM = re.compile(
-    rf"""\s*(?:
-        (?P<not>!)\s*(?P<nkey>{_KEY})
-      | (?P<skey>{_KEY})\s+(?P<setop>in|notin)\s*\((?P<set>[^)]*)\)
-      | (?P<key>{_KEY})\s*(?P<op>==|=|!=)\s*(?P<value>{_VALUE})
-      | (?P<ekey>{_KEY})
-    )\s*(?:,|$)""",
-    re.VERBOSE,
-)
-
-
-def parse_selector(text: str) -> tuple[Requirement, ...]:
-    """kubectl's label selector syntax: `a=b,c!=d,e in (x,y),f notin (z),!g,h`."""
-    text = text.strip()
-    reqs: list[Requirement] = []
-    pos = 0
-    while pos < len(text):
-        m = _TERM.match(text, pos)
-        if m is None or m.end() == pos:
-            raise SelectorError(f"cannot parse label selector near {text[pos : pos + 30]!r}")
-        if m["nkey"]:
-            reqs.append(Requirement(m["nkey"], "!exists"))
-        elif m["skey"]:
-            values = tuple(v.strip() for v in m["set"].split(",") if v.strip())
-            if not values:
-                raise SelectorError(f"empty value set for {m['skey']!r}")
-            reqs.append(Requirement(m["skey"], m["setop"], values))
-        elif m["key"]:
-            op = "=" if m["op"] == "==" else m["op"]
-            reqs.append(Requirement(m["key"], op, (m["value"],)))
-        else:
-            reqs.append(Requirement(m["ekey"], "exists"))
-        pos = m.end()
-    return tuple(reqs)
 
 
 # --------------------------------------------------------------------------- filters
@@ -196,30 +126,10 @@ class GridFilters:
 # --------------------------------------------------------------------------- grouping
 
 
-def default_group_label(nodes: Iterable[Node]) -> str:
-    """The first pool label any node carries, else the zone label, else "" (no grouping)."""
-    present: set[str] = set()
-    candidates = (*POOL_LABELS, ZONE_LABEL)
-    for node in nodes:
-        present.update(k for k in candidates if k in node.labels)
-        if POOL_LABELS[0] in present:
-            break
-    return next((k for k in candidates if k in present), "")
-
-
 def effective_group_label(filters: GridFilters, matrix: Matrix, configured: str = "") -> str:
     if filters.group == NO_GROUP:
         return ""
     return filters.group or configured or default_group_label(matrix.nodes.values())
-
-
-def node_role(labels: Mapping[str, str]) -> str:
-    roles = [k[len(ROLE_PREFIX) :] for k in labels if k.startswith(ROLE_PREFIX)]
-    return ",".join(sorted(r for r in roles if r)) or labels.get("kubernetes.io/role", "")
-
-
-def node_pool(labels: Mapping[str, str]) -> str:
-    return next((labels[k] for k in POOL_LABELS if k in labels), "")
 
 
 # --------------------------------------------------------------------------- the grid model
@@ -341,11 +251,6 @@ class GridView:
         return sum(g.hidden_rows for g in self.groups)
 
 
-def _natural(name: str) -> list:
-    # node-2 before node-10: operators read names, not code points.
-    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
-
-
 def visible_columns(matrix: Matrix, filters: GridFilters) -> list[Column]:
     return [
         Column(key, ds.namespace, ds.name, dom_id(key), daemonset_summary(matrix, key))
@@ -358,11 +263,7 @@ def visible_columns(matrix: Matrix, filters: GridFilters) -> list[Column]:
 _SEVERITY = {s: s.severity for s in State}
 _PROBLEM = frozenset(s for s in State if s.is_problem)
 _STATE_VALUES = tuple((s, s.value) for s in State)
-_BUCKET_INDEX = {"healthy": 0, "outdated": 1, "progressing": 2, "bad": 3, "idle": 4}
-_BUCKET = {
-    s: _BUCKET_INDEX["bad" if s.bucket in ("failing", "missing", "misscheduled") else s.bucket]
-    for s in State
-}
+_BUCKET = {s: proportion_bucket(s) for s in State}
 
 
 def make_row(matrix: Matrix, name: str, columns: list[Column], group: str = "") -> Row:
@@ -465,10 +366,10 @@ def build_grid(
 
     def row_key(r: Row):
         if filters.sort == "problems":
-            return (-r.worst, -r.problems, _natural(r.name))
-        return _natural(r.name)
+            return (-r.worst, -r.problems, natural_key(r.name))
+        return natural_key(r.name)
 
-    ordered = sorted(groups.values(), key=lambda g: (g.value == "", _natural(g.value)))
+    ordered = sorted(groups.values(), key=lambda g: (g.value == "", natural_key(g.value)))
     if filters.sort == "problems":
         ordered.sort(key=lambda g: -max((r.worst for r in g.rows), default=0))
     rendered = 0

@@ -10,25 +10,26 @@ soon as that loop runs.
 from __future__ import annotations
 
 import asyncio
-import atexit
 import contextvars
 import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
 
 from asgiref.sync import sync_to_async
-from channels.layers import get_channel_layer
 from django.conf import settings
 
-from dashboard import history
-from dashboard.collector import ClusterCollector, ClusterConfig, registry
+from dashboard.clusters.config import ClusterConfig
+
+from .collector import ClusterCollector
+from .desired import CollectorFactory, enabled_clusters
+from .registry import registry
 
 log = logging.getLogger(__name__)
 
-
-def _enabled_clusters() -> list[ClusterConfig]:
-    from dashboard.models import Cluster
-
-    churn = getattr(settings, "DAEMONVIZ_SIM_CHURN", None)
-    return [ClusterConfig.from_model(c, churn=churn) for c in Cluster.objects.filter(enabled=True)]
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 class EmbeddedCollectors:
@@ -40,13 +41,17 @@ class EmbeddedCollectors:
     (`call_soon_threadsafe`); `reconcile()` then runs there, one at a time.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, factory: CollectorFactory) -> None:
+        self.factory = factory
         self._started = False
         self._collectors: dict[str, ClusterCollector] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lock: asyncio.Lock | None = None
-        self._tasks: set[asyncio.Task] = set()
-        self._recorders: dict[str, history.HistoryRecorder | None] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def started(self) -> bool:
+        return self._started
 
     async def ensure_started(self) -> None:
         if self._started or not settings.DAEMONVIZ_EMBEDDED_COLLECTOR:
@@ -62,7 +67,7 @@ class EmbeddedCollectors:
         if not self._started or self._lock is None:
             return
         async with self._lock:
-            desired = {c.slug: c for c in await sync_to_async(_enabled_clusters)()}
+            desired = await sync_to_async(enabled_clusters)()
             for slug, collector in list(self._collectors.items()):
                 if desired.get(slug) != collector.cluster:
                     await self._stop(slug)
@@ -92,9 +97,7 @@ class EmbeddedCollectors:
             log.error("reconciling collectors failed", exc_info=task.exception())
 
     def _start(self, config: ClusterConfig) -> None:
-        layer = get_channel_layer()
-        collector = ClusterCollector(config, layer, settings.DAEMONVIZ_COALESCE_SECONDS)
-        self._recorders[config.slug] = history.attach(collector)
+        collector = self.factory(config)
         registry.register(collector)
         collector.start()
         self._collectors[config.slug] = collector
@@ -104,9 +107,7 @@ class EmbeddedCollectors:
         collector = self._collectors.pop(slug)
         if registry.get(slug) is collector:
             registry.unregister(slug)
-        await collector.stop()
-        # Write the history it still holds (a DB write: off the loop).
-        await asyncio.to_thread(history.detach, collector, self._recorders.pop(slug, None))
+        await collector.stop()  # also writes the history it still holds (off the loop)
         log.info("collector stopped for cluster %s", slug)
 
     async def stop(self) -> None:
@@ -123,29 +124,26 @@ class EmbeddedCollectors:
     def schedule_on(self, loop: asyncio.AbstractEventLoop) -> None:
         loop.call_soon(lambda: loop.create_task(self.ensure_started()))
 
+    def wrap(self, app: ASGIApp) -> ASGIApp:
+        """`app` with these collectors started on its event loop (and, for servers that
+        speak the ASGI lifespan protocol, stopped there)."""
 
-embedded = EmbeddedCollectors()
-atexit.register(embedded.stop_sources_now)
+        async def application(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] == "lifespan":
+                await self._lifespan(receive, send)
+                return
+            await self.ensure_started()
+            await app(scope, receive, send)
 
+        return application
 
-def with_embedded_collectors(app):
-    async def application(scope, receive, send):
-        if scope["type"] == "lifespan":
-            await _lifespan(receive, send)
-            return
-        await embedded.ensure_started()
-        await app(scope, receive, send)
-
-    return application
-
-
-async def _lifespan(receive, send) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await embedded.ensure_started()
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await embedded.stop()
-            await send({"type": "lifespan.shutdown.complete"})
-            return
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await self.ensure_started()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.stop()
+                await send({"type": "lifespan.shutdown.complete"})
+                return

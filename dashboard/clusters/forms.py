@@ -18,12 +18,14 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.views.decorators.debug import sensitive_variables
 
-from dashboard import connection_test
-from dashboard.crypto import DecryptionError, decrypt, encrypt
-from dashboard.grid import SelectorError, parse_selector
+from dashboard.clusters import connection as connection_test
+from dashboard.clusters.config import split_names
+from dashboard.clusters.crypto import DecryptionError, decrypt, encrypt
+from dashboard.clusters.redact import kubeconfig_secrets, scrub
+from dashboard.clusters.target import Target
+from dashboard.coverage.selectors import SelectorError, parse_selector
 from dashboard.kube.clients import KubeconfigError, list_contexts
-from dashboard.models import Cluster, split_names
-from dashboard.redact import kubeconfig_secrets, scrub
+from dashboard.models import Cluster
 
 MAX_KUBECONFIG_BYTES = 1024 * 1024
 _NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
@@ -170,7 +172,7 @@ class ClusterAdminForm(forms.ModelForm):
         if source in (Cluster.Source.KUBECONFIG, Cluster.Source.UPLOADED):
             self._clean_kubeconfig(source, data)
         elif source == Cluster.Source.IN_CLUSTER:
-            self._check_connection(connection_test.Target(source=source), data)
+            self._check_connection(Target(source=source), data)
         return data
 
     def _error(self, field: str | None, message: str) -> None:
@@ -183,7 +185,7 @@ class ClusterAdminForm(forms.ModelForm):
             if not path:
                 self._error("kubeconfig_path", "give the path of a kubeconfig file on the server")
                 return
-            self._secrets = connection_test.Target(source=source, kubeconfig_path=path).secrets()
+            self._secrets = Target(source=source, kubeconfig_path=path).secrets()
             where = "kubeconfig_path"
         else:
             if not self._content and self.instance.kubeconfig_encrypted:
@@ -213,7 +215,7 @@ class ClusterAdminForm(forms.ModelForm):
         if not context and not current:
             self._error("context", f"the file sets no current-context: choose one of {known}")
             return
-        target = connection_test.Target(
+        target = Target(
             source=source,
             kubeconfig_path=path,
             kubeconfig_content=self._content,
@@ -221,7 +223,7 @@ class ClusterAdminForm(forms.ModelForm):
         )
         self._check_connection(target, data)
 
-    def _check_connection(self, target: connection_test.Target, data: dict) -> None:
+    def _check_connection(self, target: Target, data: dict) -> None:
         try:
             client = target.client()
         except KubeconfigError as exc:

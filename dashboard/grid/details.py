@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dashboard.coverage.eligibility import describe_taint
+from dashboard.coverage.grouping import ZONE_LABEL, node_pool, node_role
 from dashboard.coverage.matrix import Matrix
 from dashboard.coverage.records import Pod
 from dashboard.coverage.states import State
@@ -21,8 +22,6 @@ from dashboard.coverage.summary import (
     node_summary,
 )
 from dashboard.coverage.timefmt import ago, utcnow
-
-from .grid import ZONE_LABEL, node_pool, node_role
 
 
 def kubectl(*args: str) -> str:
@@ -144,7 +143,7 @@ class ClusterCard:
 
 
 def cluster_cards() -> list[ClusterCard]:
-    from dashboard.collector import registry
+    from dashboard.collect.registry import registry
     from dashboard.models import Cluster
 
     cards = []

@@ -17,10 +17,7 @@ were fine then. A `sync` row ends every episode before it, unless the same basel
 re-states the same state for that cell (then the episode goes on: a takeover, or the
 re-baseline every 6 h that bounds how far back a timeline reads and keeps purging safe).
 
-Reading. `timeline()` replays the rows of one DaemonSet or node into episodes (node X,
-state missing, from t1 to t2); `gap_minutes()` sums the episodes in gap states over a
-window. Retention: `purge()` (manage.py purgehistory) deletes rows older than
-DAEMONVIZ_HISTORY_DAYS.
+Reading (timeline.py) replays these rows into episodes.
 """
 
 from __future__ import annotations
@@ -29,13 +26,19 @@ import atexit
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
 
 from django.conf import settings
+from django.db import close_old_connections
 
 from dashboard.coverage.states import State
 from dashboard.coverage.timefmt import utcnow
+from dashboard.models import Cluster, CoverageEvent
+
+if TYPE_CHECKING:  # a listener of collectors; the collect package never imports history
+    from dashboard.collect.collector import ClusterCollector
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +104,7 @@ class HistoryRecorder:
 
     def __call__(self, collector, delta) -> None:
         if not self.baselined:
-            if collector.status.state != "synced" or getattr(collector._source, "_queue", None):
+            if not collector.settled:
                 return  # lists still arriving: a half-built matrix is no baseline
             self._baseline(collector.matrix)
             return
@@ -235,10 +238,6 @@ class HistoryWriter:
         return sum(self._write(r) for r in recorders)
 
     def _write(self, recorder: HistoryRecorder) -> int:
-        from django.db import close_old_connections
-
-        from dashboard.models import Cluster, CoverageEvent
-
         rows = recorder.take()
         if not rows:
             return 0
@@ -286,18 +285,20 @@ def _flush_at_exit() -> None:
         log.warning("coverage history not written at exit", exc_info=True)
 
 
-def attach(collector) -> HistoryRecorder | None:
-    """Record `collector`'s history (when DAEMONVIZ_HISTORY is on)."""
+def attach(collector: ClusterCollector) -> HistoryRecorder | None:
+    """Record `collector`'s history (when DAEMONVIZ_HISTORY is on); what is still pending
+    when the collector stops is written then (its closer)."""
     if not settings.DAEMONVIZ_HISTORY:
         return None
     w = writer()
     recorder = HistoryRecorder(collector.cluster.slug, w)
     collector.listeners.append(recorder)
+    collector.closers.append(lambda: detach(collector, recorder))
     w.add(recorder)
     return recorder
 
 
-def detach(collector, recorder: HistoryRecorder | None) -> None:
+def detach(collector: ClusterCollector, recorder: HistoryRecorder | None) -> None:
     """Stop recording and write what is pending (blocking: call off the event loop)."""
     if recorder is None:
         return
@@ -307,181 +308,3 @@ def detach(collector, recorder: HistoryRecorder | None) -> None:
         writer().remove(recorder)
     except Exception:
         log.exception("writing the last coverage history of %s failed", recorder.slug)
-
-
-# --------------------------------------------------------------------------- reading
-
-
-@dataclass
-class Episode:
-    node: str
-    daemonset: str
-    state: str
-    start: datetime
-    end: datetime | None  # None: still going on
-    reason: str = ""
-    changes: int = 1
-
-    @property
-    def gap(self) -> bool:
-        return self.state in GAP
-
-    def duration(self, now: datetime) -> timedelta:
-        return (self.end or now) - self.start
-
-    def clipped_seconds(self, start: datetime, end: datetime) -> float:
-        a, b = max(self.start, start), min(self.end or end, end)
-        return max(0.0, (b - a).total_seconds())
-
-    @property
-    def label(self) -> str:
-        try:
-            return State(self.state).label
-        except ValueError:
-            return self.state
-
-    @property
-    def symbol(self) -> str:
-        try:
-            return State(self.state).symbol
-        except ValueError:
-            return "?"
-
-
-@dataclass
-class Timeline:
-    start: datetime
-    end: datetime
-    episodes: list[Episode] = field(default_factory=list)  # not-fine states, newest first
-    events: list = field(default_factory=list)  # node/DaemonSet arrivals, removals, syncs
-    gap_seconds: dict[str, float] = field(default_factory=dict)  # by DaemonSet or node
-
-    @property
-    def gap_minutes(self) -> dict[str, float]:
-        return {k: round(v / 60.0, 1) for k, v in self.gap_seconds.items()}
-
-
-def _rows_for(cluster, since: datetime, *, node: str = "", daemonset: str = ""):
-    """Rows needed to know the states from `since` on: from the last `sync` at or before it
-    (states are only known from a sync on), for the cell subset, plus what ends episodes."""
-    from django.db.models import Q
-
-    from dashboard.models import CoverageEvent
-
-    qs = CoverageEvent.objects.filter(cluster=cluster)
-    last_sync = qs.filter(kind="sync", at__lte=since).order_by("-at", "-id").first()
-    begin = last_sync.at if last_sync is not None else since
-    subset = Q(kind="sync")
-    if daemonset:
-        subset |= Q(kind="cell", daemonset=daemonset) | Q(
-            kind__in=["ds-", "ds+"], daemonset=daemonset
-        )
-        subset |= Q(kind="node-")
-    if node:
-        subset |= Q(kind="cell", node=node) | Q(kind__in=["node-", "node+"], node=node)
-        subset |= Q(kind="ds-")
-    return list(qs.filter(subset, at__gte=begin).order_by("at", "id"))
-
-
-def timeline(
-    cluster,
-    *,
-    daemonset: str = "",
-    node: str = "",
-    hours: float = 24.0,
-    now: datetime | None = None,
-) -> Timeline:
-    """Episodes of not-fine states of one DaemonSet's cells (or one node's) overlapping the
-    last `hours`, and gap seconds per node (DaemonSet) or per DaemonSet (node)."""
-    if bool(daemonset) == bool(node):
-        raise ValueError("timeline of exactly one DaemonSet or one node")
-    now = now or utcnow()
-    start = now - timedelta(hours=hours)
-    rows = _rows_for(cluster, start, node=node, daemonset=daemonset)
-    all_: list[Episode] = []
-    open_: dict[tuple[str, str], Episode] = {}
-    carried: dict[tuple[str, str], Episode] = {}  # ended by a sync, maybe re-opened by it
-    carried_at: datetime | None = None
-    events = []
-
-    def close(k: tuple[str, str], at: datetime) -> None:
-        ep = open_.pop(k, None)
-        if ep is not None:
-            ep.end = at
-
-    for r in rows:
-        if carried and r.at != carried_at:
-            carried.clear()
-        if r.kind == "sync":
-            # A periodic re-baseline (or a takeover) re-states what is still not fine at the
-            # same instant: those rows continue the episode instead of starting a new one.
-            carried = dict(open_)
-            carried_at = r.at
-            for k in list(open_):
-                close(k, r.at)
-            if r.at >= start:
-                events.append(r)
-        elif r.kind == "node-":
-            for k in [k for k in open_ if k[0] == r.node]:
-                close(k, r.at)
-            if node and r.at >= start:
-                events.append(r)
-        elif r.kind == "ds-":
-            for k in [k for k in open_ if k[1] == r.daemonset]:
-                close(k, r.at)
-            if daemonset and r.at >= start:
-                events.append(r)
-        elif r.kind in ("node+", "ds+"):
-            if r.at >= start:
-                events.append(r)
-        elif r.kind == "cell":
-            k = (r.node, r.daemonset)
-            close(k, r.at)
-            before = carried.pop(k, None)
-            if before is not None and before.state == r.state and not r.previous:
-                before.end = None
-                open_[k] = before
-            elif r.state not in FINE:
-                open_[k] = ep = Episode(
-                    r.node, r.daemonset, r.state, r.at, None, r.reason, r.changes
-                )
-                all_.append(ep)
-    done = all_
-    episodes = [e for e in done if (e.end is None or e.end > start)]
-    episodes.sort(key=lambda e: (e.start, e.node, e.daemonset), reverse=True)
-    gaps: dict[str, float] = {}
-    for e in episodes:
-        if e.gap:
-            k = e.node if daemonset else e.daemonset
-            gaps[k] = gaps.get(k, 0.0) + e.clipped_seconds(start, now)
-    events.sort(key=lambda r: (r.at, r.id), reverse=True)
-    return Timeline(start, now, episodes, events, dict(sorted(gaps.items(), key=lambda kv: -kv[1])))
-
-
-def gap_minutes(cluster, hours: float = 24.0, now: datetime | None = None) -> dict[str, float]:
-    """Gap-minutes per DaemonSet over the last `hours`: the sum, over its nodes, of the time
-    each node's cell spent in a gap state (missing, failing, not ready)."""
-    from dashboard.models import CoverageEvent
-
-    now = now or utcnow()
-    keys = (
-        CoverageEvent.objects.filter(cluster=cluster, kind="cell")
-        .exclude(daemonset="")
-        .values_list("daemonset", flat=True)
-        .distinct()
-    )
-    out = {}
-    for ds_key in sorted(set(keys)):
-        t = timeline(cluster, daemonset=ds_key, hours=hours, now=now)
-        out[ds_key] = round(sum(t.gap_seconds.values()) / 60.0, 1)
-    return out
-
-
-def purge(days: int | None = None, now: datetime | None = None) -> int:
-    """Delete history older than `days` (DAEMONVIZ_HISTORY_DAYS); returns the rows deleted."""
-    from dashboard.models import CoverageEvent
-
-    days = settings.DAEMONVIZ_HISTORY_DAYS if days is None else days
-    cutoff = (now or utcnow()) - timedelta(days=days)
-    deleted, _ = CoverageEvent.objects.filter(at__lt=cutoff).delete()
-    return deleted

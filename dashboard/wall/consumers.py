@@ -1,63 +1,19 @@
-"""Websocket consumers: thin. They check access, join the cluster's group and forward the
-collector's deltas, framed for each client's filters by `dashboard.frames`."""
+"""The wall display's websocket consumer (token access, no sign-in)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 from datetime import UTC, datetime
-from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.http import QueryDict
 
-from dashboard import access, frames
-from dashboard.collector import group_name, registry
-
-# Close codes in the 4000–4999 range are the application's own (RFC 6455 §7.4.2).
-CLOSE_UNAUTHENTICATED = 4401
-CLOSE_REVOKED = 4403  # wall token unknown, revoked or rotated
-CLOSE_UNKNOWN_CLUSTER = 4404
-
-
-class GridConsumer(AsyncWebsocketConsumer):
-    async def connect(self) -> None:
-        from dashboard.grid import GridFilters
-
-        if not access.is_viewer(self.scope.get("user")):
-            await self.close(code=CLOSE_UNAUTHENTICATED)
-            return
-        self.slug = self.scope["url_route"]["kwargs"]["slug"]
-        # Off the loop: on a scale-out worker this reads (and may decode) a Redis snapshot.
-        collector = await asyncio.to_thread(registry.get, self.slug)
-        if collector is None:
-            await self.close(code=CLOSE_UNKNOWN_CLUSTER)
-            return
-        query = QueryDict(mutable=True)
-        for key, values in parse_qs(self.scope.get("query_string", b"").decode()).items():
-            query.setlist(key, values)
-        self.filters = GridFilters.from_query(query)
-        self.group = group_name(self.slug)
-        await self.channel_layer.group_add(self.group, self.channel_name)
-        await self.accept()
-        # Tell the page where the matrix stands, so it re-syncs if it rendered an older one
-        # (a reconnect after missed deltas, or a collector restarted with a new matrix).
-        # No lock: reading one int is atomic, and waiting for a long sync here would
-        # block the event loop for every socket.
-        await self.send(text_data=frames.hello_frame(collector.matrix))
-
-    async def disconnect(self, code: int) -> None:
-        if hasattr(self, "group"):
-            await self.channel_layer.group_discard(self.group, self.channel_name)
-
-    async def receive(self, text_data=None, bytes_data=None) -> None:
-        # Read-only socket: the browser has nothing to say to the server.
-        return
-
-    async def grid_delta(self, event: dict) -> None:
-        # Built once per distinct filter set and shared by every socket with that view.
-        await self.send(text_data=frames.frame_for(event, self.filters))
+from dashboard import access
+from dashboard.grid import frames
+from dashboard.grid.consumers import CLOSE_REVOKED
+from dashboard.grid.frames import group_name
+from dashboard.wall.views import cluster_data, cluster_status
 
 
 @database_sync_to_async
@@ -73,18 +29,14 @@ def _wall_state(token: str) -> tuple[int, dict[str, str], list] | None:
 
 def _cluster_now(slug: str, name: str) -> str:
     """A cluster's whole wall frame as of now (worker thread: it waits for the matrix lock)."""
-    from dashboard import wall_views
-
-    return json.dumps(
-        {"t": "cluster", "slug": slug, "name": name, "data": wall_views.cluster_data(slug)}
-    )
+    return json.dumps({"t": "cluster", "slug": slug, "name": name, "data": cluster_data(slug)})
 
 
 class WallConsumer(AsyncWebsocketConsumer):
     """`ws/wall/<token>/`: a wall display's read-only socket, no sign-in.
 
     The token grants exactly its display's clusters: the socket joins their groups and no
-    other, and forwards only their wall data (`payload["wall"]`, see dashboard/wall.py). It
+    other, and forwards only their wall data (`payload["wall"]`, see dashboard/wall/aggregate.py). It
     also joins `wall.<id>`, where the admin side says `wall.revoked` (close now) or
     `wall.changed` (re-check the token and the clusters; close if the token no longer opens
     this display; tell the page to reload when what it laid out changed).
@@ -125,8 +77,6 @@ class WallConsumer(AsyncWebsocketConsumer):
         self.clusters = clusters
 
     def _status_frame(self) -> str:
-        from dashboard.wall_views import cluster_status
-
         return json.dumps(
             {
                 "t": "status",

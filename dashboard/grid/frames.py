@@ -34,11 +34,15 @@ from django.utils.html import format_html
 
 from dashboard.coverage.matrix import Matrix
 from dashboard.coverage.states import State
-
-from . import fragments
-from .grid import NO_GROUP, GridFilters, dom_id
+from dashboard.grid import fragments
+from dashboard.grid.model import NO_GROUP, GridFilters, dom_id
 
 MESSAGE_TYPE = "grid.delta"  # consumers' `grid_delta` handler
+
+
+def group_name(slug: str) -> str:
+    """The channel-layer group a cluster's deltas are published to."""
+    return f"cluster.{slug}"
 
 
 def _plain_str(obj: Any) -> str:
@@ -111,7 +115,7 @@ def _encode(frame: dict[str, Any]) -> str:
 
 def hello_frame(matrix: Matrix) -> str:
     """The first frame on a new socket: where the matrix stands now."""
-    return _encode({"hello": 1, "rev": matrix.revision, "epoch": fragments.epoch(matrix)})
+    return _encode({"hello": 1, "rev": matrix.revision, "epoch": matrix.epoch})
 
 
 def client_frame(payload: dict[str, Any], filters: GridFilters) -> str:

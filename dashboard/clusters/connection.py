@@ -1,77 +1,23 @@
 """The admin's connection checks for a cluster, on top of `dashboard.kube.probe`.
 
-Builds the cluster's client the way its collector will (file path, uploaded kubeconfig,
-or service account), runs the GET-only probe, and scrubs every message with the secrets of
+Builds the cluster's client exactly as its collector does (dashboard/clusters/target.py:
+file path, uploaded kubeconfig, or service account), runs the GET-only probe, and scrubs every message with the secrets of
 the kubeconfig in use before it reaches a page.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from django.conf import settings
-from django.views.decorators.debug import sensitive_variables
 
-from dashboard.crypto import DecryptionError, decrypt
-from dashboard.kube.clients import (
-    KubeconfigError,
-    client_from_kubeconfig,
-    client_from_kubeconfig_content,
-    client_in_cluster,
-)
+from dashboard.clusters.config import ClusterConfig
+from dashboard.clusters.crypto import DecryptionError
+from dashboard.clusters.redact import scrub
+from dashboard.clusters.target import Target
+from dashboard.kube.clients import KubeconfigError
 from dashboard.kube.probe import Check, ProbeReport, probe, unreachable
-from dashboard.models import Cluster, split_names
-from dashboard.redact import kubeconfig_secrets, scrub
-
-
-@dataclass
-class Target:
-    """Where and how to connect, detached from a saved row (forms check unsaved input)."""
-
-    source: str
-    kubeconfig_path: str = ""
-    kubeconfig_content: str = field(default="", repr=False)
-    context: str = ""
-    namespace: str | None = None
-
-    @classmethod
-    @sensitive_variables()
-    def of(cls, cluster: Cluster) -> Target:
-        content = ""
-        if cluster.source == Cluster.Source.UPLOADED and cluster.kubeconfig_encrypted:
-            content = decrypt(cluster.kubeconfig_encrypted)
-        include = split_names(cluster.namespaces_include)
-        return cls(
-            source=cluster.source,
-            kubeconfig_path=cluster.kubeconfig_path,
-            kubeconfig_content=content,
-            context=cluster.context,
-            namespace=include[0] if len(include) == 1 else None,
-        )
-
-    def secrets(self) -> set[str]:
-        if self.kubeconfig_content:
-            return kubeconfig_secrets(self.kubeconfig_content)
-        if self.source == Cluster.Source.KUBECONFIG and self.kubeconfig_path:
-            try:
-                with open(self.kubeconfig_path, encoding="utf-8") as f:
-                    return kubeconfig_secrets(f.read())
-            except (OSError, UnicodeDecodeError, ValueError):
-                return set()
-        return set()
-
-    def client(self):
-        """An ApiClient, or KubeconfigError saying what is wrong with the configuration."""
-        context = self.context or None
-        if self.source == Cluster.Source.IN_CLUSTER:
-            return client_in_cluster()
-        if self.source == Cluster.Source.UPLOADED:
-            if not self.kubeconfig_content:
-                raise KubeconfigError("no kubeconfig has been uploaded")
-            return client_from_kubeconfig_content(self.kubeconfig_content, context)
-        if not self.kubeconfig_path:
-            raise KubeconfigError("no kubeconfig path given")
-        return client_from_kubeconfig(self.kubeconfig_path, context)
+from dashboard.models import Cluster
 
 
 @dataclass
@@ -120,7 +66,7 @@ def test_connection(cluster: Cluster, timeout: float | None = None) -> Report:
         return report
     timeout = settings.DAEMONVIZ_CHECK_TIMEOUT if timeout is None else timeout
     try:
-        target = Target.of(cluster)
+        target = Target.of(ClusterConfig.from_model(cluster))
     except DecryptionError as exc:
         report.config_error = str(exc)
         return report

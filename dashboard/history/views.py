@@ -1,5 +1,5 @@
 """Coverage history pages (sign-in required, like every dashboard page): gap-minutes per
-DaemonSet for a cluster, and a timeline per DaemonSet and per node. See dashboard/history.py.
+DaemonSet for a cluster, and a timeline per DaemonSet and per node. See dashboard/history/recorder.py.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 
-from dashboard import history
+from dashboard.history import timeline as history
 from dashboard.models import Cluster
 
 WINDOWS = (1, 6, 24, 72, 168)  # hours offered; any ?hours= within retention is accepted

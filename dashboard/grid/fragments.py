@@ -2,15 +2,13 @@
 
 `delta_payload` runs once per coalesced delta on the collector (under its lock) and renders
 every changed piece once, whatever the number of browsers; the result is plain data (it
-crosses Redis in the scale-out setup). `dashboard.frames` turns it into each browser's
+crosses Redis in the scale-out setup). `dashboard.grid.frames` turns it into each browser's
 websocket frame. Element ids are blake2s hashes of the Kubernetes names (`grid.dom_id`):
 names contain dots.
 """
 
 from __future__ import annotations
 
-import secrets
-import weakref
 from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
@@ -20,36 +18,20 @@ from django.urls import reverse
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
-from dashboard import wall
 from dashboard.coverage.cells import Cell
+from dashboard.coverage.grouping import ZONE_LABEL, node_pool, node_role
 from dashboard.coverage.matrix import Delta, Matrix
-from dashboard.coverage.summary import cluster_summary, daemonset_summary
-
-from .grid import (
-    ZONE_LABEL,
-    Column,
-    GridView,
-    Row,
-    dom_id,
-    make_row,
-    node_pool,
-    node_role,
+from dashboard.coverage.summary import (
+    ClusterSummary,
+    cluster_summary,
+    daemonset_summary,
+    headline,
 )
-
-# A matrix is a revision space of its own: when a collector restarts with a fresh matrix,
-# revisions start again at 0, and a page from the old one must re-sync rather than wait.
-_epochs: weakref.WeakKeyDictionary[Matrix, str] = weakref.WeakKeyDictionary()
-
-
-def epoch(matrix: Matrix) -> str:
-    token = _epochs.get(matrix)
-    if token is None:
-        token = _epochs[matrix] = secrets.token_hex(4)
-    return token
+from dashboard.grid.model import Column, GridView, Row, dom_id, make_row
 
 
 @lru_cache(maxsize=16)
-def _template(name: str):
+def template(name: str):
     return get_template(name)
 
 
@@ -71,7 +53,7 @@ _MARKS = {"id": "\x00I\x00", "node": "\x00N\x00", "ds": "\x00D\x00", "href": "\x
 @lru_cache(maxsize=8192)
 def _cell_skeleton(state, reason: str, restarts: int) -> str:
     cell = None if state is None else Cell(state, reason, True, restarts=restarts)
-    return _template("dashboard/_cell.html").render({**_MARKS, "cell": cell})
+    return template("dashboard/_cell.html").render({**_MARKS, "cell": cell})
 
 
 @lru_cache(maxsize=65536)
@@ -119,7 +101,7 @@ def row_context(slug: str, row: Row) -> dict[str, Any]:
 
 
 def render_rowhead(slug: str, row: Row, oob: bool = False) -> str:
-    return _template("dashboard/_rowhead.html").render({**row_context(slug, row), "oob": oob})
+    return template("dashboard/_rowhead.html").render({**row_context(slug, row), "oob": oob})
 
 
 def render_row(slug: str, row: Row, cells_html: list[str] | None = None) -> SafeString:
@@ -132,7 +114,7 @@ def row_html(
     rid: str, name: str, problem: bool, head: str, cells_html: list[str], new: bool = False
 ) -> SafeString:
     """`_row.html` around an already rendered (escaped) head and cells."""
-    return _template("dashboard/_row.html").render(
+    return template("dashboard/_row.html").render(
         {
             "id": rid,
             "name": name,
@@ -145,50 +127,13 @@ def row_html(
 
 
 def render_colhead(slug: str, column: Column, oob: bool = False) -> str:
-    return _template("dashboard/_colhead.html").render({"slug": slug, "col": column, "oob": oob})
+    return template("dashboard/_colhead.html").render({"slug": slug, "col": column, "oob": oob})
 
 
 def render_summary(slug: str, matrix: Matrix, oob: bool = False, summary=None) -> str:
     summary = cluster_summary(matrix) if summary is None else summary
-    return _template("dashboard/_summary.html").render(
+    return template("dashboard/_summary.html").render(
         {"slug": slug, "summary": summary, "oob": oob}
-    )
-
-
-def headline(summary) -> dict[str, Any]:
-    """A cluster's headline numbers as plain data (they travel in payloads, across Redis):
-    what the wall display and other compact views show."""
-    c = summary.counts
-    return {
-        "coverage": c.coverage,
-        "nodes": summary.nodes,
-        "daemonsets": summary.daemonsets,
-        "pods": summary.pods,
-        "targeted": c.targeted,
-        "healthy": c.healthy,
-        "missing": c.missing,
-        "failing": c.failing,
-        "crash_looping": c.crash_looping,
-        "progressing": c.progressing,
-        "outdated": c.outdated,
-        "misscheduled": c.misscheduled,
-        "nodes_not_ready": summary.nodes_not_ready,
-    }
-
-
-def render_wall_cluster(
-    slug: str, name: str, numbers: dict[str, Any] | None, status: Any = None, oob: bool = False
-) -> str:
-    """One cluster's headline block on a wall display (page and pushes)."""
-    return _template("wall/_cluster.html").render(
-        {
-            "id": "w-" + dom_id("cluster:" + slug),
-            "slug": slug,
-            "name": name,
-            "h": numbers,
-            "status": status,
-            "oob": oob,
-        }
     )
 
 
@@ -203,15 +148,18 @@ def attach_html(slug: str, view: GridView) -> GridView:
 # --------------------------------------------------------------------------- pushes
 
 
-def delta_payload(cluster: Any, matrix: Matrix, delta: Delta) -> dict[str, Any]:
-    """The message the collector publishes for one coalesced delta (call under its lock)."""
-    slug = cluster.slug
+def delta_payload(
+    slug: str, matrix: Matrix, delta: Delta, summary: ClusterSummary
+) -> dict[str, Any]:
+    """The grid's part of the message the collector publishes for one coalesced delta
+    (called under its lock; dashboard/pipeline.py adds the wall's part). `summary` is the
+    cluster's summary after the delta."""
     removed = set(delta.removed_nodes)
     added = set(delta.added_nodes)
     # Changed cells as (names, element id, skeleton index): the page rebuilds each from the
     # skeleton (`_cell.html` rendered once per distinct state, reason and restarts) and the
     # names it already holds, so a 1,000-cell rollout frame is ~40 KB, not ~0.5 MB of
-    # repeated names and links (dashboard/frames.py, static/js/daemonviz.js).
+    # repeated names and links (dashboard/grid/frames.py, static/js/daemonviz.js).
     cells = []
     skeletons: dict[str, int] = {}
     for (node, ds_key), cell in delta.cells.items():
@@ -259,20 +207,11 @@ def delta_payload(cluster: Any, matrix: Matrix, delta: Delta) -> dict[str, Any]:
         for key in delta.changed_daemonsets
         if key in by_key
     ]
-    # Any cell change can move the counters; the summary is cheap (O(DaemonSets)).
-    touched = cells or rows_added or delta.removed_nodes or columns_changed
-    summary = cluster_summary(matrix) if touched else None
-    # The wall display's bounded view of the cluster after this delta (dashboard/wall.py):
-    # maintained incrementally, so it costs O(touched rows), rendered by the wall page.
-    wall_data = wall.payload_data(
-        matrix,
-        delta,
-        headline(summary if summary is not None else cluster_summary(matrix)),
-        getattr(cluster, "group_by_label", "") or "",
-    )
+    # Any cell change can move the counters.
+    touched = bool(cells or rows_added or delta.removed_nodes or columns_changed)
     return {
         "slug": slug,
-        "epoch": epoch(matrix),
+        "epoch": matrix.epoch,
         "revision": delta.revision,
         "cells": cells,
         "skeletons": list(skeletons),
@@ -284,6 +223,5 @@ def delta_payload(cluster: Any, matrix: Matrix, delta: Delta) -> dict[str, Any]:
         # A new or removed column changes every row's layout: simpler and safer to re-fetch.
         "resync": bool(delta.added_daemonsets or delta.removed_daemonsets),
         "summary": render_summary(slug, matrix, oob=True, summary=summary) if touched else "",
-        "headline": headline(summary) if summary is not None else None,
-        "wall": wall_data,
+        "headline": headline(summary) if touched else None,
     }

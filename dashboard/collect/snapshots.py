@@ -1,6 +1,6 @@
 """Matrix snapshots: the whole coverage state of one cluster as msgpack bytes (msgspec).
 
-The collector process writes one per cluster to Redis (see `dashboard.scaleout`); web
+The collector process writes one per cluster to Redis (see dashboard/collect/locks.py); web
 workers decode it into a read-only `Matrix` the views render exactly as they render the
 live one. Only primary state travels (records, cells, eligibility, counters, current
 revision hashes); the indexes derived from it are rebuilt on load.

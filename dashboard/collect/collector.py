@@ -1,0 +1,321 @@
+"""Collectors: one per enabled cluster. Each runs its source (a real cluster through
+`dashboard.kube`, or the in-process simulator), feeds the coverage matrix, coalesces
+changes (~250 ms) and hands each window's delta to whoever built it: a payload builder
+turns the delta into a message, a publisher sends it (dashboard/pipeline.py wires the
+grid's and the wall's builders and the channel layer in). The collector renders nothing
+itself. The matrix is the snapshot pages render from and late joiners re-sync against.
+
+Threads: the kube source's reflectors run in threads of their own (the official client
+blocks), and views render in Django's sync thread pool, while ticks run on the ASGI
+event loop. So the matrix is only touched under `collector.lock`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from asgiref.sync import async_to_sync
+
+from dashboard.clusters.config import ClusterConfig
+from dashboard.coverage.events import Change, SourceEvent
+from dashboard.coverage.matrix import Delta, Matrix
+from dashboard.coverage.records import Record
+from dashboard.coverage.timefmt import utcnow
+from dashboard.kube.connection import ConnectionState
+from dashboard.simulator import Simulator
+
+from . import gcfreeze
+from .registry import WatchCounts
+from .scope import Scope
+from .sources import SimulatedSource, Source, make_source
+from .status import ConnectionStatus, RuntimeStatus
+
+log = logging.getLogger(__name__)
+
+# Re-classify clock-dependent cells (minReadySeconds, "node joined 20s ago") this often.
+TIMED_REFRESH_SECONDS = 10.0
+
+# Turns one coalesced delta into the message to publish (called under the collector's
+# lock, in the thread that computed the delta): the payload must be plain data.
+PayloadBuilder = Callable[[ClusterConfig, Matrix, Delta], dict[str, Any]]
+# Sends one payload (on the event loop).
+Publisher = Callable[[dict[str, Any]], Awaitable[None]]
+# Called with (collector, delta) under the lock after every non-empty delta.
+Listener = Callable[["ClusterCollector", Delta], None]
+
+
+class ClusterCollector:
+    """The collector of one cluster in this process (implements registry.Collector)."""
+
+    remote = False
+    heartbeat_age = None  # in this process: nothing to wait for
+    fresh = True
+
+    def __init__(
+        self,
+        cluster: ClusterConfig,
+        *,
+        coalesce: float = 0.25,
+        payload: PayloadBuilder | None = None,
+        publish: Publisher | None = None,
+    ):
+        self.cluster = cluster
+        self.lock = threading.RLock()
+        self.matrix = Matrix()
+        self.coalesce = coalesce
+        self.build_payload = payload
+        self.publish = publish
+        self.last_update: datetime | None = None
+        self._source: Source | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._last_timed_refresh = 0.0
+        self.scope = Scope(cluster)
+        # Runtime status the admin shows (see runtime_status()).
+        self.last_sync: datetime | None = None
+        self.last_error = self.scope.error
+        self.last_error_at: datetime | None = utcnow() if self.scope.error else None
+        # Coverage history (dashboard/history/recorder.py) listens here.
+        self.listeners: list[Listener] = []
+        # Run once the collector has stopped (blocking, off the event loop): listeners
+        # write what they still hold.
+        self.closers: list[Callable[[], None]] = []
+        self._frozen = False  # see dashboard/collect/gcfreeze.py
+
+    # ------------------------------------------------------------------ source
+
+    @property
+    def source(self) -> Source | None:
+        return self._source
+
+    def use_source(self, source: Source) -> None:
+        """Take events from `source` instead of the one the configuration names (tests and
+        benchmarks feed a collector by hand this way)."""
+        self._source = source
+
+    @property
+    def simulator(self) -> Simulator | None:
+        return self._source.simulator if isinstance(self._source, SimulatedSource) else None
+
+    def start_source(self, run_clock: bool = True) -> None:
+        source = make_source(self.cluster)
+        self._source = source
+        if isinstance(source, SimulatedSource):
+            source.start(run_clock=run_clock)
+        else:
+            source.start()
+
+    @property
+    def status(self) -> ConnectionStatus:
+        if self._source is None:
+            return ConnectionStatus(ConnectionState.CONNECTING, "not started")
+        return self._source.status()
+
+    @property
+    def settled(self) -> bool:
+        """Synced, and every event the source delivered is in the matrix (so the matrix
+        is a whole cluster, not a half-applied list)."""
+        return (
+            self.status.state == ConnectionState.SYNCED
+            and self._source is not None
+            and not self._source.pending()
+        )
+
+    def watch_stats(self) -> Mapping[str, WatchCounts]:
+        """The kube reflectors' counters by resource ({} for simulated clusters)."""
+        return self._source.watch_stats() if self._source is not None else {}
+
+    def observe_status(self) -> ConnectionStatus:
+        """Remember when the source was last in sync and its last error (called each tick)."""
+        status = self.status
+        if status.state == ConnectionState.SYNCED:
+            self.last_sync = utcnow()
+        elif status.state in (ConnectionState.STALE, ConnectionState.FAILED) and status.message:
+            if status.message != self.last_error or self.last_error_at is None:
+                self.last_error_at = status.since or utcnow()
+            self.last_error = status.message
+        return status
+
+    def runtime_status(self) -> RuntimeStatus:
+        status = self.observe_status()
+        with self.lock:
+            matrix = self.matrix
+            if self.scope.selector:
+                # Pods of DaemonSets the selector hides stay in the matrix (see Scope).
+                shown = {ds.uid for ds in matrix.daemonsets.values()}
+                pods = sum(1 for p in matrix.pods.values() if p.owner_uid in shown)
+            else:
+                pods = len(matrix.pods)
+            counts = (len(matrix.nodes), len(matrix.daemonsets), pods)
+        return RuntimeStatus(
+            state=status.state,
+            message=status.message,
+            since=status.since,
+            last_sync=self.last_sync,
+            last_update=self.last_update,
+            last_error=self.last_error,
+            last_error_at=self.last_error_at,
+            nodes=counts[0],
+            daemonsets=counts[1],
+            pods=counts[2],
+        )
+
+    # ------------------------------------------------------------------ ticks
+
+    def tick(self) -> Delta | None:
+        """Apply what the source produced since the last tick; publish one delta."""
+        delta, payload = self._compute()
+        if payload is not None:
+            self._publish_now(payload)
+        self.observe_status()
+        return delta
+
+    def refresh_timed(self) -> None:
+        payload = self._compute_timed()
+        if payload is not None:
+            self._publish_now(payload)
+
+    def _compute(self) -> tuple[Delta | None, dict[str, Any] | None]:
+        """Drain the source into the matrix and build the delta's payload. Safe to run in
+        a worker thread: it takes the lock, and publishing is left to the caller."""
+        if self._source is None:
+            return None, None
+        events = self.scope.filter(self._source.drain())
+        if not events:
+            return None, None
+        with self.lock:
+            base = self.matrix.revision
+            delta = self._apply(events)
+            if delta.empty:
+                return delta, None
+            self.last_update = utcnow()
+            self._notify(delta)
+            return delta, self._payload(delta, base)
+
+    def _compute_timed(self) -> dict[str, Any] | None:
+        with self.lock:
+            base = self.matrix.revision
+            delta = self.matrix.refresh_timed()
+            if delta.empty:
+                return None
+            self._notify(delta)
+            return self._payload(delta, base)
+
+    def _notify(self, delta: Delta) -> None:
+        for listener in self.listeners:
+            try:
+                listener(self, delta)
+            except Exception:  # a listener must never stall the matrix
+                log.exception("collector listener failed for cluster %s", self.cluster.slug)
+
+    def _apply(self, events: list[SourceEvent]) -> Delta:
+        total = Delta(self.matrix.revision)
+        batch: list[tuple[str, Record]] = []
+        replaces: dict[str, list[Record]] = {}
+        for event in events:
+            # Keep order between replaces and changes: flush whichever kind was pending.
+            if isinstance(event, Change):
+                if replaces:
+                    total.merge(self.matrix.replace_all(replaces))
+                    replaces = {}
+                batch.append((event.type, event.record))
+            else:
+                if batch:
+                    total.merge(self.matrix.apply_many(batch))
+                    batch = []
+                replaces[event.kind] = event.records
+        if replaces:
+            total.merge(self.matrix.replace_all(replaces))
+        if batch:
+            total.merge(self.matrix.apply_many(batch))
+        return total
+
+    def _payload(self, delta: Delta, base: int) -> dict[str, Any] | None:
+        if self.build_payload is None:
+            return None
+        payload = self.build_payload(self.cluster, self.matrix, delta)
+        payload.setdefault("revision", delta.revision)
+        payload.setdefault("base", base)
+        return payload
+
+    async def _send(self, payload: dict[str, Any]) -> None:
+        if self.publish is not None:
+            await self.publish(payload)
+
+    def _publish_now(self, payload: dict[str, Any]) -> None:
+        """Publish from synchronous code (tests, management commands)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            async_to_sync(self._send)(payload)
+        else:
+            loop.create_task(self._send(payload))
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def run(self) -> None:
+        """Tick forever. Decoding, classifying and rendering run in a worker thread, so a
+        large initial sync (seconds of CPU) never stalls the event loop that serves pages
+        and sockets; publishing happens back on the loop, where the channel layer lives."""
+        await asyncio.to_thread(self.start_source)
+        loop = asyncio.get_running_loop()
+        try:
+            next_tick = loop.time()
+            while True:
+                # A fixed cadence: a slow tick shortens the next wait instead of adding to it.
+                next_tick = max(next_tick + self.coalesce, loop.time())
+                await asyncio.sleep(next_tick - loop.time())
+                _, payload = await asyncio.to_thread(self._compute)
+                if payload is not None:
+                    await self._send(payload)
+                if self.observe_status().state == ConnectionState.SYNCED and not self._frozen:
+                    # The synced matrix (and a simulator's cluster) lives as long as the
+                    # process: keep it out of the garbage collector's full passes.
+                    self._frozen = True
+                    await asyncio.to_thread(
+                        gcfreeze.freeze_long_lived, f"the first sync of {self.cluster.slug}"
+                    )
+                if loop.time() - self._last_timed_refresh > TIMED_REFRESH_SECONDS:
+                    self._last_timed_refresh = loop.time()
+                    payload = await asyncio.to_thread(self._compute_timed)
+                    if payload is not None:
+                        await self._send(payload)
+        finally:
+            # Stopping a kube source joins its reflector threads (up to ~2 s): off the loop,
+            # so disabling a cluster in the admin does not stall every page and socket.
+            try:
+                await asyncio.shield(asyncio.to_thread(self.stop_source))
+            except (asyncio.CancelledError, RuntimeError):
+                self.stop_source()  # the loop or its executor is shutting down
+
+    def start(self) -> asyncio.Task[None]:
+        self._task = asyncio.get_running_loop().create_task(
+            self.run(), name=f"collector:{self.cluster.slug}"
+        )
+        return self._task
+
+    def stop_source(self) -> None:
+        if self._source is not None:
+            self._source.stop()
+
+    async def stop(self) -> None:
+        """Cancel the ticks, stop the source, then run the closers (off the loop)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await asyncio.to_thread(self.close)
+
+    def close(self) -> None:
+        closers, self.closers = self.closers, []
+        for closer in closers:
+            try:
+                closer()
+            except Exception:
+                log.exception("closing collector of %s failed", self.cluster.slug)

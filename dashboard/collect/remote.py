@@ -1,0 +1,249 @@
+"""Scale-out web workers: clusters read from the collectors' snapshots and reports in
+Redis (keys in locks.py), with the attributes the pages use of an embedded collector."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+import msgspec
+import redis
+from django.conf import settings
+
+from dashboard.clusters.config import ClusterConfig
+from dashboard.kube.connection import ConnectionState
+
+from .collector import ClusterCollector
+from .locks import ClusterLock, key, redis_client
+from .registry import WatchCounts
+from .snapshots import decode_matrix
+from .status import ConnectionStatus, RuntimeStatus
+
+log = logging.getLogger(__name__)
+
+
+# --------------------------------------------------------------------------- reports
+
+
+class SnapshotMeta(msgspec.Struct):
+    epoch: str
+    revision: int
+    token: int
+    written_at: float
+
+
+class WatchReport(msgspec.Struct):
+    lists: int = 0
+    watches: int = 0
+    events: int = 0
+    errors: int = 0
+    last_event_at: float = 0.0
+
+
+class CollectorReport(msgspec.Struct):
+    """What the holder says about a cluster every second (`status:<slug>`)."""
+
+    holder: str
+    token: int
+    heartbeat: float  # time.time()
+    state: str
+    message: str = ""
+    since: datetime | None = None
+    last_sync: datetime | None = None
+    last_update: datetime | None = None
+    last_error: str = ""
+    last_error_at: datetime | None = None
+    nodes: int = 0
+    daemonsets: int = 0
+    pods: int = 0
+    revision: int = 0
+    # Cluster configuration the pages need (never the kubeconfig).
+    name: str = ""
+    source: str = ""
+    group_by_label: str = ""
+    watch: dict[str, WatchReport] = {}
+
+
+def watch_report(collector: ClusterCollector) -> dict[str, WatchReport]:
+    """The kube reflectors' counters of a collector, by resource ({} for simulated ones)."""
+    return {
+        resource: WatchReport(s.lists, s.watches, s.events, s.errors, s.last_event_at)
+        for resource, s in collector.watch_stats().items()
+    }
+
+
+def report_for(collector: ClusterCollector, lock: ClusterLock) -> CollectorReport:
+    rt = collector.runtime_status()
+    return CollectorReport(
+        holder=lock.owner,
+        token=lock.token or 0,
+        heartbeat=time.time(),
+        state=rt.state,
+        message=rt.message,
+        since=rt.since,
+        last_sync=rt.last_sync,
+        last_update=rt.last_update,
+        last_error=rt.last_error,
+        last_error_at=rt.last_error_at,
+        nodes=rt.nodes,
+        daemonsets=rt.daemonsets,
+        pods=rt.pods,
+        revision=collector.matrix.revision,
+        name=collector.cluster.name,
+        source=collector.cluster.source,
+        group_by_label=collector.cluster.group_by_label,
+        watch=watch_report(collector),
+    )
+
+
+# --------------------------------------------------------------------------- reader
+
+
+def _dt(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+class RemoteCollector:
+    """A cluster as web workers see it in scale-out: the same attributes the views use of
+    a ClusterCollector (`lock`, `matrix`, `status`, `cluster`, `last_update`,
+    `runtime_status()`), read-only, from the snapshot and report in Redis."""
+
+    remote = True
+
+    def __init__(self, cluster: ClusterConfig, matrix, meta: SnapshotMeta, stale_after: float):
+        self.cluster = cluster
+        self.matrix = matrix
+        self.meta = meta
+        self.lock = threading.RLock()  # nothing mutates this matrix; kept for the views
+        self.stale_after = stale_after
+        self.report: CollectorReport | None = None
+
+    @property
+    def heartbeat_age(self) -> float | None:
+        return None if self.report is None else max(0.0, time.time() - self.report.heartbeat)
+
+    @property
+    def fresh(self) -> bool:
+        age = self.heartbeat_age
+        return age is not None and age <= self.stale_after
+
+    @property
+    def last_update(self) -> datetime | None:
+        return self.report.last_update if self.report else None
+
+    @property
+    def status(self) -> ConnectionStatus:
+        r = self.report
+        if r is None:
+            return ConnectionStatus(
+                ConnectionState.STALE, "no collector has reported for this cluster"
+            )
+        if not self.fresh:
+            return ConnectionStatus(
+                ConnectionState.STALE,
+                "the collector stopped reporting; showing the last known state",
+                _dt(r.heartbeat),
+            )
+        return ConnectionStatus(r.state, r.message, r.since)
+
+    def watch_stats(self) -> Mapping[str, WatchCounts]:
+        return self.report.watch if self.report is not None else {}
+
+    def runtime_status(self) -> RuntimeStatus:
+        r = self.report
+        status = self.status
+        return RuntimeStatus(
+            state=status.state,
+            message=(status.message + " (collector in another process)").strip(),
+            since=status.since,
+            last_sync=r.last_sync if r else None,
+            last_update=r.last_update if r else None,
+            last_error=r.last_error if r else "",
+            last_error_at=r.last_error_at if r else None,
+            nodes=r.nodes if r else len(self.matrix.nodes),
+            daemonsets=r.daemonsets if r else len(self.matrix.daemonsets),
+            pods=r.pods if r else len(self.matrix.pods),
+        )
+
+
+class SnapshotReader:
+    """`registry.fallback` in web workers: RemoteCollector per slug, cached per revision."""
+
+    def __init__(self, client=None, stale_after: float | None = None):
+        self._client = client
+        self.stale_after = settings.DAEMONVIZ_STALE_SECONDS if stale_after is None else stale_after
+        self._cache: dict[str, RemoteCollector] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    @property
+    def client(self):
+        if self._client is None:
+            self._client = redis_client()
+        return self._client
+
+    def _slug_lock(self, slug: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(slug, threading.Lock())
+
+    def __call__(self, slug: str) -> RemoteCollector | None:
+        return self.get(slug)
+
+    def get(self, slug: str) -> RemoteCollector | None:
+        try:
+            meta_raw, status_raw = self.client.mget(key("meta", slug), key("status", slug))
+        except redis.RedisError as exc:
+            log.warning("redis unreachable reading cluster %s: %s", slug, exc)
+            cached = self._cache.get(slug)
+            if cached is not None:
+                cached.report = None  # shows as stale: we cannot tell
+            return cached
+        if meta_raw is None:
+            return None
+        meta = msgspec.json.decode(meta_raw, type=SnapshotMeta)
+        report = msgspec.json.decode(status_raw, type=CollectorReport) if status_raw else None
+        cached = self._cache.get(slug)
+        if cached is None or (cached.meta.epoch, cached.meta.revision) != (
+            meta.epoch,
+            meta.revision,
+        ):
+            with self._slug_lock(slug):
+                cached = self._cache.get(slug)
+                if cached is None or (cached.meta.epoch, cached.meta.revision) != (
+                    meta.epoch,
+                    meta.revision,
+                ):
+                    loaded = self._load(slug, report)
+                    if loaded is not None:
+                        self._cache[slug] = cached = loaded
+        if cached is None:
+            return None
+        cached.report = report
+        return cached
+
+    def _load(self, slug: str, report: CollectorReport | None) -> RemoteCollector | None:
+        # Snapshot and meta together, atomically (MULTI): they always describe one revision.
+        pipe = self.client.pipeline(transaction=True)
+        pipe.get(key("meta", slug))
+        pipe.get(key("snap", slug))
+        meta_raw, blob = pipe.execute()
+        if meta_raw is None or blob is None:
+            return None
+        meta = msgspec.json.decode(meta_raw, type=SnapshotMeta)
+        matrix = decode_matrix(blob)
+        # Pages and pushes must agree on the matrix's epoch: the one the collector
+        # published its deltas under.
+        matrix.epoch = meta.epoch
+        config = ClusterConfig(
+            slug=slug,
+            name=report.name if report and report.name else slug,
+            source=report.source if report and report.source else "simulated",
+            group_by_label=report.group_by_label if report else "",
+        )
+        return RemoteCollector(config, matrix, meta, self.stale_after)
+
+    def forget(self, slug: str) -> None:
+        self._cache.pop(slug, None)

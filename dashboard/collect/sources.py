@@ -1,0 +1,182 @@
+"""Where a collector's events come from: a real API server through `dashboard.kube`, or
+the in-process simulator. Both hand the collector the engine's event currency
+(dashboard/coverage/events.py), drained once per tick."""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Protocol
+
+from dashboard.clusters.config import ClusterConfig
+from dashboard.clusters.crypto import DecryptionError
+from dashboard.clusters.redact import scrub
+from dashboard.clusters.target import Target
+from dashboard.coverage.events import Change, Replace, SourceEvent
+from dashboard.coverage.records import DecodeError, Record, decode
+from dashboard.coverage.timefmt import utcnow
+from dashboard.kube.clients import KubeconfigError
+from dashboard.kube.connection import ConnectionState
+from dashboard.kube.reflector import ClusterWatch, Event, WatchStats
+from dashboard.simulator import Simulator
+from dashboard.simulator.store import Expired
+
+from .status import ConnectionStatus
+
+log = logging.getLogger(__name__)
+
+# Matrix kinds by API resource plural (what sources speak in).
+KIND_OF_RESOURCE = {
+    "nodes": "Node",
+    "daemonsets": "DaemonSet",
+    "pods": "Pod",
+    "controllerrevisions": "ControllerRevision",
+}
+
+
+class Source(Protocol):
+    def start(self) -> None: ...
+    def drain(self) -> list[SourceEvent]: ...
+    def pending(self) -> bool:
+        """Events are waiting to be drained (a list may still be arriving)."""
+        ...
+
+    def status(self) -> ConnectionStatus: ...
+    def watch_stats(self) -> dict[str, WatchStats]: ...
+    def stop(self) -> None: ...
+
+
+class SimulatedSource:
+    """Follows a simulator's object store directly: the same raw objects an API server
+    would serve, without HTTP. A gap in the store's history (410) means a full replace,
+    exactly like a relist."""
+
+    def __init__(self, config: ClusterConfig):
+        self.simulator = Simulator.from_scenario(
+            config.scenario,
+            seed=config.seed,
+            nodes=config.nodes,
+            daemonsets=config.daemonsets,
+            churn=config.churn,
+        )
+        self._rv: int | None = None
+        self._since = utcnow()
+        self.bad_objects = 0
+
+    def start(self, run_clock: bool = True) -> None:
+        if run_clock:  # False: tests step the simulator by hand
+            self.simulator.start()
+
+    def drain(self) -> list[SourceEvent]:
+        store = self.simulator.store
+        if self._rv is not None:
+            try:
+                events = store.events_since(self._rv)
+            except Expired:
+                log.info("simulated store history expired: replacing everything")
+            else:
+                out: list[SourceEvent] = []
+                for ev in events:
+                    self._rv = ev.rv
+                    kind = KIND_OF_RESOURCE.get(ev.resource)
+                    record = self._decode(kind, ev.data) if kind else None
+                    if record is not None:
+                        out.append(Change(ev.type, record))
+                return out
+        # The lists of the four resources may straddle writes: remember the version from
+        # before the first one and replay what came after it next time (re-applying an
+        # event whose result a list already showed is harmless).
+        self._rv = store.resource_version
+        replaces: list[SourceEvent] = []
+        for resource, kind in KIND_OF_RESOURCE.items():
+            objs, _ = store.list(resource)
+            replaces.append(Replace(kind, self._decode_all(kind, (data for _, data in objs))))
+        return replaces
+
+    def pending(self) -> bool:
+        return False  # drained synchronously: nothing is ever half-delivered
+
+    def _decode_all(self, kind: str, blobs: Iterable[bytes]) -> list[Record]:
+        return [r for data in blobs if (r := self._decode(kind, data)) is not None]
+
+    def _decode(self, kind: str, data: bytes) -> Record | None:
+        try:
+            return decode(kind, data)
+        except DecodeError as exc:
+            # One bad object must not stall the cluster: skip it, say which.
+            self.bad_objects += 1
+            log.warning("simulated %s skipped: %s", kind, exc)
+            return None
+
+    def status(self) -> ConnectionStatus:
+        return ConnectionStatus(ConnectionState.SYNCED, "simulated cluster", self._since)
+
+    def watch_stats(self) -> dict[str, WatchStats]:
+        return {}
+
+    def stop(self) -> None:
+        self.simulator.stop()
+
+
+class KubeSource:
+    """A real API server through `dashboard.kube`: reflector threads push into a queue."""
+
+    def __init__(self, config: ClusterConfig):
+        self.config = config
+        self._queue: deque[SourceEvent] = deque()
+        self._watch: ClusterWatch | None = None
+        self._status = ConnectionStatus(ConnectionState.CONNECTING, "starting", utcnow())
+        self._secrets: set[str] = set()
+
+    def start(self) -> None:
+        try:
+            target = Target.of(self.config)
+            self._secrets = target.secrets()
+            api = target.client()
+        except (KubeconfigError, DecryptionError) as exc:
+            self._status = ConnectionStatus(ConnectionState.FAILED, self._scrub(str(exc)), utcnow())
+            return
+        self._watch = ClusterWatch(api, self._sink, namespace=target.namespace)
+
+    def _scrub(self, message: str) -> str:
+        # Messages are built without request data already; this is the second line.
+        return scrub(message, self._secrets) if self._secrets else message
+
+    def _sink(self, resource: str, event: Event) -> None:
+        # Called on reflector threads; deque appends are atomic, so no lock is needed.
+        if resource in KIND_OF_RESOURCE and isinstance(event, Replace | Change):
+            self._queue.append(event)
+
+    def drain(self) -> list[SourceEvent]:
+        events = []
+        while self._queue:
+            events.append(self._queue.popleft())
+        return events
+
+    def pending(self) -> bool:
+        return bool(self._queue)
+
+    def status(self) -> ConnectionStatus:
+        if self._watch is None:
+            return self._status
+        s = self._watch.status
+        message = self._scrub(str(s.problem)) if s.problem is not None else ""
+        return ConnectionStatus(s.state, message, datetime.fromtimestamp(s.since, UTC))
+
+    def watch_stats(self) -> dict[str, WatchStats]:
+        """The reflectors' counters, by resource."""
+        if self._watch is None:
+            return {}
+        return {resource: r.stats for resource, r in self._watch.reflectors.items()}
+
+    def stop(self) -> None:
+        if self._watch is not None:
+            self._watch.stop()
+
+
+def make_source(config: ClusterConfig) -> Source:
+    if config.source == "simulated":
+        return SimulatedSource(config)
+    return KubeSource(config)
