@@ -112,8 +112,8 @@ async def fan_out(layer, channels: list[str], message: dict, frame_of) -> tuple[
 async def run(args) -> dict:
     from channels.layers import InMemoryChannelLayer
 
-    from dashboard.coverage.matrix import Delta
     from dashboard import pipeline
+    from dashboard.coverage.matrix import Delta
     from dashboard.grid import frames
     from dashboard.grid.model import GridFilters
 
