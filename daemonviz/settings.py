@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+import dj_database_url
+
 from daemonviz.env import env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -61,8 +63,6 @@ TEMPLATES = [
 # the scale-out deployment, parsed by dj-database-url.
 DATABASE_URL = env_str("DATABASE_URL", "")
 if DATABASE_URL:
-    import dj_database_url
-
     # conn_max_age=0: Django's advice under ASGI (sync views run in a thread pool, so
     # persistent connections would pile up); put a pooler (PgBouncer) in front if needed.
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}

@@ -6,6 +6,8 @@ class DashboardConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        # Imported here, not at the top: Django imports this module before the models are
+        # loaded, and these modules need them (the app-registry rule, not a cycle).
         from django.conf import settings
 
         from dashboard import signals  # noqa: F401 - connects the receivers

@@ -14,11 +14,10 @@ from django.dispatch import receiver
 
 from dashboard import access
 from dashboard.models import Cluster, WallDisplay
+from dashboard.pipeline import embedded
 
 
 def _reconcile_collectors() -> None:
-    from dashboard.pipeline import embedded
-
     embedded.request_reconcile()
 
 

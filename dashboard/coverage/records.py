@@ -9,7 +9,7 @@ pods within a few hundred bytes each.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
 import msgspec
@@ -535,14 +535,3 @@ def decode_event(line: bytes, kind: str) -> WatchEvent:
         record,
         None,
     )
-
-
-def iter_objects(documents: Iterable[bytes]) -> Iterator[tuple[str, Record]]:
-    """Yield (kind, record) from JSON documents that are lists or single objects."""
-    for doc in documents:
-        kind = kind_of(doc)
-        if kind in _WIRE:
-            yield kind, decode(kind, doc)
-        else:
-            for rec in decode_list(doc).records:
-                yield type(rec).__name__, rec

@@ -10,6 +10,7 @@ import shlex
 from dataclasses import dataclass
 from typing import Any
 
+from dashboard.collect.registry import registry
 from dashboard.coverage.eligibility import describe_taint
 from dashboard.coverage.grouping import ZONE_LABEL, node_pool, node_role
 from dashboard.coverage.matrix import Matrix
@@ -22,6 +23,7 @@ from dashboard.coverage.summary import (
     node_summary,
 )
 from dashboard.coverage.timefmt import ago, utcnow
+from dashboard.models import Cluster
 
 
 def kubectl(*args: str) -> str:
@@ -143,9 +145,6 @@ class ClusterCard:
 
 
 def cluster_cards() -> list[ClusterCard]:
-    from dashboard.collect.registry import registry
-    from dashboard.models import Cluster
-
     cards = []
     for cluster in Cluster.objects.filter(enabled=True):
         collector = registry.get(cluster.slug)

@@ -8,8 +8,7 @@ on a `Matrix` the caller holds the collector's lock for.
 from __future__ import annotations
 
 import hashlib
-from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from urllib.parse import urlencode
@@ -246,10 +245,6 @@ class GridView:
     capped: bool = False  # some problem rows were left out too (row budget)
     error: str = ""
 
-    @property
-    def all_collapsed_rows(self) -> int:
-        return sum(g.hidden_rows for g in self.groups)
-
 
 def visible_columns(matrix: Matrix, filters: GridFilters) -> list[Column]:
     return [
@@ -409,7 +404,3 @@ def build_grid(
         capped=capped,
         error=error,
     )
-
-
-def state_counts(cells: Iterable[Cell | None]) -> Counter[str]:
-    return Counter(c.state.value for c in cells if c is not None)

@@ -43,6 +43,10 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import msgspec
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from dashboard.coverage.selectors import SelectorError, parse_selector
 
@@ -243,7 +247,9 @@ class Filter:
 
     @property
     def active(self) -> bool:
-        return bool(self.labels and self.labels.requirements) or bool(self.fields and self.fields.terms)
+        return bool(self.labels and self.labels.requirements) or bool(
+            self.fields and self.fields.terms
+        )
 
     def __call__(self, obj: Obj) -> bool:
         return (self.labels is None or self.labels.matches(obj)) and (
@@ -480,13 +486,7 @@ def route(path: str, server_address: str) -> Route:
 
 
 def self_signed_cert() -> tuple[bytes, bytes]:
-    """(certificate PEM, key PEM) for 127.0.0.1/localhost, its own CA. Lazy import: only TLS
-    mode needs `cryptography` (present through Twisted/autobahn)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
+    """(certificate PEM, key PEM) for 127.0.0.1/localhost, its own CA."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "daemonviz-fake-apiserver")])
     now = datetime.now(UTC)

@@ -9,8 +9,10 @@ that instant changed, as a real controller would within milliseconds.
 
 from __future__ import annotations
 
+import copy
 import heapq
 import itertools
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -25,6 +27,7 @@ from .controller import DaemonSetController, DaemonSetState
 from .kubelet import Kubelet, PodState
 from .nodes import NodeState
 from .objects import NAME_ALPHABET, rfc3339
+from .scenarios import build
 from .store import ObjectStore
 
 Obj = dict[str, Any]
@@ -35,8 +38,6 @@ DEFAULT_START = datetime(2025, 6, 2, 8, 0, 0, tzinfo=UTC)
 
 class Simulator:
     def __init__(self, seed: int = 1, churn: float = 0.0, start: datetime | None = None):
-        import random
-
         self.rng = random.Random(seed)
         self.t = (start or DEFAULT_START).timestamp()
         self.store = ObjectStore(clock=lambda: rfc3339(self.t))
@@ -69,8 +70,6 @@ class Simulator:
         churn: float | None = None,
         start: datetime | None = None,
     ) -> Simulator:
-        from .scenarios import build
-
         return build(cls, name, seed=seed, nodes=nodes, daemonsets=daemonsets, churn=churn,
                      start=start)  # fmt: skip
 
@@ -322,8 +321,6 @@ class Simulator:
 
     def add_daemonset(self, spec: Obj | str, crash_rate: float = 0.0) -> str:
         """A DaemonSet object (dict), or the name of one from the scenario catalog."""
-        import copy
-
         with self._lock:
             mode = "Error"
             if isinstance(spec, str):

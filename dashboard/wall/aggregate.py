@@ -198,7 +198,6 @@ class WallAggregate:
             shown = sorted(worst[:MAX_DAEMONSETS])
         daemonsets = [self.columns[i].partition("/")[::2] for i in shown]
         data: dict[str, Any] = {
-            "nodes": nodes,
             "daemonsets": [[ns, name] for ns, name in daemonsets],
             "hidden_daemonsets": len(self.columns) - len(shown),
             "label": self.label,

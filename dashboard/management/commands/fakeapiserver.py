@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from dashboard.collect import gcfreeze
+from dashboard.simulator import Simulator
 from dashboard.simulator.apiserver import FakeApiServer
 
 
@@ -70,10 +71,6 @@ class Command(BaseCommand):
             )
 
     def _simulator(self, opts):
-        try:
-            from dashboard.simulator import Simulator
-        except ImportError as exc:
-            raise CommandError(f"the simulator is not available: {exc}") from exc
         try:
             return Simulator.from_scenario(
                 opts["scenario"],
