@@ -3,7 +3,7 @@ and peers (the official client's typed models, orjson into dicts) on the same by
 
 Usage: python bench/engine_bench.py [--nodes 5000] [--daemonsets 30] [--sample 10000]
 
-Objects are generated from the real captured fixtures (../shared/fixtures), so every pod
+Objects are generated from the real captured fixtures (tests/fixtures/), so every pod
 is a full ~6 KB daemon pod as the API serves it. The lists are written as 500-item pages
 (what a paginated LIST returns) to a scratch directory, then each measurement runs in a
 fresh subprocess so its peak RSS is its own.
@@ -25,7 +25,7 @@ from pathlib import Path
 import msgspec
 
 ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = ROOT.parent / "shared" / "fixtures"
+FIXTURES = ROOT / "tests" / "fixtures"
 PAGE = 500
 sys.path.insert(0, str(ROOT))
 

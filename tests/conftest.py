@@ -2,9 +2,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-# shared/ sits beside the repository (also in CI, which copies it next to the clone).
-FIXTURES = ROOT.parent / "shared" / "fixtures"
+# Captured Kubernetes objects, committed with the tests (provenance in SOURCES.md there).
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
 @pytest.fixture

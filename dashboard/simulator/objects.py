@@ -1,4 +1,4 @@
-"""Builders for the Kubernetes JSON the simulator emits, shaped like `shared/fixtures/`.
+"""Builders for the Kubernetes JSON the simulator emits, shaped like `tests/fixtures/`.
 
 Pure functions over plain dicts. Stored objects are immutable by convention (the store
 owns them), so builders freely *share* unchanging sub-dicts between objects — every pod

@@ -1,6 +1,6 @@
 """Builders for realistic Kubernetes JSON objects (dicts), shaped like the captured fixtures.
 
-The shapes follow /work/shared/fixtures: a Node like `node-eks-ready-worker.json`, a
+The shapes follow `tests/fixtures/`: a Node like `node-eks-ready-worker.json`, a
 DaemonSet like `daemonset-efa-device-plugin-eks.json`, a daemon Pod like
 `pod-daemonset-owned-running-eks.json` (controller ownerReference, the matchFields
 `metadata.name In [node]` affinity term that replaces the template's, the auto-added
@@ -21,7 +21,7 @@ from typing import Any
 from dashboard.coverage.matrix import ADDED, Matrix
 from dashboard.coverage.records import Record, decode
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 # A fixed "now" for every test that depends on time; objects are created before it.
 NOW = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)

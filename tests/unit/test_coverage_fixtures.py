@@ -1,4 +1,4 @@
-"""Every captured object in ../shared/fixtures decodes, and the facts SOURCES.md states hold."""
+"""Every captured object in tests/fixtures/ decodes, and the facts SOURCES.md states hold."""
 
 from __future__ import annotations
 
