@@ -994,7 +994,7 @@ def verdict(rep: dict) -> dict:
 def results_md(rep: dict) -> str:
     m = rep["machine"]
     lines = [
-        "## Browser (issue 4 §6): `python bench/browser_bench.py`",
+        "## Browser (issue 4): `python bench/browser_bench.py`",
         "",
         f"Headless Chromium {m.get('chromium', '')} (`--disable-gpu`), one daphne process, "
         f"{m['cpus']} CPUs, load average {m['load_average_start']} at start, "

@@ -1,4 +1,4 @@
-"""Benchmark of the kube layer (issue 3 §5): the dashboard's process syncing the `large`
+"""Benchmark of the kube layer (issue 3): the dashboard's process syncing the `large`
 simulated cluster from the fake API server over real HTTP, sustained pod churn, and peers.
 
 Usage: python bench/kube_bench.py [--nodes 5000] [--daemonsets 30] [--rate 1000]

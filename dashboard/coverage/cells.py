@@ -1,4 +1,4 @@
-"""Classify one (node, DaemonSet) cell: the decision table of reference §3.5.
+"""Classify one (node, DaemonSet) cell: the decision table of docs/cells.md.
 
 The first matching row wins. Every state comes with a one-line reason a human can act
 on: the excluding rule for untargeted nodes, the scheduler's message for unschedulable

@@ -1,6 +1,6 @@
 """Which nodes a DaemonSet should run on: the controller's `NodeShouldRunDaemonPod`.
 
-Reference §1.1–§1.2. Three checks only — the template's nodeName, required node affinity
+docs/cells.md, "Targeting". Three checks only — the template's nodeName, required node affinity
 (nodeSelector included) and NoSchedule/NoExecute taints against the template's
 tolerations plus the ones the controller injects. Readiness, cordons, resource fit and
 PreferNoSchedule taints are deliberately *not* consulted: the controller doesn't either.

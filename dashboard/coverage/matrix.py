@@ -285,7 +285,7 @@ class Matrix:
         key = ds.key
         old = self.daemonsets.get(key)
         if old is not None and (event_type == DELETED or old.uid != ds.uid):
-            # Deleted, or re-created under the same name: a different owner (reference §2).
+            # Deleted, or re-created under the same name: a different owner (docs/cells.md).
             self._ds_by_uid.pop(old.uid, None)
         if event_type == DELETED:
             if old is not None:
@@ -342,7 +342,7 @@ class Matrix:
         owned = self._owned_revisions.get(owner_uid)
         before = self._current_hash.get(owner_uid)
         if owned:
-            # The current revision is the owned one with the highest .revision (reference §1.6).
+            # The current revision is the owned one with the highest .revision (docs/cells.md).
             self._current_hash[owner_uid] = max(owned.values(), key=_revision_order).hash
         else:
             self._owned_revisions.pop(owner_uid, None)

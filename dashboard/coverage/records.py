@@ -198,7 +198,7 @@ def daemonset_from_wire(w: wire.WireDaemonSet) -> DaemonSet:
         tolerations=tuple(tmpl.tolerations),
         host_network=tmpl.hostNetwork,
         strategy=spec.updateStrategy.type or "RollingUpdate",
-        # apps/v1 defaults (reference §1.6): maxUnavailable 1, maxSurge 0.
+        # apps/v1 defaults (docs/cells.md, "Outdated"): maxUnavailable 1, maxSurge 0.
         max_unavailable=rolling.maxUnavailable
         if rolling and rolling.maxUnavailable is not None
         else 1,
@@ -219,7 +219,7 @@ def controller_of(meta: wire.Meta) -> wire.OwnerReference | None:
 
 
 def target_node(spec: wire.PodSpec) -> str:
-    """The node a daemon pod belongs to, even before the scheduler binds it (reference §2)."""
+    """The node a daemon pod belongs to, even before the scheduler binds it (docs/cells.md)."""
     if spec.nodeName:
         return spec.nodeName
     affinity = spec.affinity.nodeAffinity if spec.affinity else None
@@ -239,7 +239,7 @@ def _exit_word(t: wire.StateTerminated) -> str:
 
 
 def _status_word(w: wire.WirePod, ready: bool) -> tuple[str, int, int, Problem | None, bool]:
-    """kubectl's STATUS column (printPod, reference §3.3), plus what it learns on the way.
+    """kubectl's STATUS column (printPod; docs/cells.md), plus what it learns on the way.
 
     Returns (word, ready containers, restarts, first blocking problem, initialized).
     """

@@ -1,4 +1,4 @@
-"""The states a (node, DaemonSet) cell can be in, in the order of reference §3.5.
+"""The states a (node, DaemonSet) cell can be in, in the order of docs/cells.md.
 
 Each state carries a symbol (so the grid reads without colour), a label, a severity used
 to sort "worst first", and the summary bucket it counts towards.
@@ -80,7 +80,7 @@ STATE_INFO: dict[State, StateInfo] = {
     State.HEALTHY: StateInfo("✓", "healthy", 1, "healthy"),
 }
 
-# Waiting reasons grouped as the kubelet reports them (reference §3.2).
+# Waiting reasons grouped as the kubelet reports them (docs/cells.md).
 IMAGE_REASONS = frozenset(
     {
         "ErrImagePull",

@@ -15,7 +15,7 @@ from dashboard.grid import frames
 from dashboard.grid.frames import group_name
 from dashboard.grid.model import GridFilters
 
-# Close codes in the 4000–4999 range are the application's own (RFC 6455 §7.4.2).
+# Close codes in the 4000–4999 range are the application's own (RFC 6455, section 7.4.2).
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_REVOKED = 4403  # wall token unknown, revoked or rotated
 CLOSE_UNKNOWN_CLUSTER = 4404

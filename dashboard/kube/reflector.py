@@ -1,6 +1,6 @@
 """List-then-watch reflectors: keep a consumer's copy of one resource exact, forever.
 
-One `Reflector` per resource follows client-go's Reflector loop (reference §4.5):
+One `Reflector` per resource follows client-go's Reflector loop (docs/list-watch.md):
 
     list (paginated, raw bytes)  ->  Replace(records, rv)
     watch from rv, bookmarks on  ->  Change(...) per event; rv advances on every event
@@ -10,7 +10,7 @@ One `Reflector` per resource follows client-go's Reflector loop (reference §4.5
 
 The official `kubernetes.watch.Watch` is not used: with `deserialize=False` it stops
 tracking the resourceVersion and raises KeyError on ERROR events, and it retries a 410
-with the same stale resourceVersion (reference §4.6). The stream is read here instead.
+with the same stale resourceVersion (docs/list-watch.md). The stream is read here instead.
 
 Threads, not asyncio: the official client is synchronous (blocking urllib3). Each reflector
 runs in its own thread so its blocking reads never stall the asyncio event loop that serves
@@ -261,7 +261,7 @@ class Reflector:
         self._check_stopped()
         self.stats.lists += 1
         # Pods: the API cannot select "owned by any DaemonSet" with a label selector —
-        # attribution is by the controller ownerReference, not labels (reference §2), and
+        # attribution is by the controller ownerReference, not labels (docs/cells.md), and
         # field selectors cannot reach ownerReferences. So every pod is listed and watched,
         # but decoded straight into the compact record (owner_uid "" when not a DaemonSet
         # pod), which is cheap; the consumer drops those records.

@@ -28,7 +28,7 @@ def list_cluster(
 ) -> dict[str, list[Record]]:
     """Every node, pod, DaemonSet and ControllerRevision, as records, by resource name.
 
-    Pods are all listed (a DaemonSet's pods cannot be selected by label, reference §2);
+    Pods are all listed (a DaemonSet's pods cannot be selected by label, docs/cells.md);
     non-DaemonSet pods have `owner_uid == ""` and are for the caller to drop. Raises
     `ClusterUnreachable` with the cause in words.
     """

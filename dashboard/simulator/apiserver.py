@@ -1,7 +1,7 @@
 """A fake Kubernetes API server: serves an `ObjectStore` over real HTTP on 127.0.0.1.
 
 It speaks the read-only subset of the API that kubectl, the official Python client and the
-dashboard's reflectors use (reference/k8s-semantics.md §4): discovery, list with
+dashboard's reflectors use (docs/list-watch.md): discovery, list with
 limit/continue and resourceVersion, GET of one object, and watch as a chunked stream of
 JSON lines with bookmarks, `timeoutSeconds` and 410 Expired. Fault switches let tests cut
 streams and inject error statuses, latency and RBAC refusals. Every non-GET request is
@@ -858,7 +858,7 @@ class FakeApiServer:
         return out, i
 
     def _snapshot_for(self, rt: Route, query: dict[str, str]) -> _Snapshot:
-        """The state a first page reads, per resourceVersion/resourceVersionMatch (§4.2)."""
+        """The state a first page reads, per resourceVersion/resourceVersionMatch."""
         assert rt.resource is not None
         rv_text = query.get("resourceVersion")
         match = query.get("resourceVersionMatch", "")
@@ -947,7 +947,7 @@ class FakeApiServer:
         epoch = self.store.epoch
         initial: list[tuple[Obj, bytes]] = []
         if rv_text in ("", "0") or initial_events:
-            # Synthetic ADDED for the current state, then changes after it (§4.2).
+            # Synthetic ADDED for the current state, then changes after it (no resourceVersion).
             items, cursor = self.store.list(r.plural, rt.namespace)
             initial = [(o, d) for o, d in items if filt(o)]
             if rv_text not in ("", "0"):

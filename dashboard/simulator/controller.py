@@ -1,4 +1,4 @@
-"""The DaemonSet controller (reference §1): placement, rolling updates, revisions, status.
+"""The DaemonSet controller (docs/cells.md): placement, rolling updates, revisions, status.
 
 Eligibility is the coverage engine's `evaluate()` — the simulator and the dashboard must
 never disagree about where a daemon should run. Work is incremental so that 5,000 nodes ×

@@ -2,7 +2,7 @@
 
 A node is kept as a small `NodeState` (what the kubelet reports plus what admins set) and
 rendered to a fresh Node dict on every change. Taints that follow conditions are derived
-exactly as the node lifecycle controller keeps them (reference §3.4): Ready=False →
+exactly as the node lifecycle controller keeps them (docs/cells.md, "Node health"): Ready=False →
 not-ready NoSchedule+NoExecute, Ready=Unknown → unreachable NoSchedule+NoExecute (and the
 pressure conditions go Unknown), pressure → its NoSchedule taint, cordon → unschedulable.
 Labels follow the EKS convention of the fixtures (`eks.amazonaws.com/nodegroup`), plus

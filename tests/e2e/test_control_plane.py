@@ -500,7 +500,7 @@ def test_node_not_ready_shows_badge_and_the_predicted_states(dash):
         assert dash.matrix.health[node].word == "NotReady"
         # The node lifecycle controller taints it node.kubernetes.io/not-ready (NoSchedule
         # and NoExecute). Daemon pods tolerate only the NoExecute one (auto-added), so per
-        # reference §1.2 a DaemonSet without its own toleration: shouldRun false,
+        # docs/cells.md (Targeting) a DaemonSet without its own toleration: shouldRun false,
         # shouldContinueRunning true → its pod is kept and counted misscheduled.
         dash.until(
             "log-agent misscheduled on the NotReady node",
@@ -564,7 +564,7 @@ def test_failing_pod_shows_a_failing_cell(dash):
 
 def test_kwok_failed_pod_is_replaced_by_the_controller(dash):
     """kwok's own failure stage: the pod's container exits, phase Failed. The controller
-    deletes a failed daemon pod and creates a new one (reference §1.4); the dashboard
+    deletes a failed daemon pod and creates a new one (docs/cells.md); the dashboard
     follows it back to healthy with the new pod."""
     node = "general-5"
     pod = dash.admin.pod_on("log-agent", node)

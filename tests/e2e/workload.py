@@ -154,7 +154,7 @@ DAEMONSETS: dict[str, dict[str, Any]] = {
 }
 
 # Which pools each DaemonSet should cover at rest (worked out by hand from the rules of
-# reference §1.1, not by the code under test).
+# docs/cells.md (Targeting), not by the code under test).
 EXPECTED_POOLS = {
     "node-exporter": {"general", "gpu", "infra", "edge"},
     "gpu-plugin": {"gpu"},

@@ -1,5 +1,5 @@
 """The fake API server, over real HTTP: what kubectl, the official client and the reflectors
-rely on (reference/k8s-semantics.md §4) — pagination, watch, bookmarks, 410s, selectors,
+rely on (docs/list-watch.md) — pagination, watch, bookmarks, 410s, selectors,
 faults, auth and the read-only guarantee."""
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Each row of the §3.5 decision table, driven through `Matrix` from realistic JSON dicts."""
+"""Each row of the decision table (docs/cells.md), driven through `Matrix` from realistic
+JSON dicts."""
 
 from __future__ import annotations
 

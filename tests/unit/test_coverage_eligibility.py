@@ -1,4 +1,4 @@
-"""One row per eligibility rule of reference §1.1–§1.2: (should run, may continue, reason)."""
+"""One row per targeting rule of docs/cells.md: (should run, may continue, reason)."""
 
 from __future__ import annotations
 

@@ -52,7 +52,8 @@ def worker(sim, pool="general"):
 
 
 def expected_status(sim, key):
-    """DaemonSet status recomputed from the store alone, with the engine's rules (§1.5)."""
+    """DaemonSet status recomputed from the store alone, with the engine's rules (docs/cells.md,
+    counters)."""
     ds = ds_obj(sim, key)
     rec = decode("DaemonSet", ds)
     revisions = [
