@@ -14,7 +14,8 @@ with the same stale resourceVersion (docs/list-watch.md). The stream is read her
 
 Threads, not asyncio: the official client is synchronous (blocking urllib3). Each reflector
 runs in its own thread so its blocking reads never stall the asyncio event loop that serves
-the web pages; the consumer hands events over with `loop.call_soon_threadsafe`.
+the web pages; the consumer takes events over through a queue it drains on its own ticks
+(dashboard/collect/sources.py `KubeSource`).
 """
 
 from __future__ import annotations
