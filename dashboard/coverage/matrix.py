@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import secrets
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 
 from msgspec import Struct, field
@@ -201,7 +201,7 @@ class Matrix:
         self._replace(kind, records)
         return self._flush()
 
-    def replace_all(self, lists: dict[str, Iterable[Record]]) -> Delta:
+    def replace_all(self, lists: Mapping[str, Iterable[Record]]) -> Delta:
         """Replace several kinds at once (an initial sync): each cell is classified once,
         instead of once when its column appears and again when its pod arrives."""
         for kind, records in lists.items():
@@ -239,8 +239,12 @@ class Matrix:
 
     # ------------------------------------------------------------------ event handling
 
-    def _store_for(self, kind: str) -> dict:
-        stores = {"Node": self.nodes, "DaemonSet": self.daemonsets, "Pod": self.pods}
+    def _store_for(self, kind: str) -> Mapping[str, Record]:
+        stores: dict[str, Mapping[str, Record]] = {
+            "Node": self.nodes,
+            "DaemonSet": self.daemonsets,
+            "Pod": self.pods,
+        }
         stores["ControllerRevision"] = self.revisions
         if kind not in stores:
             raise ValueError(f"unknown kind {kind!r}")

@@ -9,8 +9,8 @@ pods within a few hundred bytes each.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 import msgspec
 from msgspec import Struct
@@ -146,7 +146,10 @@ Record = Node | DaemonSet | Pod | Revision
 # --------------------------------------------------------------------------- projection
 
 
-def _condition(conditions: Iterable[Any], kind: str) -> Any | None:
+_Condition = TypeVar("_Condition", wire.NodeCondition, wire.PodCondition)
+
+
+def _condition(conditions: Iterable[_Condition], kind: str) -> _Condition | None:
     for c in conditions:
         if c.type == kind:
             return c
@@ -349,7 +352,7 @@ def pod_from_wire(w: wire.WirePod) -> Pod:
         message=status.message,
         status_word=word,
         ready=ready,
-        ready_since=ready_cond.lastTransitionTime if ready else None,
+        ready_since=ready_cond.lastTransitionTime if ready_cond and ready else None,
         unschedulable_message=(
             (scheduled.message or scheduled.reason or "not scheduled")
             if scheduled and scheduled.status == "False"
@@ -385,7 +388,8 @@ def revision_from_wire(w: wire.WireControllerRevision) -> Revision:
     )
 
 
-_WIRE = {
+# The wire shape of each kind, and its projection into the record.
+_WIRE: dict[str, tuple[type[Struct], Callable[[Any], Record]]] = {
     "Node": (wire.WireNode, node_from_wire),
     "DaemonSet": (wire.WireDaemonSet, daemonset_from_wire),
     "Pod": (wire.WirePod, pod_from_wire),

@@ -191,13 +191,13 @@ def to_table(matrix: Matrix, *, daemonset: str | None = None) -> str:
         for (key, reason), names in untargeted.items():
             shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
             out.append(f"  · {key} on {len(names)} node(s) [{shown}]: {reason}")
-    s = cluster_summary(matrix)
+    cs = cluster_summary(matrix)
     out.append("")
     out.append(
-        f"Cluster: {s.nodes} nodes, {s.daemonsets} DaemonSets, {s.pods} daemon pods; "
-        f"coverage {_pct(s.counts.coverage)}, missing {s.counts.missing}, failing {s.counts.failing} "
-        f"({s.counts.crash_looping} crash-looping), outdated {s.counts.outdated}, "
-        f"misscheduled {s.counts.misscheduled}; {s.nodes_not_ready} node(s) not Ready"
+        f"Cluster: {cs.nodes} nodes, {cs.daemonsets} DaemonSets, {cs.pods} daemon pods; "
+        f"coverage {_pct(cs.counts.coverage)}, missing {cs.counts.missing}, failing {cs.counts.failing} "
+        f"({cs.counts.crash_looping} crash-looping), outdated {cs.counts.outdated}, "
+        f"misscheduled {cs.counts.misscheduled}; {cs.nodes_not_ready} node(s) not Ready"
     )
     return "\n".join(out) + "\n"
 
