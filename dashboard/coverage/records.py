@@ -10,7 +10,7 @@ pods within a few hundred bytes each.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, overload
 
 import msgspec
 from msgspec import Struct
@@ -409,7 +409,20 @@ def _check_kind(kind: str) -> None:
         raise DecodeError(f"unsupported kind {kind!r} (expected one of {', '.join(KINDS)})")
 
 
-def decode(kind: str, obj: bytes | bytearray | memoryview | dict[str, Any] | msgspec.Raw) -> Record:
+_Encoded = bytes | bytearray | memoryview | dict[str, Any] | msgspec.Raw
+
+
+@overload
+def decode(kind: Literal["Node"], obj: _Encoded) -> Node: ...
+@overload
+def decode(kind: Literal["DaemonSet"], obj: _Encoded) -> DaemonSet: ...
+@overload
+def decode(kind: Literal["Pod"], obj: _Encoded) -> Pod: ...
+@overload
+def decode(kind: Literal["ControllerRevision"], obj: _Encoded) -> Revision: ...
+@overload
+def decode(kind: str, obj: _Encoded) -> Record: ...
+def decode(kind: str, obj: _Encoded) -> Record:
     """Decode one object of a known kind, from JSON bytes or a dict, into its record."""
     _check_kind(kind)
     wire_type, project = _WIRE[kind]
