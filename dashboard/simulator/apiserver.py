@@ -50,7 +50,7 @@ from cryptography.x509.oid import NameOID
 
 from dashboard.coverage.selectors import SelectorError, parse_selector
 
-from .store import RESOURCES, Expired, ObjectStore, Resource
+from .store import RESOURCES, Event, Expired, ObjectStore, Resource
 
 Obj = dict[str, Any]
 
@@ -539,31 +539,38 @@ class _HTTPServer(ThreadingHTTPServer):
     request_queue_size = 256
     allow_reuse_address = True
 
-    def __init__(self, address, handler, owner: FakeApiServer, tls: ssl.SSLContext | None):
+    def __init__(
+        self,
+        address: tuple[str, int],
+        handler: type[BaseHTTPRequestHandler],
+        owner: FakeApiServer,
+        tls: ssl.SSLContext | None,
+    ) -> None:
         self.owner = owner
         self.tls = tls
         self.connections: set[socket.socket] = set()
         self.connections_lock = threading.Lock()
         super().__init__(address, handler)
 
-    def get_request(self):
+    def get_request(self) -> tuple[socket.socket, Any]:
         sock, addr = super().get_request()
         if self.tls is not None:
             # The handshake happens in the handler thread (setup), not in the accept loop.
             sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
         return sock, addr
 
-    def process_request(self, request, client_address):
+    # `request` is the accepted socket (typeshed's type also allows a UDP (data, socket) pair).
+    def process_request(self, request: Any, client_address: Any) -> None:
         with self.connections_lock:
             self.connections.add(request)
         super().process_request(request, client_address)
 
-    def shutdown_request(self, request):
+    def shutdown_request(self, request: Any) -> None:
         with self.connections_lock:
             self.connections.discard(request)
         super().shutdown_request(request)
 
-    def handle_error(self, request, client_address):
+    def handle_error(self, request: Any, client_address: Any) -> None:
         # Clients (and cut_watches) drop connections all the time; that is not an error here.
         pass
 
@@ -578,17 +585,17 @@ class _Handler(BaseHTTPRequestHandler):
     timeout = 300  # idle keep-alive connections (and stuck writes) end after this
     server: _HTTPServer
 
-    def setup(self):
+    def setup(self) -> None:
         super().setup()
         if isinstance(self.connection, ssl.SSLSocket):
             self.connection.do_handshake()
 
-    def log_message(self, format, *args):  # noqa: A002 - BaseHTTPRequestHandler's signature
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - BaseHTTPRequestHandler's signature
         pass  # quiet: tests assert on FakeApiServer.requests instead
 
     # -- non-GET: refuse and record
 
-    def _refuse(self):
+    def _refuse(self) -> None:
         owner = self.server.owner
         owner.requests.append((self.command, self.path))
         owner.non_get_requests.append((self.command, self.path))
@@ -603,7 +610,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- GET
 
-    def do_GET(self):
+    def do_GET(self) -> None:
         owner = self.server.owner
         owner.requests.append(("GET", self.path))
         try:
@@ -776,7 +783,7 @@ class FakeApiServer:
     def __enter__(self) -> FakeApiServer:
         return self.start()
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
     @property
@@ -788,7 +795,9 @@ class FakeApiServer:
         scheme = "https" if self._tls else "http"
         return f"{scheme}://127.0.0.1:{self._port}"
 
-    def write_kubeconfig(self, path, context: str = "fake", token: str | None = None) -> Path:
+    def write_kubeconfig(
+        self, path: str | Path, context: str = "fake", token: str | None = None
+    ) -> Path:
         """A kubeconfig for kubectl and kubernetes.config.new_client_from_config."""
         token = self.token if token is None else token
         user = {"token": token} if token else {}
@@ -901,6 +910,7 @@ class FakeApiServer:
             self.store.wait_for_change(self.store.resource_version, left)
 
     def _resume(self, rt: Route, token: str) -> tuple[_Snapshot, int, int]:
+        assert rt.resource is not None
         data = decode_continue(token)
         rv, sid, pos = int(data["rv"]), int(data["snap"]), int(data["pos"])
         snap = self._snapshots.get(sid)
@@ -920,6 +930,7 @@ class FakeApiServer:
         return snap, sid, pos
 
     def _continue_expired(self, rt: Route, data: dict[str, Any]) -> ApiError:
+        assert rt.resource is not None
         # Like the real server, offer a fresh token that continues (inconsistently) from the
         # latest state after the same key.
         items, rv = self.store.list(rt.resource.plural, rt.namespace)
@@ -977,7 +988,18 @@ class FakeApiServer:
         if w.cut:
             h.close_connection = True
 
-    def _stream(self, h, w, r, namespace, cursor, epoch, filt, bookmarks, deadline) -> bool:
+    def _stream(
+        self,
+        h: _Handler,
+        w: _Watch,
+        r: Resource,
+        namespace: str | None,
+        cursor: int,
+        epoch: int,
+        filt: Filter,
+        bookmarks: bool,
+        deadline: float | None,
+    ) -> bool:
         """Send events after `cursor` until the deadline (True: end cleanly) or a cut/stop."""
         next_bookmark = time.monotonic() + self.bookmark_interval
         while not (w.cut or self._stopping):
@@ -1009,7 +1031,7 @@ class FakeApiServer:
         return False
 
     @staticmethod
-    def _event_line(ev, w: _Watch, filt: Filter) -> bytes | None:
+    def _event_line(ev: Event, w: _Watch, filt: Filter) -> bytes | None:
         if not filt.active:
             return _line(ev.type, ev.data)
         key = object_key(ev.obj)

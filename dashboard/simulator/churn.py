@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .kubelet import PodState
+
 if TYPE_CHECKING:
     from .cluster import Simulator
 
@@ -61,7 +63,7 @@ class Churn:
             return None
         return name
 
-    def _pod(self, ready: bool):
+    def _pod(self, ready: bool) -> PodState | None:
         sim = self.sim
         name = self._worker()
         if name is None:
@@ -83,7 +85,7 @@ class Churn:
         self.sim.kubelet.set_crash(pod, rng.choice(("Error", "Error", "Completed")))
         self.sim.at(rng.uniform(60, 400), self._fix, pod.key)
 
-    def _fix(self, key) -> None:
+    def _fix(self, key: tuple[str, str]) -> None:
         pod = self.sim.pods.get(key)
         if pod is not None:
             self.sim.kubelet.set_crash(pod, None)

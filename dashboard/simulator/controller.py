@@ -197,6 +197,7 @@ class DaemonSetController:
         if h in ds.revisions:  # back to an earlier template (rollout undo): bump its number
             name, _ = ds.revisions[h]
             old = store.get("controllerrevisions", ds.namespace, name)
+            assert old is not None  # ds.revisions names only revisions still in the store
             store.put("controllerrevisions", {**old, "metadata": {**old["metadata"]},
                                               "revision": top + 1})  # fmt: skip
         else:
@@ -266,6 +267,7 @@ class DaemonSetController:
             if not may_create:
                 return 0
             crash = ds.crash_mode if sim.rng.random() < ds.crash_rate else None
+            assert ds.base is not None  # set by _construct_history when the DaemonSet is added
             sim.kubelet.create(ds.base, ds.key, node, crash)
             return 1
         if e.may_continue:
@@ -394,6 +396,7 @@ class DaemonSetController:
                 else:
                     kubelet.delete(old)
             budget = max(0, min(max_surge - surging, len(candidate_nodes)))
+            assert ds.base is not None  # set by _construct_history when the DaemonSet is added
             for node in allowed_nodes + candidate_nodes[:budget]:
                 crash = ds.crash_mode if self.sim.rng.random() < ds.crash_rate else None
                 kubelet.create(ds.base, ds.key, node, crash)

@@ -10,6 +10,7 @@ meaningful matrix at once; churn starts from there.
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -39,7 +40,7 @@ def container(
     *,
     args: list[str] | None = None,
     env: list[Obj] | None = None,
-    mounts: list[tuple[str, str, bool]] = (),
+    mounts: Sequence[tuple[str, str, bool]] = (),
     cpu: str = "50m",
     memory: str = "64Mi",
     limit_memory: str | None = "256Mi",
@@ -350,6 +351,7 @@ def build(
     # Settled pods: one per eligible node, as if they had been running for a while.
     node_created = {n: s.created for n, s in sim.nodes.items()}
     for ds in sim.controller.daemonsets.values():
+        assert ds.base is not None  # set by the controller when the DaemonSet is added
         for node, e in ds.elig.items():
             if e.should_run:
                 crash = ds.crash_mode if rng.random() < ds.crash_rate else None

@@ -10,10 +10,12 @@ bounded window of history: a watch from a resourceVersion older than the window 
 
 from __future__ import annotations
 
+import builtins
 import itertools
 import threading
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -77,7 +79,7 @@ def now_rfc3339() -> str:
 class ObjectStore:
     """Thread-safe. Objects handed to `put` belong to the store and must not be mutated."""
 
-    def __init__(self, history: int = 50_000, clock=now_rfc3339):
+    def __init__(self, history: int = 50_000, clock: Callable[[], str] = now_rfc3339) -> None:
         self._lock = threading.Condition()
         self._objects: dict[str, dict[tuple[str, str], tuple[Obj, bytes]]] = {
             r: {} for r in RESOURCES
@@ -172,7 +174,7 @@ class ObjectStore:
 
     def events_since(
         self, rv: int, resource: str | None = None, namespace: str | None = None
-    ) -> list[Event]:
+    ) -> builtins.list[Event]:  # `list` in this class is the method above
         """Events after `rv`, oldest first. Raises Expired if `rv` is outside the window."""
         with self._lock:
             if rv < self.oldest_rv():
@@ -196,7 +198,9 @@ class ObjectStore:
         """Bumped by every compact(): a watcher that saw it change must answer 410."""
         return self._epoch
 
-    def wait_for_change(self, rv: int, timeout: float, until=None) -> bool:
+    def wait_for_change(
+        self, rv: int, timeout: float, until: Callable[[], bool] | None = None
+    ) -> bool:
         """Block until the store moves past `rv` (or history is compacted); False on timeout.
 
         `until` (a no-argument callable) is an extra wake-up condition checked under the lock,
