@@ -264,7 +264,10 @@ class _NonInteractiveLoader(KubeConfigLoader):
     `interactive: false`, no stdin, a timeout, and its failure is a `KubeconfigError`.
     """
 
-    def _load_from_exec_plugin(self):
+    def _load_from_exec_plugin(self) -> bool | None:
+        # Only called from _load_authentication, after it returned early without a user;
+        # set_active_context always sets the cluster.
+        assert self._user is not None and self._cluster is not None
         if "exec" not in self._user:
             return None
         exec_config = self._user["exec"].value

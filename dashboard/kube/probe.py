@@ -10,9 +10,10 @@ SelfSubjectAccessReview: that is a POST (a create), and the dashboard writes not
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from kubernetes.client import ApiClient, CoreV1Api, VersionApi
+from urllib3 import BaseHTTPResponse
 
 from .errors import (
     DNS,
@@ -69,8 +70,11 @@ def _timeout(seconds: float) -> tuple[float, float]:
 
 def get_version(api_client: ApiClient, timeout: float = DEFAULT_TIMEOUT) -> None:
     """GET /version; raises what the client raises (ApiException, urllib3 errors)."""
-    resp = VersionApi(api_client).get_code(
-        _preload_content=False, _request_timeout=_timeout(timeout)
+    # With _preload_content=False the client returns the raw urllib3 response, not the
+    # model its annotation names.
+    resp = cast(
+        BaseHTTPResponse,
+        VersionApi(api_client).get_code(_preload_content=False, _request_timeout=_timeout(timeout)),
     )
     try:
         resp.read()
@@ -81,7 +85,9 @@ def get_version(api_client: ApiClient, timeout: float = DEFAULT_TIMEOUT) -> None
 def _list_one(api_client: ApiClient, resource: str, namespace: str | None, timeout: float) -> None:
     params: dict[str, Any] = {"limit": 1, "_request_timeout": _timeout(timeout)}
     if resource == "namespaces":
-        resp = CoreV1Api(api_client).list_namespace(_preload_content=False, **params)
+        resp = cast(  # the raw response, as in get_version
+            BaseHTTPResponse, CoreV1Api(api_client).list_namespace(_preload_content=False, **params)
+        )
     else:
         resp = request(api_client, RESOURCES[resource], namespace, None, **params)
     try:
@@ -114,9 +120,9 @@ def probe(
         if problem.kind == UNAUTHORIZED:
             report.reachable = Check(True, f"{server} answered")
             report.authenticated = Check(False, problem.message)
-        elif getattr(exc, "status", 0):
+        elif status := getattr(exc, "status", 0):
             # Any other HTTP answer (403 for /version, 404...) still proves reachability.
-            report.reachable = Check(True, f"{server} answered (HTTP {exc.status})")
+            report.reachable = Check(True, f"{server} answered (HTTP {status})")
         else:
             report.reachable = Check(False, problem.message)
         if report.reachable.ok is False or report.authenticated.ok is False:

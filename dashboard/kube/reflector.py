@@ -37,7 +37,7 @@ from dashboard.coverage.events import Change, Replace
 from dashboard.coverage.records import decode_event
 
 from .connection import ConnectionState
-from .errors import GONE, ConnectionProblem, ProblemError, classify, from_status
+from .errors import GONE, ConnectionProblem, ProblemError, RequestContext, classify, from_status
 from .resources import (
     DEFAULT_PAGE_SIZE,
     RESOURCE_NAMES,
@@ -329,7 +329,7 @@ class Reflector:
 
     # ------------------------------------------------------------------ helpers
 
-    def _context(self, verb: str):
+    def _context(self, verb: str) -> RequestContext:
         return self.spec.context(verb, self.namespace, server_of(self.api_client))
 
     def _track(self, resp: Any) -> None:
@@ -357,7 +357,7 @@ class Reflector:
         else:
             self._stop.wait(seconds)
 
-    def _set_status(self, state: str, problem: ConnectionProblem | None) -> None:
+    def _set_status(self, state: ConnectionState, problem: ConnectionProblem | None) -> None:
         old = self._status
         if state == SYNCED:
             self._ever_synced = True

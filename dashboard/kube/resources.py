@@ -15,6 +15,7 @@ from typing import Any
 
 from kubernetes.client import ApiClient, AppsV1Api, CoreV1Api
 from kubernetes.client.exceptions import ApiException
+from urllib3 import BaseHTTPResponse
 
 from dashboard.coverage.records import Record, decode_list
 
@@ -118,7 +119,7 @@ def request(
     namespace: str | None,
     label_selector: str | None,
     **params: Any,
-):
+) -> BaseHTTPResponse:
     """One raw GET for `spec` (a list page, or a watch when `watch=True`).
 
     Returns the urllib3 response, unread. A non-2xx status raises ApiException with the
@@ -126,6 +127,7 @@ def request(
     """
     api = spec.api(api_client)
     if spec.namespaced and namespace:
+        assert spec.list_namespaced is not None  # every namespaced spec names its method
         method = getattr(api, spec.list_namespaced)
         params["namespace"] = namespace
     else:
