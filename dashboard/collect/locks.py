@@ -81,7 +81,7 @@ return 1
 class ClusterLock:
     """SET NX PX + renewal + fencing token, for one cluster slug."""
 
-    def __init__(self, client, slug: str, owner: str, ttl: float):
+    def __init__(self, client: redis.Redis, slug: str, owner: str, ttl: float) -> None:
         self.client = client
         self.slug = slug
         self.owner = owner

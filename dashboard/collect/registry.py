@@ -31,8 +31,12 @@ class Collector(Protocol):
 
     cluster: ClusterConfig
     matrix: Matrix
-    lock: AbstractContextManager[Any]
     remote: bool  # True: the collector runs in another process (scale-out)
+
+    @property
+    def lock(self) -> AbstractContextManager[Any]:
+        """Held while reading the matrix (read-only here: any context manager will do)."""
+        ...
 
     @property
     def status(self) -> ConnectionStatus: ...

@@ -14,6 +14,7 @@ import redis
 from django.conf import settings
 
 from dashboard.clusters.config import ClusterConfig
+from dashboard.coverage.matrix import Matrix
 from dashboard.kube.connection import ConnectionState
 
 from .collector import ClusterCollector
@@ -49,7 +50,7 @@ class CollectorReport(msgspec.Struct):
     holder: str
     token: int
     heartbeat: float  # time.time()
-    state: str
+    state: ConnectionState
     message: str = ""
     since: datetime | None = None
     last_sync: datetime | None = None
@@ -113,7 +114,9 @@ class RemoteCollector:
 
     remote = True
 
-    def __init__(self, cluster: ClusterConfig, matrix, meta: SnapshotMeta, stale_after: float):
+    def __init__(
+        self, cluster: ClusterConfig, matrix: Matrix, meta: SnapshotMeta, stale_after: float
+    ) -> None:
         self.cluster = cluster
         self.matrix = matrix
         self.meta = meta
@@ -172,7 +175,7 @@ class RemoteCollector:
 class SnapshotReader:
     """`registry.fallback` in web workers: RemoteCollector per slug, cached per revision."""
 
-    def __init__(self, client=None, stale_after: float | None = None):
+    def __init__(self, client: redis.Redis | None = None, stale_after: float | None = None) -> None:
         self._client = client
         self.stale_after = settings.DAEMONVIZ_STALE_SECONDS if stale_after is None else stale_after
         self._cache: dict[str, RemoteCollector] = {}
@@ -180,7 +183,7 @@ class SnapshotReader:
         self._guard = threading.Lock()
 
     @property
-    def client(self):
+    def client(self) -> redis.Redis:
         if self._client is None:
             self._client = redis_client()
         return self._client
