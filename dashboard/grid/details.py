@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from dashboard.collect.registry import registry
@@ -31,7 +32,7 @@ def kubectl(*args: str) -> str:
     return "kubectl " + " ".join(shlex.quote(a) for a in args)
 
 
-def pod_view(pod: Pod, current_hash: str | None, now) -> dict[str, Any]:
+def pod_view(pod: Pod, current_hash: str | None, now: datetime) -> dict[str, Any]:
     t = pod.last_termination
     if pod.revision_hash and current_hash:
         revision = "current" if pod.revision_hash == current_hash else "outdated"

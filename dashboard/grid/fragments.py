@@ -10,7 +10,7 @@ names contain dots.
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from django.template.loader import get_template
@@ -21,6 +21,7 @@ from django.utils.safestring import SafeString, mark_safe
 from dashboard.coverage.cells import Cell
 from dashboard.coverage.grouping import ZONE_LABEL, node_pool, node_role
 from dashboard.coverage.matrix import Delta, Matrix
+from dashboard.coverage.states import State
 from dashboard.coverage.summary import (
     ClusterSummary,
     cluster_summary,
@@ -29,9 +30,12 @@ from dashboard.coverage.summary import (
 )
 from dashboard.grid.model import Column, GridView, Row, dom_id, make_row
 
+if TYPE_CHECKING:  # a stub-only Protocol: what get_template returns, whatever the backend
+    from django.template.backends.base import _EngineTemplate
+
 
 @lru_cache(maxsize=16)
-def template(name: str):
+def template(name: str) -> _EngineTemplate:
     return get_template(name)
 
 
@@ -51,7 +55,7 @@ _MARKS = {"id": "\x00I\x00", "node": "\x00N\x00", "ds": "\x00D\x00", "href": "\x
 
 
 @lru_cache(maxsize=8192)
-def _cell_skeleton(state, reason: str, restarts: int) -> str:
+def _cell_skeleton(state: State | None, reason: str, restarts: int) -> str:
     cell = None if state is None else Cell(state, reason, True, restarts=restarts)
     return template("dashboard/_cell.html").render({**_MARKS, "cell": cell})
 
@@ -106,6 +110,7 @@ def render_rowhead(slug: str, row: Row, oob: bool = False) -> str:
 
 def render_row(slug: str, row: Row, cells_html: list[str] | None = None) -> SafeString:
     if cells_html is None:
+        assert row.cells is not None  # build_grid fills the cells of every row it keeps
         cells_html = [render_cell(slug, row.name, col.key, cell) for col, cell in row.cells]
     return row_html(row.id, row.name, row.problem, render_rowhead(slug, row), cells_html)
 
@@ -114,7 +119,7 @@ def row_html(
     rid: str, name: str, problem: bool, head: str, cells_html: list[str], new: bool = False
 ) -> SafeString:
     """`_row.html` around an already rendered (escaped) head and cells."""
-    return template("dashboard/_row.html").render(
+    html = template("dashboard/_row.html").render(
         {
             "id": rid,
             "name": name,
@@ -124,13 +129,16 @@ def row_html(
             "new": new,
         }
     )
+    return mark_safe(html)  # template output (already a SafeString: typed as str)
 
 
 def render_colhead(slug: str, column: Column, oob: bool = False) -> str:
     return template("dashboard/_colhead.html").render({"slug": slug, "col": column, "oob": oob})
 
 
-def render_summary(slug: str, matrix: Matrix, oob: bool = False, summary=None) -> str:
+def render_summary(
+    slug: str, matrix: Matrix, oob: bool = False, summary: ClusterSummary | None = None
+) -> str:
     summary = cluster_summary(matrix) if summary is None else summary
     return template("dashboard/_summary.html").render(
         {"slug": slug, "summary": summary, "oob": oob}
@@ -180,6 +188,7 @@ def delta_payload(
         if name not in matrix.nodes:
             continue
         row = make_row(matrix, name, all_columns)
+        assert row.cells is not None  # make_row fills them
         rows_added.append(
             {
                 "node": name,

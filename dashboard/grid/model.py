@@ -8,9 +8,10 @@ on a `Matrix` the caller holds the collector's lock for.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
+from typing import Any
 from urllib.parse import urlencode
 
 from dashboard.coverage.cells import Cell, NodeHealth
@@ -61,7 +62,7 @@ class GridFilters:
     FIELDS = ("namespace", "daemonset", "selector", "state", "q", "group", "sort")
 
     @classmethod
-    def from_query(cls, query) -> GridFilters:
+    def from_query(cls, query: Mapping[str, Any]) -> GridFilters:
         def get(name: str) -> str:
             value = query.get(name, "")
             return value.strip() if isinstance(value, str) else ""
@@ -89,7 +90,7 @@ class GridFilters:
             items += [("expand", e) for e in self.expand]
         return items
 
-    def querystring(self, **overrides) -> str:
+    def querystring(self, **overrides: Any) -> str:
         return urlencode(replace(self, **overrides).query_items())
 
     @property
@@ -109,7 +110,9 @@ class GridFilters:
     def requirements(self) -> tuple[Requirement, ...]:
         return parse_selector(self.selector) if self.selector else ()
 
-    def node_visible(self, name: str, labels: Mapping[str, str], reqs=None) -> bool:
+    def node_visible(
+        self, name: str, labels: Mapping[str, str], reqs: Iterable[Requirement] | None = None
+    ) -> bool:
         """Name search and label selector: what a row needs regardless of its cells."""
         if self.q and self.q.lower() not in name.lower():
             return False
@@ -283,7 +286,7 @@ def make_row(matrix: Matrix, name: str, columns: list[Column], group: str = "") 
 
 
 def _row_from_counters(matrix: Matrix, name: str, group: str) -> Row:
-    counts = matrix.node_counts.get(name, {})
+    counts: Mapping[str, int] = matrix.node_counts.get(name, {})
     present = [s for s, v in _STATE_VALUES if counts.get(v)]
     return Row(
         name=name,
@@ -344,6 +347,7 @@ def build_grid(
             row = _row_from_counters(matrix, name, value)
         else:
             row = make_row(matrix, name, columns, value)
+            assert row.cells is not None  # make_row fills them
             if filters.state and not any(
                 c is not None and filters.cell_matches_state(c) for _, c in row.cells
             ):
@@ -359,7 +363,7 @@ def build_grid(
     if big:  # proportions are only drawn for collapsed groups: one pass over the cells
         _tally_proportions(matrix, columns, groups, member)
 
-    def row_key(r: Row):
+    def row_key(r: Row) -> tuple[Any, ...] | list[Any]:
         if filters.sort == "problems":
             return (-r.worst, -r.problems, natural_key(r.name))
         return natural_key(r.name)

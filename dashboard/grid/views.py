@@ -5,6 +5,8 @@ instead, lives in `wall_views` (tests/integration/test_access.py enumerates the 
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
@@ -12,19 +14,26 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.safestring import mark_safe
 from django.views.decorators.gzip import gzip_page
+from django_htmx.middleware import HtmxDetails
 
-from dashboard.collect.registry import registry
+from dashboard.collect.registry import Collector, registry
 from dashboard.coverage.states import State
 from dashboard.grid import details, fragments
 from dashboard.grid.model import NO_GROUP, GridFilters, build_grid, effective_group_label
 from dashboard.models import Cluster
 
 
+class HtmxHttpRequest(HttpRequest):
+    """A request as django_htmx's HtmxMiddleware (settings.MIDDLEWARE) hands it on."""
+
+    htmx: HtmxDetails
+
+
 def _cluster(slug: str) -> Cluster:
     return get_object_or_404(Cluster, slug=slug)
 
 
-def _group_setting(cluster: Cluster, collector) -> str:
+def _group_setting(cluster: Cluster, collector: Collector) -> str:
     return collector.cluster.group_by_label or cluster.group_by_label
 
 
@@ -44,7 +53,9 @@ def overview_cards(request: HttpRequest) -> HttpResponse:
 # --------------------------------------------------------------------------- grid
 
 
-def _grid_body(request: HttpRequest, cluster: Cluster, collector, filters: GridFilters) -> dict:
+def _grid_body(
+    request: HttpRequest, cluster: Cluster, collector: Collector, filters: GridFilters
+) -> dict:
     """Render the #grid element. Only building the view holds the collector's lock: the view
     is a snapshot of immutable records, and rendering it (most of the time, ~0.3 s for
     20,000 cells) happens outside, so collector ticks do not wait for page loads."""
@@ -117,7 +128,7 @@ def grid_body(request: HttpRequest, slug: str) -> HttpResponse:
 def grid_status(request: HttpRequest, slug: str) -> HttpResponse:
     cluster = _cluster(slug)
     collector = registry.get(slug)
-    ctx = {"cluster": cluster, "status": None, "last_update": None}
+    ctx: dict[str, Any] = {"cluster": cluster, "status": None, "last_update": None}
     if collector is not None:
         with collector.lock:
             ctx["status"], ctx["last_update"] = collector.status, collector.last_update
@@ -127,7 +138,7 @@ def grid_status(request: HttpRequest, slug: str) -> HttpResponse:
 # --------------------------------------------------------------------------- drill-downs
 
 
-def _running(slug: str):
+def _running(slug: str) -> Collector:
     collector = registry.get(slug)
     if collector is None:
         raise Http404("no collector for this cluster")
@@ -135,7 +146,7 @@ def _running(slug: str):
 
 
 @login_required
-def cell(request: HttpRequest, slug: str) -> HttpResponse:
+def cell(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     cluster = _cluster(slug)
     collector = _running(slug)
     node, ds_key = request.GET.get("node", ""), request.GET.get("ds", "")
