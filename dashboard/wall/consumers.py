@@ -101,7 +101,7 @@ class WallConsumer(AsyncWebsocketConsumer):
             )
         await self._follow({})
 
-    async def receive(self, text_data=None, bytes_data=None) -> None:
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         return  # read-only
 
     async def wall_revoked(self, event: dict) -> None:

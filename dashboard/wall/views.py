@@ -12,6 +12,7 @@ snapshot data the socket then keeps sending (dashboard/wall/aggregate.py), updat
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
@@ -38,7 +39,7 @@ def cluster_data(slug: str) -> dict[str, Any] | None:
         )
 
 
-def _iso(value) -> str | None:
+def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
@@ -68,7 +69,7 @@ def wall_page(request: HttpRequest, token: str) -> HttpResponse:
     display = access.wall_for_token(token)
     if display is None:
         return _no_store(render(request, "wall/revoked.html", status=404))
-    clusters = []
+    clusters: list[dict[str, Any]] = []
     for c in access.wall_clusters(display):
         data = cluster_data(c.slug)
         status = cluster_status(c.slug)
