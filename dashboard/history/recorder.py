@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.db import close_old_connections
 
+from dashboard.coverage.matrix import Delta, Matrix
 from dashboard.coverage.states import State
 from dashboard.coverage.timefmt import utcnow
 from dashboard.models import Cluster, CoverageEvent
@@ -102,7 +103,7 @@ class HistoryRecorder:
 
     # ------------------------------------------------------------------ listener
 
-    def __call__(self, collector, delta) -> None:
+    def __call__(self, collector: ClusterCollector, delta: Delta) -> None:
         if not self.baselined:
             if not collector.settled:
                 return  # lists still arriving: a half-built matrix is no baseline
@@ -114,7 +115,9 @@ class HistoryRecorder:
             # lose a state that is still going on.
             self._baseline(collector.matrix, keep_pending=True)
 
-    def _baseline(self, matrix, now: datetime | None = None, keep_pending: bool = False) -> None:
+    def _baseline(
+        self, matrix: Matrix, now: datetime | None = None, keep_pending: bool = False
+    ) -> None:
         if keep_pending:
             pending = self.take()  # written before the sync row (they are older)
         now = now or utcnow()
@@ -136,7 +139,7 @@ class HistoryRecorder:
             self.baselined = True
         self._maybe_wake()
 
-    def record(self, delta, now: datetime | None = None) -> None:
+    def record(self, delta: Delta, now: datetime | None = None) -> None:
         now = now or utcnow()
         with self._lock:
             for name in delta.removed_nodes:

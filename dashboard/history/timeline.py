@@ -15,7 +15,7 @@ from django.db.models import Q
 
 from dashboard.coverage.states import State
 from dashboard.coverage.timefmt import utcnow
-from dashboard.models import CoverageEvent
+from dashboard.models import Cluster, CoverageEvent
 
 from .recorder import FINE, GAP
 
@@ -61,7 +61,8 @@ class Timeline:
     start: datetime
     end: datetime
     episodes: list[Episode] = field(default_factory=list)  # not-fine states, newest first
-    events: list = field(default_factory=list)  # node/DaemonSet arrivals, removals, syncs
+    # node/DaemonSet arrivals, removals, syncs
+    events: list[CoverageEvent] = field(default_factory=list)
     gap_seconds: dict[str, float] = field(default_factory=dict)  # by DaemonSet or node
 
     @property
@@ -69,7 +70,9 @@ class Timeline:
         return {k: round(v / 60.0, 1) for k, v in self.gap_seconds.items()}
 
 
-def _rows_for(cluster, since: datetime, *, node: str = "", daemonset: str = ""):
+def _rows_for(
+    cluster: Cluster, since: datetime, *, node: str = "", daemonset: str = ""
+) -> list[CoverageEvent]:
     """Rows needed to know the states from `since` on: from the last `sync` at or before it
     (states are only known from a sync on), for the cell subset, plus what ends episodes."""
     qs = CoverageEvent.objects.filter(cluster=cluster)
@@ -88,7 +91,7 @@ def _rows_for(cluster, since: datetime, *, node: str = "", daemonset: str = ""):
 
 
 def timeline(
-    cluster,
+    cluster: Cluster,
     *,
     daemonset: str = "",
     node: str = "",
@@ -106,7 +109,7 @@ def timeline(
     open_: dict[tuple[str, str], Episode] = {}
     carried: dict[tuple[str, str], Episode] = {}  # ended by a sync, maybe re-opened by it
     carried_at: datetime | None = None
-    events = []
+    events: list[CoverageEvent] = []
 
     def close(k: tuple[str, str], at: datetime) -> None:
         ep = open_.pop(k, None)
@@ -156,13 +159,15 @@ def timeline(
     gaps: dict[str, float] = {}
     for e in episodes:
         if e.gap:
-            k = e.node if daemonset else e.daemonset
-            gaps[k] = gaps.get(k, 0.0) + e.clipped_seconds(start, now)
+            lane = e.node if daemonset else e.daemonset
+            gaps[lane] = gaps.get(lane, 0.0) + e.clipped_seconds(start, now)
     events.sort(key=lambda r: (r.at, r.id), reverse=True)
     return Timeline(start, now, episodes, events, dict(sorted(gaps.items(), key=lambda kv: -kv[1])))
 
 
-def gap_minutes(cluster, hours: float = 24.0, now: datetime | None = None) -> dict[str, float]:
+def gap_minutes(
+    cluster: Cluster, hours: float = 24.0, now: datetime | None = None
+) -> dict[str, float]:
     """Gap-minutes per DaemonSet over the last `hours`: the sum, over its nodes, of the time
     each node's cell spent in a gap state (missing, failing, not ready)."""
     now = now or utcnow()

@@ -4,7 +4,9 @@ DaemonSet for a cluster, and a timeline per DaemonSet and per node. See dashboar
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
@@ -37,7 +39,7 @@ def _fmt(td: timedelta) -> str:
     return f"{s // 3600}h {s % 3600 // 60:02d}m"
 
 
-def _bars(tl: history.Timeline, by: str, url) -> list[dict]:
+def _bars(tl: history.Timeline, by: str, url: Callable[[str], str]) -> list[dict]:
     """One lane per node (DaemonSet page) or DaemonSet (node page): segments positioned in
     percent of the window, for a CSS-only timeline."""
     span = (tl.end - tl.start).total_seconds() or 1.0
@@ -67,7 +69,9 @@ def _episodes(tl: history.Timeline) -> list[dict]:
     ]
 
 
-def _context(request, cluster, tl, hours, **extra) -> dict:
+def _context(
+    request: HttpRequest, cluster: Cluster, tl: history.Timeline, hours: float, **extra: Any
+) -> dict:
     return {
         "cluster": cluster,
         "hours": hours,
