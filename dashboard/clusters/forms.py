@@ -13,9 +13,11 @@ Every message is scrubbed of the kubeconfig's secrets; an upload is never echoed
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import UploadedFile
 from django.views.decorators.debug import sensitive_variables
 
 from dashboard.clusters import connection as connection_test
@@ -32,8 +34,9 @@ _NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 
 
 @sensitive_variables()
-def read_upload(upload) -> str:
+def read_upload(upload: UploadedFile) -> str:
     """The text of an uploaded kubeconfig, or ValidationError saying why not."""
+    assert upload.size is not None  # None only for a File of unknown size, never an upload
     if upload.size > MAX_KUBECONFIG_BYTES:
         raise ValidationError("the uploaded file is larger than 1 MiB: not a kubeconfig")
     try:
@@ -101,7 +104,7 @@ class ClusterAdminForm(forms.ModelForm):
             "group_by_label",
         ]
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._content = ""  # decrypted or uploaded kubeconfig text, in memory only
         self._new_upload = False
@@ -132,7 +135,7 @@ class ClusterAdminForm(forms.ModelForm):
     # ------------------------------------------------------------------ fields
 
     @sensitive_variables()
-    def clean_kubeconfig_upload(self):
+    def clean_kubeconfig_upload(self) -> None:
         upload = self.cleaned_data.get("kubeconfig_upload")
         if upload:
             self._content = read_upload(upload)
@@ -166,8 +169,9 @@ class ClusterAdminForm(forms.ModelForm):
 
     # ------------------------------------------------------------------ form
 
-    def clean(self):
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()  # a ModelForm's clean() returns cleaned_data (typed Optional)
+        data = self.cleaned_data
         source = data.get("source")
         if source in (Cluster.Source.KUBECONFIG, Cluster.Source.UPLOADED):
             self._clean_kubeconfig(source, data)

@@ -39,7 +39,7 @@ def kubeconfig_secrets(text: str) -> set[str]:
     return found
 
 
-def _collect(node, found: set[str], key: str = "") -> None:
+def _collect(node: object, found: set[str], key: str = "") -> None:
     if isinstance(node, dict):
         for k, v in node.items():
             _collect(v, found, str(k))
