@@ -7,23 +7,28 @@ Only staff users get here (Django's admin checks `is_staff`); viewers are plain 
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin, messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import URLPattern, path, reverse
 from django.utils.safestring import mark_safe
 from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_POST
 
 from dashboard import access
 from dashboard.clusters import connection as connection_test
+from dashboard.clusters.connection import Report
 from dashboard.clusters.forms import ClusterAdminForm, contexts_of, read_upload
 from dashboard.clusters.redact import kubeconfig_secrets, scrub
 from dashboard.collect.registry import registry
+from dashboard.collect.status import RuntimeStatus
 from dashboard.kube.clients import KubeconfigError
 from dashboard.models import Cluster, WallDisplay
 
@@ -33,18 +38,20 @@ admin.site.index_title = "Clusters, wall displays and users"
 admin.site.site_url = "/"
 
 
-def _sign_in(request: HttpRequest, extra_context=None) -> HttpResponse:
+def _sign_in(request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
     """One sign-in page for the whole app: the admin's login sends to it. A signed-in viewer
     who tries the admin lands there too, told that the account has no access."""
     return redirect_to_login(request.GET.get("next") or reverse("admin:index"), reverse("login"))
 
 
-admin.site.login = _sign_in
+# mypy refuses any assignment to a method; this replaces it on the one site instance, with
+# the bound method's signature.
+admin.site.login = _sign_in  # type: ignore[method-assign]
 
 BADGE_POLL_SECONDS = 5
 
 
-def runtime_status(cluster: Cluster):
+def runtime_status(cluster: Cluster) -> RuntimeStatus | None:
     """The running collector's status in this process, or None."""
     collector = registry.get(cluster.slug)
     return collector.runtime_status() if collector is not None and cluster.enabled else None
@@ -131,19 +138,21 @@ class ClusterAdmin(admin.ModelAdmin):
     # ------------------------------------------------------------------ actions
 
     @admin.action(description="Test connection of the selected clusters")
-    def test_connection(self, request: HttpRequest, queryset) -> HttpResponse:
+    def test_connection(self, request: HttpRequest, queryset: QuerySet[Cluster]) -> HttpResponse:
         reports = [connection_test.test_connection(c) for c in queryset]
         return self._report_page(request, reports)
 
     @admin.action(description="Enable the selected clusters")
-    def enable(self, request: HttpRequest, queryset) -> None:
+    def enable(self, request: HttpRequest, queryset: QuerySet[Cluster]) -> None:
         self._set_enabled(request, queryset, True)
 
     @admin.action(description="Disable the selected clusters")
-    def disable(self, request: HttpRequest, queryset) -> None:
+    def disable(self, request: HttpRequest, queryset: QuerySet[Cluster]) -> None:
         self._set_enabled(request, queryset, False)
 
-    def _set_enabled(self, request: HttpRequest, queryset, enabled: bool) -> None:
+    def _set_enabled(
+        self, request: HttpRequest, queryset: QuerySet[Cluster], enabled: bool
+    ) -> None:
         # Saved one by one (not queryset.update) so the signals reach the collectors.
         for cluster in queryset:
             if cluster.enabled != enabled:
@@ -154,7 +163,7 @@ class ClusterAdmin(admin.ModelAdmin):
 
     # ------------------------------------------------------------------ extra views
 
-    def get_urls(self):
+    def get_urls(self) -> list[URLPattern]:
         own = [
             path(
                 "<int:pk>/test-connection/",
@@ -174,7 +183,7 @@ class ClusterAdmin(admin.ModelAdmin):
         ]
         return own + super().get_urls()
 
-    def _report_page(self, request: HttpRequest, reports) -> TemplateResponse:
+    def _report_page(self, request: HttpRequest, reports: list[Report]) -> TemplateResponse:
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
@@ -253,18 +262,22 @@ class WallDisplayAdmin(admin.ModelAdmin):
         when = wall.token_created_at.strftime("%Y-%m-%d %H:%M UTC") if wall.token_created_at else ""
         return f"active ({wall.token_hint}…, issued {when})"
 
-    def save_model(self, request, obj: WallDisplay, form, change: bool) -> None:
+    def save_model(self, request: HttpRequest, obj: WallDisplay, form: Any, change: bool) -> None:
         super().save_model(request, obj, form, change)
         if not change:
             obj._new_token = access.issue_token(obj)  # shown once by response_add
 
-    def response_add(self, request, obj: WallDisplay, post_url_continue=None):
+    def response_add(
+        self, request: HttpRequest, obj: WallDisplay, post_url_continue: str | None = None
+    ) -> HttpResponse:
         token = getattr(obj, "_new_token", None)
         if token is None:
             return super().response_add(request, obj, post_url_continue)
         return self._token_page(request, [(obj, token)])
 
-    def _token_page(self, request: HttpRequest, issued) -> TemplateResponse:
+    def _token_page(
+        self, request: HttpRequest, issued: list[tuple[WallDisplay, str]]
+    ) -> TemplateResponse:
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
@@ -279,16 +292,18 @@ class WallDisplayAdmin(admin.ModelAdmin):
         return response
 
     @admin.action(description="Rotate the URL token (the old URL stops working)")
-    def rotate_tokens(self, request: HttpRequest, queryset) -> TemplateResponse:
+    def rotate_tokens(
+        self, request: HttpRequest, queryset: QuerySet[WallDisplay]
+    ) -> TemplateResponse:
         return self._token_page(request, [(w, access.issue_token(w)) for w in queryset])
 
     @admin.action(description="Revoke the URL token (open screens go blank)")
-    def revoke_tokens(self, request: HttpRequest, queryset) -> None:
+    def revoke_tokens(self, request: HttpRequest, queryset: QuerySet[WallDisplay]) -> None:
         for wall in queryset:
             access.revoke(wall)
         self.message_user(request, f"Revoked {queryset.count()} wall URL(s).", messages.SUCCESS)
 
-    def get_urls(self):
+    def get_urls(self) -> list[URLPattern]:
         own = [
             path(
                 "<int:pk>/rotate/",

@@ -94,6 +94,8 @@ class WallDisplay(models.Model):
     )
     token_created_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Not a field: the admin holds a just-issued token here until response_add shows it once.
+    _new_token: str
 
     class Meta:
         ordering = ["name"]
