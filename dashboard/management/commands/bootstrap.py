@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
@@ -20,7 +21,7 @@ from dashboard.models import Cluster
 class Command(BaseCommand):
     help = "Register the demo cluster and an admin user on first start."
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         if not Cluster.objects.exists():
             Cluster.objects.create(
                 name="Demo (simulated)", slug="demo", source="simulated", scenario="demo"

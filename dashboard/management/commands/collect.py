@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from dashboard.collect.supervisor import CollectorSupervisor
 from dashboard.pipeline import collector_factory
@@ -21,20 +22,20 @@ from dashboard.pipeline import collector_factory
 class Command(BaseCommand):
     help = "Run the cluster collectors (scale-out): snapshots and deltas through Redis."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--ttl", type=float, default=None, help="lock TTL, seconds")
         parser.add_argument(
             "--reconcile", type=float, default=None, help="seconds between reads of the clusters"
         )
 
-    def handle(self, *args, **opts):
+    def handle(self, *args: Any, **opts: Any) -> None:
         if not settings.REDIS_URL:
             raise CommandError("REDIS_URL is not set: `collect` shares its work through Redis")
         if settings.CHANNEL_LAYERS["default"]["BACKEND"].endswith("InMemoryChannelLayer"):
             raise CommandError("the channel layer is in-memory: set REDIS_URL")
         asyncio.run(self._run(opts))
 
-    async def _run(self, opts) -> None:
+    async def _run(self, opts: dict[str, Any]) -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import sys
 from collections import Counter
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
+from dashboard.coverage.records import Record
 from dashboard.coverage.report import below, to_json, to_table
 from dashboard.coverage.snapshot import SnapshotError, build_matrix, decode_documents, read_inputs
 
@@ -44,7 +46,7 @@ class Command(BaseCommand):
             help=f"exit {EXIT_BELOW_THRESHOLD} when any DaemonSet's coverage is below PCT",
         )
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         try:
             records, skipped = self._load(options)
         except SnapshotError as exc:
@@ -70,7 +72,7 @@ class Command(BaseCommand):
                     self.stderr.write(f"coverage of {key} is {cov:g}%, below {threshold:g}%")
                 sys.exit(EXIT_BELOW_THRESHOLD)
 
-    def _load(self, options):
+    def _load(self, options: dict[str, Any]) -> tuple[list[Record], Counter[str]]:
         if options["snapshot"]:
             return decode_documents(read_inputs(options["snapshot"]))
         # Imported here: the snapshot path must work without touching the kube layer.

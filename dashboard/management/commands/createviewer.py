@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import secrets
 import sys
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 
 class Command(BaseCommand):
     help = "Create (or reset the password of) a read-only viewer account."
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("username")
         parser.add_argument(
             "--password-stdin",
@@ -26,7 +27,7 @@ class Command(BaseCommand):
             help="read the password from the first line of stdin instead of generating one",
         )
 
-    def handle(self, *args, username: str, password_stdin: bool, **options) -> None:
+    def handle(self, *args: Any, username: str, password_stdin: bool, **options: Any) -> None:
         User = get_user_model()
         user = User.objects.filter(username=username).first()
         if user is not None and (user.is_staff or user.is_superuser):
@@ -46,7 +47,7 @@ class Command(BaseCommand):
         except ValidationError as exc:
             raise CommandError("; ".join(exc.messages)) from None
         created = user is None
-        if created:
+        if user is None:
             user = User.objects.create_user(username=username, password=password)
         else:
             user.set_password(password)

@@ -7,19 +7,23 @@ from __future__ import annotations
 import signal
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from dashboard.collect import gcfreeze
 from dashboard.simulator import Simulator
 from dashboard.simulator.apiserver import FakeApiServer
 
+if TYPE_CHECKING:  # imported where used, to report a missing simulator as a CommandError
+    from dashboard.simulator import Simulator
+
 
 class Command(BaseCommand):
     help = "Serve a simulated cluster over HTTP as a subset of the Kubernetes API."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--scenario", choices=["demo", "large"], default="demo")
         parser.add_argument("--nodes", type=int, default=None)
         parser.add_argument("--daemonsets", type=int, default=None)
@@ -41,7 +45,7 @@ class Command(BaseCommand):
         parser.add_argument("--tls", action="store_true", help="serve https, self-signed")
         parser.add_argument("--bookmark-interval", type=float, default=5.0)
 
-    def handle(self, *args, **opts):
+    def handle(self, *args: Any, **opts: Any) -> None:
         sim = self._simulator(opts)
         # The built cluster is millions of long-lived dicts (2+ GB at 5,000 nodes): a full
         # cyclic-GC pass over them stalls every thread, watch streams included, for ~2 s
@@ -70,7 +74,7 @@ class Command(BaseCommand):
                 f"stopped; {len(server.non_get_requests)} non-GET request(s) were refused"
             )
 
-    def _simulator(self, opts):
+    def _simulator(self, opts: dict[str, Any]) -> Simulator:
         try:
             return Simulator.from_scenario(
                 opts["scenario"],
@@ -82,7 +86,7 @@ class Command(BaseCommand):
         except ValueError as exc:  # e.g. sizes out of range
             raise CommandError(str(exc)) from exc
 
-    def _announce(self, server, kubeconfig, opts):
+    def _announce(self, server: FakeApiServer, kubeconfig: Path, opts: dict[str, Any]) -> None:
         self.stdout.write(f"fake Kubernetes API server: {server.url}")
         self.stdout.write(f"kubeconfig: {kubeconfig}")
         self.stdout.write(f"  kubectl --kubeconfig {kubeconfig} get nodes,pods,ds -A")
@@ -93,7 +97,7 @@ class Command(BaseCommand):
         self.stdout.write("Ctrl-C to stop.")
 
     @staticmethod
-    def _wait_for_interrupt():
+    def _wait_for_interrupt() -> None:
         # SIGTERM (e.g. from a process manager) stops as cleanly as Ctrl-C does.
         done = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: done.set())
