@@ -1,6 +1,7 @@
 """Django settings for daemonviz, driven by environment variables (see README)."""
 
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 
@@ -78,7 +79,7 @@ else:
 # the collector's snapshots, status and locks live there (dashboard/collect/scaleout.py).
 REDIS_URL = env_str("REDIS_URL", "")
 if REDIS_URL:
-    CHANNEL_LAYERS = {
+    CHANNEL_LAYERS: dict[str, dict[str, Any]] = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {"hosts": [REDIS_URL], "prefix": "daemonviz:asgi"},
