@@ -19,9 +19,11 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from typing import TypeGuard
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.contrib.auth.models import AbstractUser, AnonymousUser
 from django.db import transaction
 from django.utils import timezone
 
@@ -38,11 +40,12 @@ WALL_CHANGED = "wall.changed"  # re-check the token and re-join the clusters' gr
 # --------------------------------------------------------------------------- roles
 
 
-def is_viewer(user) -> bool:
+def is_viewer(user: AbstractUser | AnonymousUser | None) -> TypeGuard[AbstractUser]:
+    # True only for an authenticated (so not anonymous) user.
     return bool(user is not None and user.is_authenticated and user.is_active)
 
 
-def is_admin(user) -> bool:
+def is_admin(user: AbstractUser | AnonymousUser | None) -> bool:
     return is_viewer(user) and bool(user.is_staff)
 
 

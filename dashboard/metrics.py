@@ -20,15 +20,18 @@ from __future__ import annotations
 import hmac
 import threading
 import time
+from collections.abc import Callable, Iterator, MutableMapping
+from typing import Any
 
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from dashboard.collect.embedded import ASGIApp, Receive, Scope, Send
 from dashboard.collect.locks import redis_client
 from dashboard.collect.registry import registry
 from dashboard.coverage.summary import cluster_summary, daemonset_summary
@@ -53,7 +56,7 @@ def _enabled_slugs() -> list[str]:
 
 
 class CoverageCollector(Collector):
-    def collect(self):
+    def collect(self) -> Iterator[Metric]:
         g = GaugeMetricFamily
         ds_labels = ["cluster", "daemonset"]
         cov = g("daemonviz_coverage_ratio", "Healthy ÷ targeted nodes (0–1).", labels=ds_labels)
@@ -172,7 +175,7 @@ class CoverageCollector(Collector):
 
 
 class HistoryCollector(Collector):
-    def collect(self):
+    def collect(self) -> Iterator[Metric]:
         c = CounterMetricFamily(
             "daemonviz_history_rows_written", "Coverage history rows written by this process."
         )
@@ -285,10 +288,10 @@ class ProbeHostMiddleware:
     is in no ALLOWED_HOSTS. These three paths build no URL from the Host header, so for
     them alone it is replaced with the first allowed host before Django validates it."""
 
-    def __init__(self, get_response):
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.path in PROBE_PATHS and settings.ALLOWED_HOSTS:
             host = settings.ALLOWED_HOSTS[0].lstrip(".")
             request.META["HTTP_HOST"] = "localhost" if host in ("", "*") else host
@@ -298,10 +301,10 @@ class ProbeHostMiddleware:
 # --------------------------------------------------------------------------- websockets
 
 
-def count_websockets(app):
+def count_websockets(app: ASGIApp) -> ASGIApp:
     """ASGI middleware: the websocket clients gauge, by path (grid or wall)."""
 
-    async def wrapped(scope, receive, send):
+    async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "websocket":
             return await app(scope, receive, send)
         gauge = WEBSOCKET_CLIENTS.labels(
@@ -309,7 +312,7 @@ def count_websockets(app):
         )
         accepted = False
 
-        async def counting_send(message):
+        async def counting_send(message: MutableMapping[str, Any]) -> None:
             nonlocal accepted
             if message["type"] == "websocket.accept" and not accepted:
                 accepted = True

@@ -8,7 +8,9 @@ Both act on commit: the loop must read what the admin's transaction wrote.
 
 from __future__ import annotations
 
-from django.db import transaction
+from typing import Any
+
+from django.db import models, transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
 
@@ -23,7 +25,7 @@ def _reconcile_collectors() -> None:
 
 @receiver(post_save, sender=Cluster)
 @receiver(post_delete, sender=Cluster)
-def cluster_changed(sender, instance: Cluster, **kwargs) -> None:
+def cluster_changed(sender: type[Cluster], instance: Cluster, **kwargs: Any) -> None:
     transaction.on_commit(_reconcile_collectors)
     if kwargs.get("created") is False:
         # A renamed slug or a disabled cluster changes what its walls' sockets listen to.
@@ -32,12 +34,14 @@ def cluster_changed(sender, instance: Cluster, **kwargs) -> None:
 
 
 @receiver(post_save, sender=WallDisplay)
-def wall_saved(sender, instance: WallDisplay, **kwargs) -> None:
+def wall_saved(sender: type[WallDisplay], instance: WallDisplay, **kwargs: Any) -> None:
     access.notify_wall(instance.pk, access.WALL_CHANGED)
 
 
 @receiver(m2m_changed, sender=WallDisplay.clusters.through)
-def wall_clusters_changed(sender, instance, action: str, **kwargs) -> None:
+def wall_clusters_changed(
+    sender: type[models.Model], instance: WallDisplay | Cluster, action: str, **kwargs: Any
+) -> None:
     if not action.startswith("post_"):
         return
     if isinstance(instance, WallDisplay):
@@ -48,5 +52,5 @@ def wall_clusters_changed(sender, instance, action: str, **kwargs) -> None:
 
 
 @receiver(post_delete, sender=WallDisplay)
-def wall_deleted(sender, instance: WallDisplay, **kwargs) -> None:
+def wall_deleted(sender: type[WallDisplay], instance: WallDisplay, **kwargs: Any) -> None:
     access.notify_wall(instance.pk, access.WALL_REVOKED)
