@@ -45,9 +45,8 @@ run: deps
 	@# No access log: wall-display URLs carry their secret token in the path.
 	$(BIN)/daphne --access-log /dev/null -b $(HOST) -p $(PORT) daemonviz.asgi:application
 
-test: dev-deps browser-deps service-deps
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+# The lint steps first (ruff, ruff format, mypy), then every test.
+test: lint browser-deps service-deps
 	$(BIN)/python -m pytest
 
 # End-to-end tier against a real control plane (etcd, kube-apiserver, controller manager,
@@ -63,6 +62,7 @@ e2e: dev-deps e2e-build
 lint: dev-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: dev-deps
 	$(BIN)/ruff check --fix .
