@@ -78,10 +78,10 @@ def _requirement_matches(req: Requirement, labels: Mapping[str, str]) -> bool:
         return not present
     if op in ("Gt", "Lt"):
         # Both sides must parse as integers, and exactly one value is allowed.
-        if not present or len(req.values) != 1:
+        if value is None or len(req.values) != 1:  # absent (labels hold no None values)
             return False
         try:
-            have, want = int(value), int(req.values[0])  # type: ignore[arg-type]
+            have, want = int(value), int(req.values[0])
         except ValueError:
             return False
         return have > want if op == "Gt" else have < want
