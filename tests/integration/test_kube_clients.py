@@ -24,8 +24,7 @@ from dashboard.kube.errors import RequestContext, classify, from_status
 from dashboard.kube.snapshot import ClusterUnreachable, list_cluster
 from dashboard.simulator.apiserver import FakeApiServer
 from dashboard.simulator.store import ObjectStore
-
-from .test_kube_support import TOKEN, fill, free_port
+from tests.helpers.kube_support import TOKEN, fill, free_port
 
 
 @pytest.fixture

@@ -14,8 +14,7 @@ from dashboard.kube.resources import list_all
 from dashboard.kube.snapshot import list_cluster
 from dashboard.simulator.apiserver import FakeApiServer
 from dashboard.simulator.store import ObjectStore
-
-from .test_kube_support import (
+from tests.helpers.kube_support import (
     FAST,
     TOKEN,
     Mirror,

@@ -1,5 +1,5 @@
-"""Shared helpers for the kube-layer tests (no tests here): objects, a mirror sink that
-applies reflector events like the matrix will, and polling with deadlines."""
+"""Shared helpers for the kube-layer tests: objects, a mirror sink that applies reflector
+events like the matrix will, and polling with deadlines."""
 
 from __future__ import annotations
 
