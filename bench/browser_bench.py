@@ -38,7 +38,6 @@ import random
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -49,6 +48,7 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the project (dashboard, tests.helpers), as in the other benches
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -102,7 +102,6 @@ def serve(port: int) -> None:
     import django
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "daemonviz.settings")
-    sys.path.insert(0, str(ROOT))
     django.setup()
     _install_hooks(os.environ["BENCH_TRACE"], os.environ.get("BENCH_TRACE_SLUG", "k1"))
     _rollouts_on_request(
@@ -494,12 +493,6 @@ def _read_trace(trace: Path) -> list[dict]:
 # =========================================================================== the run
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def setup_db(env: dict) -> None:
     py = sys.executable
     subprocess.run([py, "manage.py", "migrate", "--noinput"], cwd=ROOT, env=env, check=True,
@@ -711,6 +704,8 @@ def main() -> None:
 
     from playwright.sync_api import sync_playwright
 
+    from tests.helpers.ports import free_port
+
     started = time.monotonic()
     tmp = Path(tempfile.mkdtemp(prefix="daemonviz-browser-bench-"))
     trace = tmp / "trace.jsonl"
@@ -747,7 +742,6 @@ def main() -> None:
     try:
         import django
 
-        sys.path.insert(0, str(ROOT))
         django.setup()
         deadline = time.monotonic() + 60
         while True:

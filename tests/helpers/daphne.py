@@ -3,7 +3,6 @@ a real server (pytest-django's live_server speaks only HTTP)."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import time
 import urllib.request
@@ -13,15 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.ports import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
 DAPHNE = str(ROOT / ".venv" / "bin" / "daphne")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def manage(env: dict, *args: str) -> subprocess.CompletedProcess:

@@ -3,7 +3,6 @@ events like the matrix will, and polling with deadlines."""
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -144,9 +143,3 @@ def wait_mirrors(mirror: Mirror, store: ObjectStore, timeout: float = 5.0) -> No
         got, want = mirror.state(), store_state(store)
         diff = {r: (len(got[r]), len(want[r])) for r in RESOURCES if got[r] != want[r]}
         raise AssertionError(f"mirror differs from store (got, want sizes): {diff}") from None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]

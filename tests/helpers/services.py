@@ -22,13 +22,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.ports import free_port
+
 REDIS_SERVER = "/usr/bin/redis-server"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _missing(what: str) -> None:

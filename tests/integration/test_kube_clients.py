@@ -24,7 +24,8 @@ from dashboard.kube.errors import RequestContext, classify, from_status
 from dashboard.kube.snapshot import ClusterUnreachable, list_cluster
 from dashboard.simulator.apiserver import FakeApiServer
 from dashboard.simulator.store import ObjectStore
-from tests.helpers.kube_support import TOKEN, fill, free_port
+from tests.helpers.kube_support import TOKEN, fill
+from tests.helpers.ports import free_port
 
 
 @pytest.fixture

@@ -32,7 +32,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.helpers import services
+from tests.helpers.ports import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -72,7 +72,7 @@ class Stack:
         return out.stdout
 
     def worker(self, name: str) -> str:
-        port = services.free_port()
+        port = free_port()
         self.spawn(name, [DAPHNE, "-b", "127.0.0.1", "-p", str(port), "daemonviz.asgi:application"])
         url = f"http://127.0.0.1:{port}"
         wait_for(lambda: _status(url + "/healthz") == 200, 30, lambda: self.log(name))
