@@ -18,6 +18,7 @@ And the embedded default (`make run`: SQLite, no Redis) still starts and serves.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -33,6 +34,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.helpers.ports import free_port
+from tests.helpers.wait import poll, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -75,7 +77,12 @@ class Stack:
         port = free_port()
         self.spawn(name, [DAPHNE, "-b", "127.0.0.1", "-p", str(port), "daemonviz.asgi:application"])
         url = f"http://127.0.0.1:{port}"
-        wait_for(lambda: _status(url + "/healthz") == 200, 30, lambda: self.log(name))
+        wait_until(
+            lambda: _status(url + "/healthz") == 200,
+            30,
+            f"worker {name} to serve /healthz",
+            details=lambda: self.log(name),
+        )
         self.workers[name] = url
         return url
 
@@ -110,15 +117,6 @@ def _status(url: str) -> int | None:
         return exc.code
     except OSError:
         return None
-
-
-def wait_for(predicate, seconds: float, why=lambda: "") -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {seconds} s\n{why()}")
 
 
 SETUP = """
@@ -164,7 +162,12 @@ def stack(redis_server, postgres_server, tmp_path_factory):
         # ~1 change per second: a crash, a flap, a node joining or leaving...
         s.spawn("apiserver", [PY, "manage.py", "fakeapiserver", "--port", "0", "--churn", "60",
                               "--kubeconfig", str(s.kubeconfig), "--bookmark-interval", "1"])  # fmt: skip
-        wait_for(s.kubeconfig.exists, 60, lambda: s.log("apiserver"))
+        wait_until(
+            s.kubeconfig.exists,
+            60,
+            "the fake API server's kubeconfig",
+            details=lambda: s.log("apiserver"),
+        )
         out = s.manage("shell", "-c", SETUP.format(slug=SLUG, kubeconfig=s.kubeconfig))
         s.session = re.search(r"SESSION=(\w+)", out).group(1)
         s.worker("a")
@@ -191,7 +194,12 @@ def _grid_status(stack, worker: str) -> str:
 def test_worker_b_socket_receives_the_simulators_deltas(stack):
     from websockets.sync.client import connect
 
-    wait_for(lambda: _grid_status(stack, "b") == "synced", 60, lambda: stack.log("collector1"))
+    wait_until(
+        lambda: _grid_status(stack, "b") == "synced",
+        60,
+        "worker b to show the cluster synced",
+        details=lambda: stack.log("collector1"),
+    )
     code, html = stack.get("a", f"/clusters/{SLUG}/")
     assert code == 200 and 'id="grid"' in html
     page_revision = int(re.search(r'id="grid"[^>]*data-revision="(\d+)"', html).group(1))
@@ -229,11 +237,17 @@ def test_killed_collector_shows_stale_and_keeps_the_matrix(stack, redis_server):
     stack.procs["collector1"].send_signal(signal.SIGKILL)
     stack.procs["collector1"].wait()
     for worker in ("a", "b"):
-        wait_for(lambda w=worker: _grid_status(stack, w) == "stale", STALE + 10)
+        wait_until(
+            lambda w=worker: _grid_status(stack, w) == "stale",
+            STALE + 10,
+            f"worker {worker} to call the cluster stale",
+        )
     code, html = stack.get("b", f"/clusters/{SLUG}/")
     assert code == 200 and "stopped reporting" in html
     rows = len(re.findall(r'class="rh"', html))
     assert rows > 0 and abs(rows - nodes_before) <= 3  # the last known matrix, still shown
+    # A fixed window on purpose: the claim is that nothing happens in it (the last known
+    # matrix stays shown while no collector reports), so there is no condition to wait for.
     time.sleep(1)
     assert len(re.findall(r'class="rh"', stack.get("a", f"/clusters/{SLUG}/")[1])) == rows
     # A dead collector does not take the web workers out of service.
@@ -254,8 +268,11 @@ def test_second_collector_takes_over_and_is_exact(stack, redis_server):
     dead = _report(redis_server)
     stack.spawn("collector2", [PY, "manage.py", "collect"])
     # Takeover waits for the dead holder's lock to expire (TTL), then syncs.
-    wait_for(
-        lambda: _grid_status(stack, "a") == "synced", TTL + 30, lambda: stack.log("collector2")
+    wait_until(
+        lambda: _grid_status(stack, "a") == "synced",
+        TTL + 30,
+        "the second collector to take over and sync",
+        details=lambda: stack.log("collector2"),
     )
     new = _report(redis_server)
     assert new["holder"] != dead["holder"] and new["token"] > dead["token"]
@@ -266,18 +283,26 @@ def test_second_collector_takes_over_and_is_exact(stack, redis_server):
     api = client_from_kubeconfig(str(stack.kubeconfig), "fake")
     kinds = {"nodes": "Node", "daemonsets": "DaemonSet", "pods": "Pod",
              "controllerrevisions": "ControllerRevision"}  # fmt: skip
-    # The simulator keeps churning: compare until a moment when neither side is mid-change.
     mismatch = None
+
+    def snapshot_matches(fresh: Matrix) -> bool:
+        nonlocal mismatch
+        snap = reader.get(SLUG).matrix
+        if _cells(snap) == _cells(fresh) and set(snap.nodes) == set(fresh.nodes):
+            return True
+        mismatch = {k for k in _cells(snap).keys() ^ _cells(fresh).keys()}
+        return False
+
+    # The simulator keeps churning: compare until a moment when neither side is mid-change.
+    # After a fresh list the snapshot catches up within coalesce (0.25 s) + snapshot
+    # interval (0.3 s); when churn moved on meanwhile it never will: list again.
     deadline = time.monotonic() + 40
     while time.monotonic() < deadline:
         listed = list_cluster(api)
         fresh = Matrix()
         fresh.replace_all({kinds[r]: recs for r, recs in listed.items()})
-        time.sleep(0.8)  # coalesce (0.25 s) + snapshot interval (0.3 s)
-        snap = reader.get(SLUG).matrix
-        if _cells(snap) == _cells(fresh) and set(snap.nodes) == set(fresh.nodes):
+        if poll(functools.partial(snapshot_matches, fresh), 3, interval=0.1):
             break
-        mismatch = {k for k in _cells(snap).keys() ^ _cells(fresh).keys()}
     else:
         pytest.fail(f"snapshot never matched a fresh list; last difference: {mismatch}")
     api.close()
@@ -296,7 +321,12 @@ def test_history_rows_are_written_and_shown(stack, postgres_server):
         return dict(rows)
 
     # Both collectors started recording with a sync row; churn adds cell changes.
-    wait_for(lambda: counts().get("sync", 0) >= 2 and counts().get("cell", 0) > 0, 30)
+    wait_until(
+        lambda: counts().get("sync", 0) >= 2 and counts().get("cell", 0) > 0,
+        30,
+        "two sync rows and a cell row in PostgreSQL",
+        details=lambda: repr(counts()),
+    )
     code, html = stack.get("b", f"/clusters/{SLUG}/history/?hours=1")
     assert code == 200 and 'id="gaps"' in html
     with psycopg.connect(url) as conn:
@@ -319,7 +349,12 @@ def test_embedded_default_still_runs_without_redis_or_postgres(tmp_path):
         s.manage("migrate", "--noinput")
         s.manage("bootstrap")
         url = s.worker("embedded")
-        wait_for(lambda: _status(url + "/readyz") == 200, 30, lambda: s.log("embedded"))
+        wait_until(
+            lambda: _status(url + "/readyz") == 200,
+            30,
+            "/readyz to answer 200",
+            details=lambda: s.log("embedded"),
+        )
 
         def coverage_clusters():
             with urllib.request.urlopen(url + "/metrics", timeout=5) as resp:
@@ -327,7 +362,12 @@ def test_embedded_default_still_runs_without_redis_or_postgres(tmp_path):
             fams = {f.name: f for f in text_string_to_metric_families(text)}
             return {s.labels["cluster"] for s in fams["daemonviz_coverage_ratio"].samples}
 
-        wait_for(lambda: coverage_clusters() == {"demo"}, 20, lambda: s.log("embedded"))
+        wait_until(
+            lambda: coverage_clusters() == {"demo"},
+            20,
+            "the demo cluster's coverage in /metrics",
+            details=lambda: s.log("embedded"),
+        )
         # History is recorded in the embedded default too (SQLite).
         import sqlite3
 
@@ -337,6 +377,11 @@ def test_embedded_default_still_runs_without_redis_or_postgres(tmp_path):
                     "SELECT count(*) FROM dashboard_coverageevent WHERE kind='sync'"
                 ).fetchone()[0]
 
-        wait_for(lambda: synced_rows() >= 1, 20, lambda: s.log("embedded"))
+        wait_until(
+            lambda: synced_rows() >= 1,
+            20,
+            "a sync row in SQLite",
+            details=lambda: s.log("embedded"),
+        )
     finally:
         s.stop_all()

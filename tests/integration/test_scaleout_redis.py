@@ -18,6 +18,7 @@ from dashboard.collect.remote import CollectorReport, SnapshotMeta, SnapshotRead
 from dashboard.collect.snapshots import decode_matrix, encode_matrix
 from dashboard.collect.supervisor import CollectorSupervisor
 from tests.helpers import collectors
+from tests.helpers.wait import async_poll, async_wait_until, wait_until
 
 
 def test_lock_is_exclusive_renewable_and_fenced(redis_client):
@@ -26,10 +27,13 @@ def test_lock_is_exclusive_renewable_and_fenced(redis_client):
     assert a.acquire() and a.token == 1
     assert not b.acquire()
     assert a.renew()
+    assert 0 < redis_client.pttl(key("lock", "c1")) <= 500  # renewed for the TTL, no longer
     assert a.fenced_set({key("status", "c1"): b"from-a"})
     # The holder stops renewing (dies, pauses): after the TTL another takes over with a
     # higher fencing token, and the old holder's writes are refused.
-    time.sleep(0.6)
+    wait_until(
+        lambda: redis_client.get(key("lock", "c1")) is None, 10, "a's lock to expire (TTL 0.5 s)"
+    )
     assert b.acquire() and b.token == 2
     assert not a.fenced_set({key("status", "c1"): b"late-a"})
     assert not a.held and not a.renew()
@@ -44,6 +48,8 @@ def test_lock_is_exclusive_renewable_and_fenced(redis_client):
 def test_lock_knows_when_it_may_have_expired(redis_client):
     lock = ClusterLock(redis_client, "c2", "a", ttl=0.2)
     assert lock.acquire() and not lock.expired_locally()
+    # A fixed sleep on purpose: the claim is that once the TTL has passed on our own clock
+    # (no renewal confirmed) the lock says so; waiting for it would accept any delay.
     time.sleep(0.25)
     assert lock.expired_locally()
 
@@ -122,18 +128,10 @@ async def test_supervisor_takes_locks_writes_snapshots_and_hands_over(redis_clie
     two = CollectorSupervisor(redis_client, owner="two", ttl=2.0, snapshot_seconds=0.1,
                               reconcile_seconds=0.2, factory=factory)  # fmt: skip
     stop_one, stop_two = asyncio.Event(), asyncio.Event()
-    t1 = asyncio.create_task(one.run(stop_one))
-    await asyncio.sleep(0.3)
-    t2 = asyncio.create_task(two.run(stop_two))
     reader = SnapshotReader(redis_client, stale_after=2)
 
-    async def until(pred, seconds=10.0):
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            if await asyncio.to_thread(pred):
-                return True
-            await asyncio.sleep(0.05)
-        return False
+    async def until(pred, seconds=10.0):  # the reader's Redis calls block: in a thread
+        return await async_poll(pred, seconds, in_thread=True)
 
     def synced_by(owner):
         r = reader.get("demo")
@@ -144,7 +142,12 @@ async def test_supervisor_takes_locks_writes_snapshots_and_hands_over(redis_clie
             and (r.matrix.nodes and r.status.state == "synced")
         )
 
+    t1 = asyncio.create_task(one.run(stop_one))
+    tasks = [t1]
     try:
+        # One holds the lock before two starts: two is the standby.
+        await async_wait_until(lambda: "demo" in one.held, 10, "supervisor one to take the lock")
+        tasks.append(asyncio.create_task(two.run(stop_two)))
         assert await until(lambda: synced_by("one"))
         assert "demo" in one.held and "demo" not in two.held
         first = reader.get("demo")
@@ -161,7 +164,7 @@ async def test_supervisor_takes_locks_writes_snapshots_and_hands_over(redis_clie
     finally:
         stop_one.set()
         stop_two.set()
-        await asyncio.gather(t1, t2)
+        await asyncio.gather(*tasks)
 
 
 def test_snapshot_codec_round_trips_a_large_matrix():
