@@ -166,7 +166,8 @@ def test_dropped_socket_keeps_the_last_state_and_reconnects(page, server, browse
     # Read what is on screen once the socket is down (a frame may land until then).
     before = tv.inner_text(".wallcluster")
     cells = tv.evaluate("document.querySelectorAll('.wc, .wg').length")
-    tv.wait_for_timeout(2500)  # a few refused reconnects
+    # A fixed window on purpose (a few refused reconnects): the last state must outlast it.
+    tv.wait_for_timeout(2500)
     banner = tv.inner_text("#wbanner")
     assert re.search(r"Connection lost since \d\d:\d\d:\d\d", banner), banner
     assert "last known state" in banner
@@ -201,7 +202,7 @@ def test_revoked_token_shows_access_revoked_and_closes_the_socket(page, server, 
     assert tv.is_visible("#wrevoked") and "Access revoked" in tv.inner_text("#wrevoked")
     assert tv.evaluate("document.querySelectorAll('.wallcluster').length") == 0
     connects = tv.evaluate("window.daemonvizWall.connects")
-    tv.wait_for_timeout(2500)
+    tv.wait_for_timeout(2500)  # a fixed window on purpose: no reconnect may happen in it
     assert tv.evaluate("window.daemonvizWall.connects") == connects  # no reconnecting
     tv.screenshot(path=str(ARTIFACTS / "wall-revoked.png"))
     response = tv.goto(url)

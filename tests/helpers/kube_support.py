@@ -1,15 +1,14 @@
 """Shared helpers for the kube-layer tests: objects, a mirror sink that applies reflector
-events like the matrix will, and polling with deadlines."""
+events like the matrix will, and waiting until that mirror equals the store."""
 
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable
 
 from dashboard.kube.reflector import CLUSTER, Change, Replace, Status
 from dashboard.kube.resources import record_key
 from dashboard.simulator.store import ObjectStore
+from tests.helpers.wait import wait_until
 
 TOKEN = "secret-token"
 RESOURCES = ("nodes", "pods", "daemonsets", "controllerrevisions")
@@ -125,15 +124,6 @@ class Mirror:
     def problems(self) -> list:
         with self.lock:
             return [s.problem for _, s in self.statuses if s.problem is not None]
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 5.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.01)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what or predicate}")
 
 
 def wait_mirrors(mirror: Mirror, store: ObjectStore, timeout: float = 5.0) -> None:

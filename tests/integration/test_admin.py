@@ -4,11 +4,9 @@ effect in the running collectors, wall display tokens, and the viewer command.""
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 import re
-import time
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -27,6 +25,7 @@ from dashboard.pipeline import embedded
 from dashboard.simulator import Simulator
 from dashboard.simulator.apiserver import FakeApiServer
 from tests.helpers import collectors
+from tests.helpers.wait import async_poll
 
 TOKEN = "t0k3n-for-admin-tests"
 
@@ -374,15 +373,6 @@ def test_changelist_shows_live_status_badges(boss, db):
 # --------------------------------------------------------------------------- reconcile
 
 
-async def _until(predicate, seconds: float = 10.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        await asyncio.sleep(0.05)
-    return predicate()
-
-
 @pytest.mark.django_db(transaction=True)
 async def test_cluster_changes_take_effect_without_a_restart(settings):
     settings.DAEMONVIZ_EMBEDDED_COLLECTOR = True
@@ -391,28 +381,30 @@ async def test_cluster_changes_take_effect_without_a_restart(settings):
     try:
         # Saves happen in a worker thread, as admin requests do under ASGI.
         cluster = await sync_to_async(Cluster.objects.create)(name="A", slug="a")
-        assert await _until(lambda: registry.get("a") is not None)
+        assert await async_poll(lambda: registry.get("a") is not None)
         first = registry.get("a")
 
         cluster.sim_seed = 7
         await sync_to_async(cluster.save)()
-        assert await _until(lambda: registry.get("a") not in (None, first))
+        assert await async_poll(lambda: registry.get("a") not in (None, first))
         assert registry.get("a").cluster.seed == 7
 
         cluster.enabled = False
         await sync_to_async(cluster.save)()
-        assert await _until(lambda: registry.get("a") is None)
+        assert await async_poll(lambda: registry.get("a") is None)
 
         cluster.enabled = True
         await sync_to_async(cluster.save)()
-        assert await _until(lambda: registry.get("a") is not None)
+        assert await async_poll(lambda: registry.get("a") is not None)
 
         cluster.slug = "a2"
         await sync_to_async(cluster.save)()
-        assert await _until(lambda: registry.get("a") is None and registry.get("a2") is not None)
+        assert await async_poll(
+            lambda: registry.get("a") is None and registry.get("a2") is not None
+        )
 
         await sync_to_async(cluster.delete)()
-        assert await _until(lambda: registry.get("a2") is None)
+        assert await async_poll(lambda: registry.get("a2") is None)
     finally:
         await embedded.stop()
 

@@ -23,8 +23,8 @@ from tests.helpers.kube_support import (
     pod,
     store_state,
     wait_mirrors,
-    wait_until,
 )
+from tests.helpers.wait import wait_until
 
 
 @pytest.fixture
@@ -252,7 +252,12 @@ def test_stop_returns_promptly_with_watches_blocked(server, client):
     server.bookmark_interval = 3600
     w = ClusterWatch(client, Mirror(), read_timeout=300.0)
     assert w.wait_synced(5)
-    time.sleep(0.05)
+    # Every reflector's watch request reached the server: its thread reads the stream.
+    wait_until(
+        lambda: sum("watch=true" in p for _, p in server.requests) >= len(w.reflectors),
+        5,
+        "a watch request per resource",
+    )
     started = time.monotonic()
     w.stop()
     assert time.monotonic() - started < 1.0
