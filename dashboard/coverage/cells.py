@@ -137,6 +137,7 @@ class _Facts(Struct, gc=False):
     """What a cell shows of its pod, gathered once per classification."""
 
     pod: str
+    pods: int  # daemon pods on the node for this DaemonSet
     status_word: str
     ready_containers: str
     restarts: int
@@ -145,14 +146,14 @@ class _Facts(Struct, gc=False):
     ready: bool
     available: bool
 
-    def cell(self, state: State, reason: str, should_run: bool, pods: int) -> Cell:
+    def cell(self, state: State, reason: str, should_run: bool = True) -> Cell:
         # Positional: this runs for every cell of a 150,000-cell sync.
         return Cell(
             state,
             reason,
             should_run,
             self.pod,
-            pods,
+            self.pods,
             self.status_word,
             self.ready_containers,
             self.restarts,
@@ -163,9 +164,12 @@ class _Facts(Struct, gc=False):
         )
 
 
-def _pod_facts(pod: Pod, ds: DaemonSet, current_hash: str | None, now: datetime) -> _Facts:
+def _pod_facts(
+    pod: Pod, pods: int, ds: DaemonSet, current_hash: str | None, now: datetime
+) -> _Facts:
     return _Facts(
         pod.name,
+        pods,
         pod.status_word,
         f"{pod.ready_containers}/{pod.total_containers}",
         pod.restarts,
@@ -184,82 +188,97 @@ def classify(
     current_hash: str | None,
     now: datetime,
 ) -> Cell:
+    """The table's first matching row: no counted pod, misscheduled, several pods, the
+    pod's lifecycle (deleting, failed, unschedulable), then its containers (`_waiting`)
+    and, once they run, readiness, availability and revision (`_running`)."""
     live = _counted(pods)
-    if not elig.should_run:
-        if not live:
-            return Cell(State.NOT_TARGETED, elig.reason, False)
-        pod = oldest(live)
-        verdict = "kept, not desired" if elig.may_continue else "will be deleted"
-        facts = _pod_facts(pod, ds, current_hash, now)
-        return facts.cell(State.MISSCHEDULED, f"{verdict}: {elig.reason}", False, len(pods))
-
     if not live:
-        failed = [p for p in pods if p.phase in ("Failed", "Succeeded")]
-        return Cell(State.MISSING, _missing_reason(ds, node, failed, now), True, pods=len(pods))
+        return _podless(elig, pods, ds, node, now)
+    if not elig.should_run:
+        verdict = "kept, not desired" if elig.may_continue else "will be deleted"
+        facts = _pod_facts(oldest(live), len(pods), ds, current_hash, now)
+        return facts.cell(State.MISSCHEDULED, f"{verdict}: {elig.reason}", False)
 
     active = [p for p in live if not p.deleting]
     # Describe the pod that matters: the live one, or the oldest when all are going away.
     # The readiness the DaemonSet status counts is always the oldest pod's.
     first = oldest(live)
     pod = oldest(active) if active and len(live) > 1 else first
-    facts = _pod_facts(pod, ds, current_hash, now)
+    facts = _pod_facts(pod, len(pods), ds, current_hash, now)
     if pod is not first:
         facts.ready = first.ready
         facts.available = is_available(first, ds.min_ready_seconds, now)
         facts.updated = is_pod_updated(first, ds, current_hash)
-    count = len(pods)
-
-    def cell(state: State, reason: str) -> Cell:
-        return facts.cell(state, reason, True, count)
 
     if len(active) > 1:
-        updated = [is_pod_updated(p, ds, current_hash) for p in active]
-        newest = max(active, key=lambda p: (p.created or "", p.name))
-        if (
-            len(active) == 2
-            and ds.max_surge not in (0, "0", "0%")
-            and any(updated)
-            and not all(updated)
-        ):
-            return cell(
-                State.SURGE, f"surge rollout: new pod {newest.name} starting beside the old one"
-            )
-        return cell(
-            State.SURGE, f"{len(active)} daemon pods on one node: the controller prunes the excess"
-        )
-
+        return facts.cell(State.SURGE, _surge_reason(active, ds, current_hash))
     if pod.deleting:
-        if node.ready == "Unknown":
-            return cell(
-                State.TERMINATING, "node unreachable: pod deletion pending, status is stale"
-            )
-        return cell(State.TERMINATING, "pod is being deleted; the controller will create a new one")
-
+        return facts.cell(State.TERMINATING, _terminating_reason(node))
     if pod.phase in ("Failed", "Succeeded"):
-        detail = ": ".join(x for x in (pod.reason, pod.message) if x)
-        what = f"pod {pod.phase.lower()}" + (f" ({detail})" if detail else "")
-        return cell(State.FAILED, f"{what}; the controller deletes and re-creates it with back-off")
-
+        return facts.cell(State.FAILED, _failed_reason(pod))
     if pod.phase == "Pending" and pod.unschedulable_message is not None:
-        return cell(State.UNSCHEDULABLE, f"scheduler: {pod.unschedulable_message}")
+        return facts.cell(State.UNSCHEDULABLE, f"scheduler: {pod.unschedulable_message}")
+    cell = _waiting(pod, facts, now)
+    if cell is not None:
+        return cell
+    return _running(pod, node, ds, facts, now)
 
+
+def _podless(
+    elig: Eligibility, pods: Sequence[Pod], ds: DaemonSet, node: Node, now: datetime
+) -> Cell:
+    """No pod the controller counts: the node is not targeted, or its pod is missing."""
+    if not elig.should_run:
+        return Cell(State.NOT_TARGETED, elig.reason, False)
+    failed = [p for p in pods if p.phase in ("Failed", "Succeeded")]
+    return Cell(State.MISSING, _missing_reason(ds, node, failed, now), True, pods=len(pods))
+
+
+def _surge_reason(active: Sequence[Pod], ds: DaemonSet, current_hash: str | None) -> str:
+    updated = [is_pod_updated(p, ds, current_hash) for p in active]
+    newest = max(active, key=lambda p: (p.created or "", p.name))
+    if (
+        len(active) == 2
+        and ds.max_surge not in (0, "0", "0%")
+        and any(updated)
+        and not all(updated)
+    ):
+        return f"surge rollout: new pod {newest.name} starting beside the old one"
+    return f"{len(active)} daemon pods on one node: the controller prunes the excess"
+
+
+def _terminating_reason(node: Node) -> str:
+    if node.ready == "Unknown":
+        return "node unreachable: pod deletion pending, status is stale"
+    return "pod is being deleted; the controller will create a new one"
+
+
+def _failed_reason(pod: Pod) -> str:
+    detail = ": ".join(x for x in (pod.reason, pod.message) if x)
+    what = f"pod {pod.phase.lower()}" + (f" ({detail})" if detail else "")
+    return f"{what}; the controller deletes and re-creates it with back-off"
+
+
+def _waiting(pod: Pod, facts: _Facts, now: datetime) -> Cell | None:
+    """A container waits for a reason that does not pass by itself (init container failing,
+    image, configuration), keeps crashing, or the pod is still starting; None otherwise."""
     problem = pod.problem
     if problem is not None:
         where = f"{'init ' if problem.init else ''}container {problem.container}"
         if problem.init and problem.reason not in IMAGE_REASONS | CONFIG_REASONS:
             last = _termination_text(pod.last_termination, now)
-            return cell(
+            return facts.cell(
                 State.INIT_ERROR,
                 f"{where}: {problem.reason}"
                 + (f", {last}" if last else "")
                 + f", {pod.restarts} restarts",
             )
         if problem.reason in IMAGE_REASONS:
-            return cell(
+            return facts.cell(
                 State.IMAGE_ERROR, f"{where}: {problem.reason}: {problem.message}".rstrip(": ")
             )
         if problem.reason in CONFIG_REASONS:
-            return cell(
+            return facts.cell(
                 State.CONFIG_ERROR, f"{where}: {problem.reason}: {problem.message}".rstrip(": ")
             )
     if pod.crash_looping:
@@ -267,44 +286,44 @@ def classify(
         who = (
             f"container {pod.last_termination.container}" if pod.last_termination else "a container"
         )
-        return cell(
+        return facts.cell(
             State.CRASH_LOOPING,
             f"{who} CrashLoopBackOff, {last or 'no exit recorded'}, {pod.restarts} restarts",
         )
-
     if pod.phase == "Pending" or not pod.initialized:
         if not pod.bound:
-            return cell(State.STARTING, "waiting for the scheduler to bind the pod")
+            return facts.cell(State.STARTING, "waiting for the scheduler to bind the pod")
         reason = problem.reason if problem else pod.status_word
-        return cell(State.STARTING, f"starting: {reason}")
+        return facts.cell(State.STARTING, f"starting: {reason}")
+    return None
 
+
+def _running(pod: Pod, node: Node, ds: DaemonSet, facts: _Facts, now: datetime) -> Cell:
+    """A running pod: ready, available (minReadySeconds), on the current revision."""
     if not pod.ready:
         if node.ready != "True":
-            return cell(
+            return facts.cell(
                 State.NOT_READY, f"node {'unreachable' if node.ready == 'Unknown' else 'NotReady'}"
             )
-        return cell(
+        return facts.cell(
             State.NOT_READY, "running but not Ready: readiness probe failing or readiness gate"
         )
-
     if not facts.available:
-        return cell(
+        return facts.cell(
             State.NOT_AVAILABLE,
             f"Ready {ago(pod.ready_since, now) or 'just now'}; available after minReadySeconds "
             f"{ds.min_ready_seconds}",
         )
-
     if facts.updated is False:
         if ds.strategy == "OnDelete":
-            return cell(
+            return facts.cell(
                 State.OUTDATED,
                 "on an older revision; OnDelete: replaced only when the pod is deleted",
             )
-        return cell(
+        return facts.cell(
             State.OUTDATED, "on an older revision: the rolling update has not reached this node"
         )
-
-    return cell(
+    return facts.cell(
         State.HEALTHY,
         f"running, ready, {pod.restarts} restarts" if pod.restarts else "running, ready",
     )
