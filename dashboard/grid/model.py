@@ -332,13 +332,59 @@ def build_grid(
     except SelectorError as exc:
         error, reqs = str(exc), ()
     big = len(matrix.nodes) > big_threshold
+    groups, member = _group_rows(matrix, filters, columns, group_label, reqs)
+    if big:  # proportions are only drawn for collapsed groups: one pass over the cells
+        _tally_proportions(matrix, columns, groups, member)
 
+    ordered = sorted(groups.values(), key=lambda g: (g.value == "", natural_key(g.value)))
+    row_key = _by_name
+    if filters.sort == "problems":
+        ordered.sort(key=lambda g: -max((r.worst for r in g.rows), default=0))
+        row_key = _problems_first
+    rendered = 0
+    capped = False
+    # A broken big cluster can have thousands of problem rows: share a row budget among
+    # the collapsed groups, worst rows first, so the default page stays light.
+    share = max(MIN_GROUP_ROWS, DEFAULT_ROW_BUDGET // max(len(ordered), 1))
+    for group in ordered:
+        group.rows.sort(key=row_key)
+        opened = "*" in filters.expand or group.id in filters.expand
+        # Big clusters: show problem rows only, unless the user opened the group; the
+        # summary row stands for the rest (5,000 × 30 cells would not stay responsive).
+        if big and not opened:
+            capped = _collapse(group, filters, share) or capped
+        rendered += len(group.rows)
+        for row in group.rows:
+            if row.cells is None:
+                row.cells = [(col, matrix.cells.get((row.name, col.key))) for col in columns]
+    return GridView(
+        columns=columns,
+        groups=ordered,
+        group_label=group_label,
+        filters=filters,
+        nodes_total=len(matrix.nodes),
+        rows_matching=sum(g.total for g in ordered),
+        rows_rendered=rendered,
+        big=big,
+        capped=capped,
+        error=error,
+    )
+
+
+def _group_rows(
+    matrix: Matrix,
+    filters: GridFilters,
+    columns: list[Column],
+    group_label: str,
+    reqs: tuple[Requirement, ...],
+) -> tuple[dict[str, Group], dict[str, str]]:
+    """The row scan: every node the filters let through, as a row in the group of its
+    `group_label` value; and node -> group value of those rows (for the proportions)."""
     groups: dict[str, Group] = {}
     # With every column shown and no state filter, a row's problems come from the matrix's
     # per-node counters (O(states)); its cells are only looked up if it is rendered.
     from_counters = not filters.state and len(columns) == len(matrix.daemonsets)
-    member: dict[str, str] = {}  # node -> group value, for the proportions below
-    matching = 0
+    member: dict[str, str] = {}
     for name, node in matrix.nodes.items():
         if not filters.node_visible(name, node.labels, reqs):
             continue
@@ -352,7 +398,6 @@ def build_grid(
                 c is not None and filters.cell_matches_state(c) for _, c in row.cells
             ):
                 continue
-        matching += 1
         group = groups.get(value)
         if group is None:
             group = groups[value] = Group(value, dom_id("group:" + value))
@@ -360,51 +405,28 @@ def build_grid(
         group.total += 1
         group.problem_rows += row.problem
         member[name] = value
-    if big:  # proportions are only drawn for collapsed groups: one pass over the cells
-        _tally_proportions(matrix, columns, groups, member)
+    return groups, member
 
-    def row_key(r: Row) -> tuple[Any, ...] | list[Any]:
-        if filters.sort == "problems":
-            return (-r.worst, -r.problems, natural_key(r.name))
-        return natural_key(r.name)
 
-    ordered = sorted(groups.values(), key=lambda g: (g.value == "", natural_key(g.value)))
-    if filters.sort == "problems":
-        ordered.sort(key=lambda g: -max((r.worst for r in g.rows), default=0))
-    rendered = 0
-    capped = False
-    # A broken big cluster can have thousands of problem rows: share a row budget among
-    # the collapsed groups, worst rows first, so the default page stays light.
-    share = max(MIN_GROUP_ROWS, DEFAULT_ROW_BUDGET // max(len(ordered), 1))
-    for group in ordered:
-        group.rows.sort(key=row_key)
-        opened = "*" in filters.expand or group.id in filters.expand
-        # Big clusters: show problem rows only, unless the user opened the group; the
-        # summary row stands for the rest (5,000 × 30 cells would not stay responsive).
-        if big and not opened:
-            kept = [r for r in group.rows if r.problem]
-            if len(kept) > share:
-                worst = set(map(id, sorted(kept, key=lambda r: (-r.worst, -r.problems))[:share]))
-                kept = [r for r in kept if id(r) in worst]
-                group.hidden_problems = group.problem_rows - len(kept)
-                capped = True
-            group.hidden_rows = len(group.rows) - len(kept)
-            group.collapsed = group.hidden_rows > 0
-            group.rows = kept
-            group.expand_query = replace(filters, expand=(*filters.expand, group.id)).querystring()
-        rendered += len(group.rows)
-        for row in group.rows:
-            if row.cells is None:
-                row.cells = [(col, matrix.cells.get((row.name, col.key))) for col in columns]
-    return GridView(
-        columns=columns,
-        groups=ordered,
-        group_label=group_label,
-        filters=filters,
-        nodes_total=len(matrix.nodes),
-        rows_matching=matching,
-        rows_rendered=rendered,
-        big=big,
-        capped=capped,
-        error=error,
-    )
+def _by_name(r: Row) -> tuple[Any, ...] | list[Any]:
+    return natural_key(r.name)
+
+
+def _problems_first(r: Row) -> tuple[Any, ...] | list[Any]:
+    return (-r.worst, -r.problems, natural_key(r.name))
+
+
+def _collapse(group: Group, filters: GridFilters, share: int) -> bool:
+    """Keep a collapsed group's problem rows only, at most `share` of them (the worst);
+    the group's summary row stands for the rest. True when problem rows were left out."""
+    kept = [r for r in group.rows if r.problem]
+    capped = len(kept) > share
+    if capped:
+        worst = set(map(id, sorted(kept, key=lambda r: (-r.worst, -r.problems))[:share]))
+        kept = [r for r in kept if id(r) in worst]
+        group.hidden_problems = group.problem_rows - len(kept)
+    group.hidden_rows = len(group.rows) - len(kept)
+    group.collapsed = group.hidden_rows > 0
+    group.rows = kept
+    group.expand_query = replace(filters, expand=(*filters.expand, group.id)).querystring()
+    return capped
