@@ -33,6 +33,7 @@ from prometheus_client.registry import Collector
 
 from dashboard.collect.embedded import ASGIApp, Receive, Scope, Send
 from dashboard.collect.locks import redis_client
+from dashboard.collect.registry import Collector as RegisteredCollector
 from dashboard.collect.registry import registry
 from dashboard.coverage.summary import cluster_summary, daemonset_summary
 from dashboard.history import recorder as history
@@ -55,123 +56,143 @@ def _enabled_slugs() -> list[str]:
     return list(Cluster.objects.filter(enabled=True).values_list("slug", flat=True))
 
 
-class CoverageCollector(Collector):
-    def collect(self) -> Iterator[Metric]:
+# Per-DaemonSet and per-cluster cell counters: (metric name part, what the nodes are).
+_COUNTS = (
+    ("targeted", "targeted by the DaemonSet"),
+    ("healthy", "healthy (outdated included)"),
+    ("missing", "missing: eligible, no daemon pod"),
+    ("crash_looping", "crash-looping"),
+    ("failing", "failing (crash loop, image/init/config error, failed, unschedulable)"),
+    ("outdated", "healthy but on an older revision"),
+)
+# The states daemonviz_collector_state has a sample for, in this order.
+_REPORTED_STATES = ("connecting", "synced", "stale", "failed")
+
+
+class _CoverageFamilies:
+    """The metric families of one scrape, empty until `add` fills them per cluster; they
+    iterate in the order the scrape shows them."""
+
+    def __init__(self) -> None:
         g = GaugeMetricFamily
         ds_labels = ["cluster", "daemonset"]
-        cov = g("daemonviz_coverage_ratio", "Healthy ÷ targeted nodes (0–1).", labels=ds_labels)
-        per_ds = {
+        self.cov = g(
+            "daemonviz_coverage_ratio", "Healthy ÷ targeted nodes (0–1).", labels=ds_labels
+        )
+        self.per_ds = {
             name: g(
                 f"daemonviz_daemonset_{name}_nodes",
                 f"Nodes whose cell is {text}.",
                 labels=ds_labels,
             )
-            for name, text in (
-                ("targeted", "targeted by the DaemonSet"),
-                ("healthy", "healthy (outdated included)"),
-                ("missing", "missing: eligible, no daemon pod"),
-                ("crash_looping", "crash-looping"),
-                ("failing", "failing (crash loop, image/init/config error, failed, unschedulable)"),
-                ("outdated", "healthy but on an older revision"),
-            )
+            for name, text in _COUNTS
         }
         cl = ["cluster"]
-        cl_cov = g("daemonviz_cluster_coverage_ratio", "Healthy ÷ targeted cells (0–1).", labels=cl)
-        cl_cells = {
+        self.cl_cov = g(
+            "daemonviz_cluster_coverage_ratio", "Healthy ÷ targeted cells (0–1).", labels=cl
+        )
+        self.cl_cells = {
             name: g(f"daemonviz_cluster_{name}_cells", f"Cells that are {name}.", labels=cl)
-            for name in ("targeted", "healthy", "missing", "crash_looping", "failing", "outdated")
+            for name, _ in _COUNTS
         }
-        sizes = g("daemonviz_cluster_objects", "Objects in the matrix.", labels=["cluster", "kind"])
-        synced = g("daemonviz_collector_synced", "1 when the collector is in sync.", labels=cl)
-        state = g(
+        self.sizes = g(
+            "daemonviz_cluster_objects", "Objects in the matrix.", labels=["cluster", "kind"]
+        )
+        self.synced = g("daemonviz_collector_synced", "1 when the collector is in sync.", labels=cl)
+        self.state = g(
             "daemonviz_collector_state",
             "The collector's state (1 = current).",
             labels=["cluster", "state"],
         )
-        revision = g("daemonviz_matrix_revision", "The matrix revision shown.", labels=cl)
-        heartbeat = g(
+        self.revision = g("daemonviz_matrix_revision", "The matrix revision shown.", labels=cl)
+        self.heartbeat = g(
             "daemonviz_collector_heartbeat_age_seconds",
             "Seconds since the collector process last reported (scale-out).",
             labels=cl,
         )
         wl = ["cluster", "resource"]
-        lists = CounterMetricFamily(
-            "daemonviz_watch_lists", "Full lists (the first included).", labels=wl
-        )
-        relists = CounterMetricFamily(
-            "daemonviz_watch_relists", "Lists after the first one.", labels=wl
-        )
-        reconnects = CounterMetricFamily(
+        counter = CounterMetricFamily
+        self.lists = counter("daemonviz_watch_lists", "Full lists (the first included).", labels=wl)
+        self.relists = counter("daemonviz_watch_relists", "Lists after the first one.", labels=wl)
+        self.reconnects = counter(
             "daemonviz_watch_reconnects", "Watch requests after the first one.", labels=wl
         )
-        events = CounterMetricFamily("daemonviz_watch_events", "Watch events received.", labels=wl)
-        errors = CounterMetricFamily(
-            "daemonviz_watch_errors", "Failed list/watch requests.", labels=wl
-        )
-        event_age = g(
+        self.events = counter("daemonviz_watch_events", "Watch events received.", labels=wl)
+        self.errors = counter("daemonviz_watch_errors", "Failed list/watch requests.", labels=wl)
+        self.event_age = g(
             "daemonviz_watch_last_event_age_seconds",
             "Seconds since the last watch event or bookmark (event lag bound).",
             labels=wl,
         )
+
+    def __iter__(self) -> Iterator[Metric]:
+        yield self.cov
+        yield from self.per_ds.values()
+        yield self.cl_cov
+        yield from self.cl_cells.values()
+        yield from (self.sizes, self.synced, self.state, self.revision, self.heartbeat)
+        yield from (self.lists, self.relists, self.reconnects, self.events, self.errors)
+        yield self.event_age
+
+    def add(self, slug: str, collector: RegisteredCollector, now: float) -> None:
+        """One cluster's samples: its matrix's counters, read under the collector's lock,
+        then the collector's own state and its watches."""
+        with collector.lock:
+            matrix = collector.matrix
+            summary = cluster_summary(matrix)
+            ds_rows = [daemonset_summary(matrix, k) for k in sorted(matrix.daemonsets)]
+            rev = matrix.revision
+        for s in ds_rows:
+            labels = [slug, s.key]
+            c = s.counts
+            if c.targeted:
+                self.cov.add_metric(labels, c.healthy / c.targeted)
+            for name, family in self.per_ds.items():
+                family.add_metric(labels, getattr(c, name))
+        c = summary.counts
+        if c.targeted:
+            self.cl_cov.add_metric([slug], c.healthy / c.targeted)
+        for name, family in self.cl_cells.items():
+            family.add_metric([slug], getattr(c, name))
+        for kind, n in (
+            ("nodes", summary.nodes),
+            ("daemonsets", summary.daemonsets),
+            ("pods", summary.pods),
+        ):
+            self.sizes.add_metric([slug, kind], n)
+        self._add_collector(slug, collector, rev, now)
+
+    def _add_collector(
+        self, slug: str, collector: RegisteredCollector, rev: int, now: float
+    ) -> None:
+        status = collector.status
+        self.synced.add_metric([slug], 1.0 if status.state == "synced" else 0.0)
+        for st in _REPORTED_STATES:
+            self.state.add_metric([slug, st], 1.0 if status.state == st else 0.0)
+        self.revision.add_metric([slug], rev)
+        age = collector.heartbeat_age
+        if age is not None:
+            self.heartbeat.add_metric([slug], age)
+        for resource, w in sorted(collector.watch_stats().items()):
+            labels = [slug, resource]
+            self.lists.add_metric(labels, w.lists)
+            self.relists.add_metric(labels, max(0, w.lists - 1))
+            self.reconnects.add_metric(labels, max(0, w.watches - 1))
+            self.events.add_metric(labels, w.events)
+            self.errors.add_metric(labels, w.errors)
+            if w.last_event_at:
+                self.event_age.add_metric(labels, max(0.0, now - w.last_event_at))
+
+
+class CoverageCollector(Collector):
+    def collect(self) -> Iterator[Metric]:
+        families = _CoverageFamilies()
         now = time.time()
         for slug in _enabled_slugs():
             collector = registry.get(slug)
-            if collector is None:
-                continue
-            with collector.lock:
-                matrix = collector.matrix
-                summary = cluster_summary(matrix)
-                ds_rows = [daemonset_summary(matrix, k) for k in sorted(matrix.daemonsets)]
-                rev = matrix.revision
-            for s in ds_rows:
-                labels = [slug, s.key]
-                c = s.counts
-                if c.targeted:
-                    cov.add_metric(labels, c.healthy / c.targeted)
-                for name, value in (
-                    ("targeted", c.targeted),
-                    ("healthy", c.healthy),
-                    ("missing", c.missing),
-                    ("crash_looping", c.crash_looping),
-                    ("failing", c.failing),
-                    ("outdated", c.outdated),
-                ):
-                    per_ds[name].add_metric(labels, value)
-            c = summary.counts
-            if c.targeted:
-                cl_cov.add_metric([slug], c.healthy / c.targeted)
-            for name in cl_cells:
-                cl_cells[name].add_metric([slug], getattr(c, name))
-            for kind, n in (
-                ("nodes", summary.nodes),
-                ("daemonsets", summary.daemonsets),
-                ("pods", summary.pods),
-            ):
-                sizes.add_metric([slug, kind], n)
-            status = collector.status
-            synced.add_metric([slug], 1.0 if status.state == "synced" else 0.0)
-            for st in ("connecting", "synced", "stale", "failed"):
-                state.add_metric([slug, st], 1.0 if status.state == st else 0.0)
-            revision.add_metric([slug], rev)
-            age = collector.heartbeat_age
-            if age is not None:
-                heartbeat.add_metric([slug], age)
-            watch = collector.watch_stats()
-            for resource, w in sorted(watch.items()):
-                labels = [slug, resource]
-                lists.add_metric(labels, w.lists)
-                relists.add_metric(labels, max(0, w.lists - 1))
-                reconnects.add_metric(labels, max(0, w.watches - 1))
-                events.add_metric(labels, w.events)
-                errors.add_metric(labels, w.errors)
-                if w.last_event_at:
-                    event_age.add_metric(labels, max(0.0, now - w.last_event_at))
-        yield cov
-        yield from per_ds.values()
-        yield cl_cov
-        yield from cl_cells.values()
-        yield from (sizes, synced, state, revision, heartbeat)
-        yield from (lists, relists, reconnects, events, errors, event_age)
+            if collector is not None:
+                families.add(slug, collector, now)
+        yield from families
 
 
 class HistoryCollector(Collector):
