@@ -37,6 +37,7 @@ from dashboard.collect.registry import Collector as RegisteredCollector
 from dashboard.collect.registry import registry
 from dashboard.coverage.summary import cluster_summary, daemonset_summary
 from dashboard.history import recorder as history
+from dashboard.kube.connection import ConnectionState
 from dashboard.models import Cluster
 from dashboard.pipeline import embedded
 
@@ -65,8 +66,13 @@ _COUNTS = (
     ("failing", "failing (crash loop, image/init/config error, failed, unschedulable)"),
     ("outdated", "healthy but on an older revision"),
 )
-# The states daemonviz_collector_state has a sample for, in this order.
-_REPORTED_STATES = ("connecting", "synced", "stale", "failed")
+# The states daemonviz_collector_state has a sample for, in this order (STOPPED has none).
+_REPORTED_STATES = (
+    ConnectionState.CONNECTING,
+    ConnectionState.SYNCED,
+    ConnectionState.STALE,
+    ConnectionState.FAILED,
+)
 
 
 class _CoverageFamilies:
@@ -166,7 +172,7 @@ class _CoverageFamilies:
         self, slug: str, collector: RegisteredCollector, rev: int, now: float
     ) -> None:
         status = collector.status
-        self.synced.add_metric([slug], 1.0 if status.state == "synced" else 0.0)
+        self.synced.add_metric([slug], 1.0 if status.state == ConnectionState.SYNCED else 0.0)
         for st in _REPORTED_STATES:
             self.state.add_metric([slug, st], 1.0 if status.state == st else 0.0)
         self.revision.add_metric([slug], rev)
