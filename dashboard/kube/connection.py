@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
+from enum import StrEnum, nonmember
 
 
 class ConnectionState(StrEnum):
+    """Templates get it from the `connection_states` context processor and compare with
+    `ConnectionState.SYNCED`."""
+
     CONNECTING = "connecting"  # no complete list yet
     SYNCED = "synced"  # every resource listed, watches running
     STALE = "stale"  # was synced; a watch or relist is failing: showing the last state
     FAILED = "failed"  # never synced, and the last attempt failed
     STOPPED = "stopped"  # the collector is not running
+
+    # Django's templates call what is callable: `ConnectionState.SYNCED` must look the
+    # member up, not call the class (as Django's own Choices do).
+    do_not_call_in_templates = nonmember(True)
