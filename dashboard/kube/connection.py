@@ -7,7 +7,7 @@ from enum import StrEnum, nonmember
 
 class ConnectionState(StrEnum):
     """Templates get it from the `connection_states` context processor and compare with
-    `ConnectionState.SYNCED`."""
+    `ConnectionState.SYNCED`; scripts get `ConnectionState.names()` as JSON in the page."""
 
     CONNECTING = "connecting"  # no complete list yet
     SYNCED = "synced"  # every resource listed, watches running
@@ -18,3 +18,8 @@ class ConnectionState(StrEnum):
     # Django's templates call what is callable: `ConnectionState.SYNCED` must look the
     # member up, not call the class (as Django's own Choices do).
     do_not_call_in_templates = nonmember(True)
+
+    @classmethod
+    def names(cls) -> dict[str, str]:
+        """{"SYNCED": "synced", ...}: the constants a script compares states with."""
+        return {s.name: s.value for s in cls}

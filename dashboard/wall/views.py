@@ -22,6 +22,7 @@ from django.utils.safestring import mark_safe
 from dashboard import access
 from dashboard.collect.registry import registry
 from dashboard.coverage.summary import cluster_summary, headline
+from dashboard.kube.connection import ConnectionState
 from dashboard.wall import aggregate as wall
 from dashboard.wall.fragments import render_wall_cluster
 
@@ -80,6 +81,7 @@ def wall_page(request: HttpRequest, token: str) -> HttpResponse:
     initial = {
         "clusters": [{k: c[k] for k in ("slug", "name", "data", "status")} for c in clusters],
         "states": wall.state_table(),
+        "connection_states": ConnectionState.names(),  # what static/js/wall.js compares with
         "rotation": display.rotation_seconds,
         "animations": display.animations,
     }

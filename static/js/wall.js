@@ -15,6 +15,7 @@
   var initial = JSON.parse(document.getElementById("wall-data").textContent);
   var STATES = {};
   initial.states.forEach(function (s) { STATES[s.code] = s; });
+  var CONN = initial.connection_states;   // {SYNCED: "synced", ...}: ConnectionState, from the server
   var NONE = { code: "-", symbol: "", label: "no data", kind: "none" };
   var body = document.body;
   var WS_PATH = body.dataset.ws;
@@ -342,12 +343,12 @@
 
   Panel.prototype.status = function (st) {
     if (!st) return;
-    var stale = st.state !== "synced", since = parseTime(st.since);
+    var stale = st.state !== CONN.SYNCED, since = parseTime(st.since);
     this.el.classList.toggle("is-stale", stale);
     this.stale.hidden = !stale;
     if (stale) {
       var what = st.state === "absent" ? "No collector is running for this cluster"
-        : st.state === "connecting" ? "Connecting to the cluster"
+        : st.state === CONN.CONNECTING ? "Connecting to the cluster"
         : "Cluster data " + st.state;
       setText(this.stale, what + (since ? " since " + when(since) + " (" + ago(since) + ")" : "") + " — showing the last known state");
     }

@@ -185,6 +185,47 @@ def test_dropped_socket_keeps_the_last_state_and_reconnects(page, server, browse
     context.close()
 
 
+def test_a_cluster_that_is_not_synced_says_so(page, server, browser):
+    """The banner of a cluster follows its connection state, as wall.js reads the state
+    names from the page's data (ConnectionState): shown unless synced, hidden again."""
+    url = _new_wall(page, server, "Status words")
+    context, tv = _tv(browser)
+    routes = []
+
+    def handler(ws):
+        upstream = ws.connect_to_server()
+        # The server's own status heartbeats (synced) stay out: the test sends the states.
+        upstream.on_message(lambda m: None if json.loads(m)["t"] == "status" else ws.send(m))
+        routes.append(ws)
+
+    def send_state(state):
+        routes[-1].send(json.dumps({"t": "status", "clusters": {"demo": {
+            "state": state, "since": None, "last_update": None}}}))  # fmt: skip
+
+    def banner_is(text):
+        tv.wait_for_function(
+            "t => document.querySelector('.wallcluster .wstale').textContent.startsWith(t)",
+            arg=text,
+            timeout=5000,
+        )
+
+    tv.route_web_socket(re.compile(r".*/ws/wall/.*"), handler)
+    tv.goto(url)
+    _live(tv)
+    assert tv.is_hidden(".wallcluster .wstale")  # synced, from the page's own data
+    send_state("connecting")
+    banner_is("Connecting to the cluster")
+    send_state("stale")
+    banner_is("Cluster data stale")
+    assert tv.is_visible(".wallcluster .wstale")
+    assert tv.evaluate("document.querySelector('.wallcluster').classList.contains('is-stale')")
+    send_state("synced")
+    tv.wait_for_selector(".wallcluster .wstale", state="hidden", timeout=5000)
+    assert not tv.evaluate("document.querySelector('.wallcluster').classList.contains('is-stale')")
+    assert tv.errors == []
+    context.close()
+
+
 def test_revoked_token_shows_access_revoked_and_closes_the_socket(page, server, browser):
     url = _new_wall(page, server, "Soon revoked")
     context, tv = _tv(browser)
