@@ -46,13 +46,18 @@ def setup() -> None:
 
 
 def synced_collector(nodes: int, daemonsets: int):
+    from dashboard import pipeline
     from dashboard.clusters.config import ClusterConfig
     from dashboard.collect.collector import ClusterCollector
 
+    # The production payload builder from the first tick on, as a running collector has:
+    # the wall's aggregate of the matrix is then kept up to date, not built by the
+    # measured delta.
     collector = ClusterCollector(
         ClusterConfig(
             slug="k1", name="k1", scenario="large", nodes=nodes, daemonsets=daemonsets, churn=0
-        )
+        ),
+        payload=pipeline.delta_payload,
     )
     collector.start_source(run_clock=False)
     deadline = time.monotonic() + 120

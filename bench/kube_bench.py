@@ -226,8 +226,8 @@ def sync(args) -> None:
     from dashboard.clusters.config import ClusterConfig
     from dashboard.collect.collector import ClusterCollector
     from dashboard.collect.sources import KubeSource
+    from dashboard.coverage.events import Change, Replace
     from dashboard.coverage.records import Pod
-    from dashboard.kube.reflector import Change
 
     received: list[tuple[str, float]] = []
     gc_pauses = GcPauses()
@@ -265,7 +265,8 @@ def sync(args) -> None:
         slug="bench", name="bench", source="kubeconfig", kubeconfig_path=str(args.kubeconfig)
     )
     collector = ClusterCollector(config, coalesce=args.coalesce)
-    source = collector._source = TimedSource(config)
+    source = TimedSource(config)
+    collector.use_source(source)
     source.start()
     watch = source._watch
 
@@ -286,11 +287,11 @@ def sync(args) -> None:
             collector._apply(items)
         done = time.time()
         ticks.append(time.perf_counter() - t)
-        for item in items:
-            if item[0] == "replace":
-                replaced.add(item[1])
-            elif synced.is_set() and isinstance(item[2], Pod):
-                applied.append((item[2].resource_version, done))
+        for event in items:
+            if isinstance(event, Replace):
+                replaced.add(event.kind)
+            elif synced.is_set() and isinstance(event.record, Pod):
+                applied.append((event.record.resource_version, done))
 
     # ClusterCollector.run: sleep(coalesce), tick, forever.
     while len(replaced) < 4:

@@ -206,8 +206,7 @@ class HistoryCollector(Collector):
         c = CounterMetricFamily(
             "daemonviz_history_rows_written", "Coverage history rows written by this process."
         )
-        w = history._writer
-        c.add_metric([], w.rows_written if w is not None else 0)
+        c.add_metric([], history.rows_written())
         yield c
 
 

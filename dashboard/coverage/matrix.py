@@ -11,7 +11,7 @@ pods classifies each cell once, not once per pod.
 
 from __future__ import annotations
 
-import secrets
+import os
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
@@ -162,7 +162,7 @@ class Matrix:
         # A matrix is a revision space of its own: when a collector restarts with a fresh
         # matrix, revisions start again at 0, and a page of the old one must re-sync
         # rather than wait. A snapshot reader sets the epoch of the matrix it copies.
-        self.epoch = secrets.token_hex(4)
+        self.epoch = os.urandom(4).hex()  # not `secrets`: it loads OpenSSL (~4 MB RSS)
         self.revision = 0
         self.nodes: dict[str, Node] = {}
         self.health: dict[str, NodeHealth] = {}
@@ -236,6 +236,50 @@ class Matrix:
     def current_hash(self, ds_key: str) -> str | None:
         ds = self.daemonsets.get(ds_key)
         return self._current_hash.get(ds.uid) if ds else None
+
+    # ------------------------------------------------------------------ snapshots
+
+    def eligibilities(self) -> Mapping[CellKey, Eligibility]:
+        """Every cell's targeting verdict (for snapshots: dashboard/collect/snapshots.py)."""
+        return self._eligibility
+
+    def current_hashes(self) -> Mapping[str, str]:
+        """The current ControllerRevision hash by DaemonSet uid (for snapshots)."""
+        return self._current_hash
+
+    def restore(
+        self,
+        *,
+        revision: int,
+        nodes: Mapping[str, Node],
+        health: Mapping[str, NodeHealth],
+        daemonsets: Mapping[str, DaemonSet],
+        pods: Mapping[str, Pod],
+        revisions: Mapping[str, Revision],
+        cells: Mapping[CellKey, Cell],
+        eligibility: Mapping[CellKey, Eligibility],
+        current_hash: Mapping[str, str],
+        ds_counts: Mapping[str, Mapping[str, int]],
+        node_counts: Mapping[str, Mapping[str, int]],
+    ) -> None:
+        """Take over the state of another matrix (a snapshot of it), and rebuild the
+        indexes derived from it exactly as the matrix maintains them. Meant to be read,
+        not applied to."""
+        self.revision = revision
+        self.nodes, self.health = dict(nodes), dict(health)
+        self.daemonsets, self.pods, self.revisions = dict(daemonsets), dict(pods), dict(revisions)
+        self.cells = dict(cells)
+        self._eligibility, self._current_hash = dict(eligibility), dict(current_hash)
+        self.ds_counts = {k: Counter(v) for k, v in ds_counts.items()}
+        self.node_counts = {k: Counter(v) for k, v in node_counts.items()}
+        self._ds_by_uid = {ds.uid: key for key, ds in self.daemonsets.items()}
+        self._cell_pods = defaultdict(dict)
+        for key, pod in self.pods.items():
+            self._cell_pods[(pod.owner_uid, pod.node)][key] = pod
+        self._owned_revisions = defaultdict(dict)
+        for key, rev in self.revisions.items():
+            if rev.owner_uid:
+                self._owned_revisions[rev.owner_uid][key] = rev
 
     # ------------------------------------------------------------------ event handling
 

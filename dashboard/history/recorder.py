@@ -271,6 +271,11 @@ _writer: HistoryWriter | None = None
 _writer_guard = threading.Lock()
 
 
+def rows_written() -> int:
+    """Rows this process's writer has written so far (0 before it started)."""
+    return _writer.rows_written if _writer is not None else 0
+
+
 def writer() -> HistoryWriter:
     global _writer
     with _writer_guard:

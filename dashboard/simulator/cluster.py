@@ -156,7 +156,7 @@ class Simulator:
         self.node_records[state.name] = decode("Node", obj)
         self.controller.node_changed(state.name)
 
-    def _new_node(self, pool: str, created: float, ready: bool) -> NodeState:
+    def new_node(self, pool: str, created: float, ready: bool) -> NodeState:
         idx = self._node_index
         self._node_index += 1
         name = nodelib.node_name(idx)
@@ -180,7 +180,7 @@ class Simulator:
         with self._lock:
             if pool not in nodelib.POOLS:
                 raise ValueError(f"unknown pool {pool!r} (one of {', '.join(nodelib.POOLS)})")
-            state = self._new_node(pool, self.t, ready=False)
+            state = self.new_node(pool, self.t, ready=False)
             self.at(self.rng.uniform(8.0, 20.0), self._joined, state.name)
             return state.name
 

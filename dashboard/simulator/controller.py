@@ -251,7 +251,7 @@ class DaemonSetController:
             self._rolling_update(ds)
         for name in nodes:
             self._recount(ds, name)
-        self._write_status(ds)
+        self.write_status(ds)
 
     def _manage(self, ds: DaemonSetState, node: str, may_create: bool) -> int:
         """podsShouldBeOnNode + syncNodes for one node. Returns pods created."""
@@ -435,7 +435,7 @@ class DaemonSetController:
         for name in ds.elig:
             self._recount(ds, name)
 
-    def _write_status(self, ds: DaemonSetState) -> None:
+    def write_status(self, ds: DaemonSetState) -> None:
         t = ds.totals
         status: Obj = {
             "currentNumberScheduled": t[CURRENT],

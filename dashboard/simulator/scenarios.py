@@ -336,7 +336,7 @@ def build(
     for pool, count in pools:
         for _ in range(count):
             age = rng.uniform(3600, 30 * 86400) if pool != "control-plane" else 40 * 86400
-            sim._new_node(pool, now - age, ready=True)
+            sim.new_node(pool, now - age, ready=True)
 
     # DaemonSets: the demo mix first, then generic agents for larger counts.
     specs: list[tuple[Obj, float, str]] = list(sim.catalog.values())[:n_ds]
@@ -361,6 +361,6 @@ def build(
         sim.controller.recount_all(ds)
         ds.full = False
         ds.dirty = {}
-        sim.controller._write_status(ds)
+        sim.controller.write_status(ds)
     sim.churn.begin()
     return sim
