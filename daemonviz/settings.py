@@ -124,6 +124,11 @@ DAEMONVIZ_DEMO_CLUSTER = env_bool("DAEMONVIZ_DEMO_CLUSTER", default=True)
 DAEMONVIZ_ENCRYPTION_KEY = env_str("DAEMONVIZ_ENCRYPTION_KEY", "")
 # Seconds the admin's checks (form validation, test connection) wait for an API server.
 DAEMONVIZ_CHECK_TIMEOUT = env_float("DAEMONVIZ_CHECK_TIMEOUT", 4.0)
+# Test connection makes outbound requests from the server's network on an admin's behalf:
+# the whole test of one action (every selected cluster) ends after this many seconds, and
+# each admin may test at most RATE clusters a minute (0: no limit), per web process.
+DAEMONVIZ_CHECK_DEADLINE = env_float("DAEMONVIZ_CHECK_DEADLINE", 20.0)
+DAEMONVIZ_CHECK_RATE = env_int("DAEMONVIZ_CHECK_RATE", 10)
 # Scale-out (dashboard/collect/scaleout.py): the collector lock's TTL (a dead collector's clusters
 # are taken over after at most this long), how often snapshots are written at most, and
 # after how many seconds without a collector heartbeat the web workers call a cluster stale.

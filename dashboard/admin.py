@@ -24,7 +24,7 @@ from django.views.decorators.http import require_POST
 
 from dashboard import access
 from dashboard.clusters import connection as connection_test
-from dashboard.clusters.connection import Report
+from dashboard.clusters.connection import CheckRateLimited, Report
 from dashboard.clusters.forms import ClusterAdminForm, contexts_of, read_upload
 from dashboard.clusters.redact import kubeconfig_secrets, scrub
 from dashboard.collect.registry import registry
@@ -138,9 +138,13 @@ class ClusterAdmin(admin.ModelAdmin):
     # ------------------------------------------------------------------ actions
 
     @admin.action(description="Test connection of the selected clusters")
-    def test_connection(self, request: HttpRequest, queryset: QuerySet[Cluster]) -> HttpResponse:
-        reports = [connection_test.test_connection(c) for c in queryset]
-        return self._report_page(request, reports)
+    def test_connection(
+        self, request: HttpRequest, queryset: QuerySet[Cluster]
+    ) -> HttpResponse | None:
+        clusters = list(queryset)
+        if not self._within_rate(request, clusters):
+            return None
+        return self._report_page(request, connection_test.test_connections(clusters))
 
     @admin.action(description="Enable the selected clusters")
     def enable(self, request: HttpRequest, queryset: QuerySet[Cluster]) -> None:
@@ -199,7 +203,20 @@ class ClusterAdmin(admin.ModelAdmin):
         if request.method != "POST":
             # Outbound requests only on an explicit (CSRF-checked) POST, not on a link.
             return redirect("admin:dashboard_cluster_change", pk)
+        if not self._within_rate(request, [cluster]):
+            return redirect("admin:dashboard_cluster_change", pk)
         return self._report_page(request, [connection_test.test_connection(cluster)])
+
+    def _within_rate(self, request: HttpRequest, clusters: list[Cluster]) -> bool:
+        """Count the real clusters about to be tested against the admin's rate, or say
+        (as a message on the next page) that the limit is reached."""
+        real = sum(c.source != Cluster.Source.SIMULATED for c in clusters)
+        try:
+            connection_test.rate_limit.take(f"user:{request.user.pk}", real)
+        except CheckRateLimited as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return False
+        return True
 
     def badge_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         cluster = get_object_or_404(Cluster, pk=pk)

@@ -242,8 +242,7 @@ class ClusterAdminForm(forms.ModelForm):
         if problem:
             self._error(
                 None,
-                f"cannot reach the API server: {problem} (tick “Save without checking the "
-                "connection” to save anyway)",
+                f"{problem} (tick “Save without checking the connection” to save anyway)",
             )
 
     @sensitive_variables()

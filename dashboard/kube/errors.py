@@ -35,11 +35,12 @@ SERVER_ERROR = "server_error"  # 5xx
 HTTP_ERROR = "http_error"  # any other status
 CONFIG = "config"  # kubeconfig or exec plugin problem surfacing while connecting
 PROTOCOL = "protocol"  # the server answered something that is not Kubernetes JSON
+NOT_KUBERNETES = "not_kubernetes"  # an HTTP server answered, but not a Kubernetes API server
 
 # Failures that no amount of waiting fixes by itself: somebody must change the
 # configuration, the credentials or the RBAC rules. Still retried (with backoff): they do
 # get fixed, and the dashboard should recover without a restart.
-NEEDS_ACTION = frozenset({DNS, TLS, UNAUTHORIZED, FORBIDDEN, NOT_FOUND, CONFIG})
+NEEDS_ACTION = frozenset({DNS, TLS, UNAUTHORIZED, FORBIDDEN, NOT_FOUND, CONFIG, NOT_KUBERNETES})
 
 READ_VERBS = "get/list/watch"
 

@@ -37,7 +37,16 @@ from dashboard.coverage.events import Change, Replace
 from dashboard.coverage.records import decode_event
 
 from .connection import ConnectionState
-from .errors import GONE, ConnectionProblem, ProblemError, RequestContext, classify, from_status
+from .errors import (
+    GONE,
+    NOT_KUBERNETES,
+    ConnectionProblem,
+    ProblemError,
+    RequestContext,
+    classify,
+    from_status,
+)
+from .identity import ServerIdentity, identify
 from .resources import (
     DEFAULT_PAGE_SIZE,
     RESOURCE_NAMES,
@@ -57,6 +66,9 @@ STOPPED = ConnectionState.STOPPED
 
 # The resource name under which ClusterWatch reports the cluster's aggregated status.
 CLUSTER = "cluster"
+# How often an address that answered as something other than a Kubernetes API server is
+# asked again: somebody has to fix the kubeconfig (or start the cluster), so slowly.
+NOT_KUBERNETES_RETRY_SECONDS = 60.0
 
 
 # --------------------------------------------------------------------------- events
@@ -419,11 +431,18 @@ def _chunks(resp: Any) -> Iterator[bytes]:
 class ClusterWatch:
     """One reflector thread per resource for one cluster, and the cluster's status.
 
+    Before any reflector starts, the server is identified (`identity.py`): an address that
+    answers as some other HTTP server (a web page, the dashboard itself) is not polled as if
+    it were a failing cluster. The status is then failed with "this is not a Kubernetes API
+    server (… answered …)", and the identification is retried slowly
+    (`not_kubernetes_retry` seconds); transport failures and 401s there are retried with the
+    reflectors' backoff.
+
     Status, aggregated over the resources:
-      connecting  not all resources listed yet, nothing failing
+      connecting  identifying the server, or not all resources listed yet, nothing failing
       synced      every resource listed and watching
       stale       was synced; at least one resource is failing now (since when, why)
-      failed      never synced and failing (auth, forbidden, TLS, DNS, refused...)
+      failed      never synced and failing (not Kubernetes, auth, forbidden, TLS, DNS...)
 
     The sink receives every reflector event as `sink(resource, event)`, plus
     `sink(CLUSTER, Status)` whenever the aggregated status changes. It is called from the
@@ -440,9 +459,23 @@ class ClusterWatch:
         label_selectors: dict[str, str] | None = None,
         autostart: bool = True,
         clock: Callable[[], float] = time.time,
+        identify_first: bool = True,
+        identify_timeout: float = 10.0,
+        not_kubernetes_retry: float = NOT_KUBERNETES_RETRY_SECONDS,
         **reflector_options: Any,
     ):
         self.api_client = api_client
+        self.identity: ServerIdentity | None = None
+        self._identify_first = identify_first
+        self._identify_timeout = identify_timeout
+        self._not_kubernetes_retry = not_kubernetes_retry
+        self._identify_backoff = Backoff(
+            reflector_options.get("backoff_base", 0.5),
+            reflector_options.get("backoff_cap", 30.0),
+            reflector_options.get("rng"),
+        )
+        self._identify_stop = threading.Event()
+        self._identify_thread: threading.Thread | None = None
         self._sink = sink
         self._clock = clock
         self._cond = threading.Condition()
@@ -468,9 +501,54 @@ class ClusterWatch:
             self.start()
 
     def start(self) -> ClusterWatch:
+        if not self._identify_first:
+            self._start_reflectors()
+        elif self._identify_thread is None:
+            self._identify_thread = threading.Thread(
+                target=self._identify_then_start, name="reflector:identify", daemon=True
+            )
+            self._identify_thread.start()
+        return self
+
+    def _start_reflectors(self) -> None:
         for reflector in self.reflectors.values():
             reflector.start()
-        return self
+
+    def _identify_then_start(self) -> None:
+        server = server_of(self.api_client)
+        while not self._identify_stop.is_set():
+            try:
+                self.identity = identify(self.api_client, self._identify_timeout)
+            except Exception as exc:  # noqa: BLE001 - every failure is retried; classify says why
+                if self._identify_stop.is_set():
+                    return
+                problem = classify(exc, RequestContext(verb="get", server=server))
+                if problem.kind == NOT_KUBERNETES:
+                    delay = self._not_kubernetes_retry
+                else:
+                    delay = self._identify_backoff.next(problem.retry_after)
+                self._set_cluster_failure(problem)
+                log.warning("%s: %s (retrying in %.1f s)", server, problem.message, delay)
+                self._identify_stop.wait(delay)
+                continue
+            log.info("%s: %s", server, self.identity.describe())
+            with self._cond:
+                if self._stopped:
+                    return
+                self._start_reflectors()
+            return
+
+    def _set_cluster_failure(self, problem: ConnectionProblem) -> None:
+        with self._cond:
+            if self._stopped:
+                return
+            old = self._status
+            if old.state == FAILED and old.problem == problem:
+                return
+            since = old.since if old.state == FAILED else self._clock()
+            self._status = Status(FAILED, problem, since)
+            self._sink(CLUSTER, self._status)
+            self._cond.notify_all()
 
     @property
     def status(self) -> Status:
@@ -494,9 +572,13 @@ class ClusterWatch:
         """
         with self._cond:
             self._stopped = True
+        self._identify_stop.set()
         for reflector in self.reflectors.values():
             reflector.stop()
         deadline = time.monotonic() + timeout
+        if self._identify_thread is not None:
+            # Blocked in a request at worst: bounded by identify_timeout, and a daemon.
+            self._identify_thread.join(max(0.0, deadline - time.monotonic()))
         for reflector in self.reflectors.values():
             reflector.join(max(0.0, deadline - time.monotonic()))
 

@@ -6,12 +6,14 @@ from kubernetes.client import ApiClient
 
 from dashboard.coverage.records import Record
 
-from .errors import ConnectionProblem, ProblemError, classify
+from .errors import ConnectionProblem, ProblemError, RequestContext, classify
+from .identity import identify
 from .resources import DEFAULT_PAGE_SIZE, RESOURCE_NAMES, RESOURCES, list_all, server_of
 
 
 class ClusterUnreachable(ProblemError):
-    """Listing failed; `.problem` says why in words, `.resource` which list failed."""
+    """Listing failed; `.problem` says why in words, `.resource` which list failed ("" when
+    the server could not be identified as a Kubernetes API server)."""
 
     def __init__(self, resource: str, problem: ConnectionProblem):
         super().__init__(problem)
@@ -29,9 +31,16 @@ def list_cluster(
     """Every node, pod, DaemonSet and ControllerRevision, as records, by resource name.
 
     Pods are all listed (a DaemonSet's pods cannot be selected by label, docs/cells.md);
-    non-DaemonSet pods have `owner_uid == ""` and are for the caller to drop. Raises
-    `ClusterUnreachable` with the cause in words.
+    non-DaemonSet pods have `owner_uid == ""` and are for the caller to drop. The server is
+    identified first (`identity.py`). Raises `ClusterUnreachable` with the cause in words.
     """
+    try:
+        # A web page or any other HTTP server at that address is said to be one, instead of
+        # "API path not found" for the first resource listed.
+        identify(api_client, max(request_timeout))
+    except Exception as exc:
+        context = RequestContext(verb="get", server=server_of(api_client))
+        raise ClusterUnreachable("", classify(exc, context)) from exc
     out: dict[str, list[Record]] = {}
     for name in resources:
         spec = RESOURCES[name]
