@@ -204,7 +204,8 @@ def probe(
     except Exception as exc:  # noqa: BLE001 - every failure is reported, none raised
         problem = classify(exc, RequestContext(verb="get", server=server))
         if problem.kind == UNAUTHORIZED:
-            report.reachable = Check(True, f"{server} answered (as a Kubernetes API server?)")
+            # Refused before it could be identified: it answered, whatever it is.
+            report.reachable = Check(True, f"{server} answered, but not without valid credentials")
             report.authenticated = Check(False, problem.message)
         elif problem.kind in TRANSPORT_PROBLEMS or problem.kind == NOT_KUBERNETES:
             report.reachable = Check(False, problem.message)
