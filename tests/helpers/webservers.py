@@ -44,6 +44,11 @@ class _Handler(BaseHTTPRequestHandler):
             auth = self.headers.get("Authorization", "")
             body = f"<html><head><title>hello {auth}</title></head></html>".encode()
             self._send(200, body, "text/html")
+        elif mode == "huge":
+            self._send(200, b"<html>" + b"x" * (4 << 20), "text/html")
+        elif mode == "control-chars":
+            title = "line one\n\x1b[31mred\x1b[0m\r\tline two " + "long " * 40
+            self._send(200, f"<title>{title}</title>".encode(), "text/html")
         else:
             self._send(200, PAGE, "text/html; charset=utf-8")
 
@@ -57,6 +62,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a client hanging up mid-body (the point of the "huge" page) is no error
 
     def __init__(self, port: int, mode: str):
         self.mode = mode

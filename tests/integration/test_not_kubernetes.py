@@ -91,6 +91,26 @@ def test_probe_names_what_answered(tmp_path):
         assert words in detail, (mode, detail)
 
 
+def test_what_a_hostile_page_sends_is_bounded_and_kept_on_one_line(tmp_path):
+    with WebServer("huge") as server:
+        client = _client(tmp_path, server.url)
+        try:
+            detail = probe(client, timeout=5.0).reachable.detail
+        finally:
+            client.close()
+    assert "GET /version answered HTTP 200 with more than 64 KiB of text/html" in detail
+    with WebServer("control-chars") as server:
+        client = _client(tmp_path, server.url)
+        try:
+            detail = probe(client, timeout=5.0).reachable.detail
+        finally:
+            client.close()
+    title = detail.split('titled "', 1)[1].split('")', 1)[0]
+    assert title.startswith("line one [31mred [0m line two long long")
+    assert all(c.isprintable() for c in detail) and "\x1b" not in detail
+    assert len(title) == 80 and title.endswith("…")  # cut short
+
+
 def test_a_real_api_server_is_identified(tmp_path):
     sim = Simulator.from_scenario("demo", seed=3)
     with FakeApiServer(sim.store, port=0, token="tkn") as server:
