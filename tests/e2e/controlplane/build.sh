@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Builds the binaries of the e2e control plane from Go modules, outside the repository:
 #   kube-apiserver, kube-controller-manager, kube-scheduler, kubectl  (k8s.io/kubernetes)
-#   etcd                                                            (go.etcd.io/etcd/server/v3)
+#   etcd, etcdctl, etcdutl                 (go.etcd.io/etcd/{server,etcdctl,etcdutl}/v3)
 #   kwok + its stage YAMLs                                          (sigs.k8s.io/kwok)
 #
 # Everything lands under $DAEMONVIZ_E2E_CACHE (default ~/.cache/daemonviz-e2e), keyed by
 # version, together with the Go module and build caches:
 #   $CACHE/kubernetes-v1.36.3/bin/{kube-apiserver,kube-controller-manager,kube-scheduler,kubectl}
-#   $CACHE/etcd-v3.6.16/bin/etcd
+#   $CACHE/etcd-v3.6.16/bin/{etcd,etcdctl,etcdutl}
 #   $CACHE/kwok-v0.8.0/bin/kwok, $CACHE/kwok-v0.8.0/stages/*.yaml
 #   $CACHE/gomod, $CACHE/gocache
 # A component whose binaries and stamp file exist is skipped, so a warm run takes a second.
@@ -93,8 +93,11 @@ build_kubernetes() {
 }
 
 build_etcd() {
-  local root="$CACHE/etcd-$ETCD_VERSION"
-  if [[ -f "$root/bin/.complete" ]]; then
+  # etcdctl (snapshot save) and etcdutl (snapshot restore) serve the etcd-restore test; they
+  # share the server's module graph, so one scratch module builds all three.
+  local root="$CACHE/etcd-$ETCD_VERSION" bins=(etcd etcdctl etcdutl) b
+  local stamp="$root/bin/.complete-${#bins[@]}"
+  if [[ -f "$stamp" ]]; then
     log "etcd $ETCD_VERSION: cached in $root/bin"
     return
   fi
@@ -104,14 +107,20 @@ build_etcd() {
     cd "$src"
     rm -f go.mod go.sum
     go mod init daemonviz.local/e2e-etcd >/dev/null 2>&1
-    go mod edit -require="go.etcd.io/etcd/server/v3@$ETCD_VERSION"
-    go mod edit -tool="go.etcd.io/etcd/server/v3"
+    local mod
+    for mod in server etcdctl etcdutl; do
+      go mod edit -require="go.etcd.io/etcd/$mod/v3@$ETCD_VERSION" -tool="go.etcd.io/etcd/$mod/v3"
+    done
     log "etcd $ETCD_VERSION: go mod tidy"
     go mod tidy
-    log "etcd $ETCD_VERSION: go build (-p $JOBS)"
-    go build -p "$JOBS" -trimpath -ldflags "-s -w" -o "$root/bin/etcd" go.etcd.io/etcd/server/v3
+    for b in "${bins[@]}"; do
+      mod="$b"
+      [[ "$b" == etcd ]] && mod=server
+      log "etcd $ETCD_VERSION: go build $b (-p $JOBS)"
+      go build -p "$JOBS" -trimpath -ldflags "-s -w" -o "$root/bin/$b" "go.etcd.io/etcd/$mod/v3"
+    done
   )
-  touch "$root/bin/.complete"
+  touch "$stamp"
   log "etcd $ETCD_VERSION: built in $((SECONDS - t0)) s"
 }
 
@@ -155,6 +164,8 @@ DAEMONVIZ_E2E_KUBE_CONTROLLER_MANAGER=$CACHE/kubernetes-$K8S_VERSION/bin/kube-co
 DAEMONVIZ_E2E_KUBE_SCHEDULER=$CACHE/kubernetes-$K8S_VERSION/bin/kube-scheduler
 DAEMONVIZ_E2E_KUBECTL=$CACHE/kubernetes-$K8S_VERSION/bin/kubectl
 DAEMONVIZ_E2E_ETCD=$CACHE/etcd-$ETCD_VERSION/bin/etcd
+DAEMONVIZ_E2E_ETCDCTL=$CACHE/etcd-$ETCD_VERSION/bin/etcdctl
+DAEMONVIZ_E2E_ETCDUTL=$CACHE/etcd-$ETCD_VERSION/bin/etcdutl
 DAEMONVIZ_E2E_KWOK=$CACHE/kwok-$KWOK_VERSION/bin/kwok
 DAEMONVIZ_E2E_KWOK_STAGES=$CACHE/kwok-$KWOK_VERSION/stages
 EOF

@@ -7,6 +7,11 @@ Binaries come from `build.sh` (cached outside the repository). Every process run
 own process group and dies with us (PR_SET_PDEATHSIG); `stop()` ends them all, newest first,
 and is also registered with atexit and on SIGTERM, so nothing outlives a failed run.
 
+An etcd restore can be played as an operator does it (`save_etcd_snapshot`, then
+`restore_etcd`: every component stopped, etcd's data replaced by the snapshot, everything
+started again on the same addresses), so that clients see a server whose resourceVersions
+went back in time.
+
 Used by tests/e2e/conftest.py as a session fixture; also runnable by hand:
 
     .venv/bin/python -m tests.e2e.controlplane.cluster up     # prints kubeconfigs, Ctrl-C stops
@@ -32,6 +37,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -67,6 +73,8 @@ class Binaries:
     kube_scheduler: Path
     kubectl: Path
     etcd: Path
+    etcdctl: Path
+    etcdutl: Path
     kwok: Path
     kwok_stages: Path
 
@@ -80,6 +88,8 @@ class Binaries:
             kube_scheduler=Path(env["DAEMONVIZ_E2E_KUBE_SCHEDULER"]),
             kubectl=Path(env["DAEMONVIZ_E2E_KUBECTL"]),
             etcd=Path(env["DAEMONVIZ_E2E_ETCD"]),
+            etcdctl=Path(env["DAEMONVIZ_E2E_ETCDCTL"]),
+            etcdutl=Path(env["DAEMONVIZ_E2E_ETCDUTL"]),
             kwok=Path(env["DAEMONVIZ_E2E_KWOK"]),
             kwok_stages=Path(env["DAEMONVIZ_E2E_KWOK_STAGES"]),
         )
@@ -91,6 +101,8 @@ class Binaries:
             self.kube_scheduler,
             self.kubectl,
             self.etcd,
+            self.etcdctl,
+            self.etcdutl,
             self.kwok,
         )
         return [str(p) for p in paths if not os.access(p, os.X_OK)]
@@ -214,6 +226,98 @@ class ControlPlane:
     def __exit__(self, *exc) -> None:
         self.stop()
 
+    # ------------------------------------------------------------------ outage and restore
+
+    def save_etcd_snapshot(self, path: Path | None = None) -> Path:
+        """`etcdctl snapshot save`: a consistent copy of the whole store as of now."""
+        path = path or self.run_dir / f"etcd-{time.time_ns()}.snapshot"
+        self._run_tool(
+            self.bins.etcdctl,
+            f"--endpoints=http://{HOST}:{self.ports['etcd']}",
+            "snapshot",
+            "save",
+            str(path),
+        )
+        return path
+
+    def stop_components(self) -> None:
+        """End every component (newest first), keeping their data, certificates and ports:
+        the cluster is down until `start_components()`."""
+        for proc in reversed(self.procs):
+            _end_group(proc.popen)
+        if still := [p.name for p in self.procs if p.alive()]:
+            raise ControlPlaneError(f"still alive after SIGKILL: {still}")
+        # Ended on purpose: no longer what check_alive() watches.
+        self.procs.clear()
+
+    def restore_etcd_data(
+        self, snapshot: Path, *, bump_revision: int = 0, mark_compacted: bool = False
+    ) -> None:
+        """Replace etcd's data by `snapshot` (`etcdutl snapshot restore`); etcd must be down.
+
+        Without `bump_revision` the revisions (the API's resourceVersions) go back to the
+        snapshot's: clients that watched the newer store hold versions from the future.
+        `bump_revision` with `mark_compacted` is etcd's recommended restore for Kubernetes:
+        revisions jump ahead and every older one counts as compacted, so watchers get 410.
+        """
+        if any(p.name == "etcd" and p.alive() for p in self.procs):
+            raise ControlPlaneError("stop etcd before restoring its data")
+        data = self.run_dir / "etcd"
+        shutil.rmtree(self.run_dir / "etcd.before-restore", ignore_errors=True)
+        if data.exists():
+            data.rename(self.run_dir / "etcd.before-restore")
+        peer = f"http://{HOST}:{self.ports['etcd_peer']}"
+        argv = [
+            "snapshot",
+            "restore",
+            str(snapshot),
+            f"--data-dir={data}",
+            "--name=e2e",
+            f"--initial-cluster=e2e={peer}",
+            f"--initial-advertise-peer-urls={peer}",
+        ]
+        if bump_revision:
+            argv.append(f"--bump-revision={bump_revision}")
+        if mark_compacted:
+            argv.append("--mark-compacted")
+        self._run_tool(self.bins.etcdutl, *argv)
+
+    def start_components(self) -> None:
+        """Start every component again, on the addresses and with the credentials it had."""
+        t0 = time.monotonic()
+        try:
+            self._start_etcd()
+            self._start_apiserver()
+            self._start_controllers()
+            self._start_kwok()
+            self._wait_cluster_usable()
+        except BaseException:
+            self.log(self.diagnostics())
+            raise
+        self.timings["restart"] = time.monotonic() - t0
+        self.log(f"control plane up again in {self.timings['restart']:.1f}s")
+
+    def restore_etcd(self, snapshot: Path, **options: Any) -> None:
+        """The whole operator's procedure: stop everything, restore, start everything.
+
+        The Kubernetes documentation asks for the controllers (and kubelets) to be restarted
+        too, since their caches hold the newer state; the dashboard's own collector, the
+        client under test, keeps running throughout."""
+        self.stop_components()
+        self.restore_etcd_data(snapshot, **options)
+        self.start_components()
+
+    def _run_tool(self, tool: Path, *args: str) -> str:
+        proc = subprocess.run(
+            [str(tool), *args], capture_output=True, text=True, timeout=120, cwd=self.run_dir
+        )
+        if proc.returncode != 0:
+            raise ControlPlaneError(
+                f"{tool.name} {' '.join(args)} failed ({proc.returncode}):\n"
+                f"{proc.stderr}{proc.stdout}"
+            )
+        return proc.stdout
+
     def check_alive(self) -> None:
         dead = [p for p in self.procs if not p.alive()]
         if dead:
@@ -232,6 +336,12 @@ class ControlPlane:
         return "\n".join(out)
 
     # ------------------------------------------------------------------ pieces
+
+    def _port(self, name: str) -> int:
+        """A free port the first time; the same one when a component starts again."""
+        if name not in self.ports:
+            self.ports[name] = free_port()
+        return self.ports[name]
 
     def _spawn(self, name: str, argv: list[str]) -> Proc:
         log_path = self.run_dir / "logs" / f"{name}.log"
@@ -301,8 +411,8 @@ class ControlPlane:
         os.chmod(d / "tokens.csv", 0o600)
 
     def _start_etcd(self) -> None:
-        client, peer = free_port(), free_port()
-        self.ports.update(etcd=client, etcd_peer=peer)
+        client = self._port("etcd")
+        peer = self._port("etcd_peer")
         t0 = time.monotonic()
         self._spawn(
             "etcd",
@@ -323,8 +433,7 @@ class ControlPlane:
         self.timings["etcd"] = time.monotonic() - t0
 
     def _start_apiserver(self) -> None:
-        port = free_port()
-        self.ports["apiserver"] = port
+        port = self._port("apiserver")
         pki = self.run_dir / "pki"
         t0 = time.monotonic()
         self._spawn(
@@ -362,8 +471,7 @@ class ControlPlane:
             "controller-manager", self._tokens["controller-manager"]
         )
         sched_kubeconfig = self._write_kubeconfig("scheduler", self._tokens["scheduler"])
-        kcm_port, sched_port = free_port(), free_port()
-        self.ports.update(controller_manager=kcm_port, scheduler=sched_port)
+        kcm_port, sched_port = self._port("controller_manager"), self._port("scheduler")
         t0 = time.monotonic()
         self._spawn(
             "kube-controller-manager",
@@ -416,8 +524,7 @@ class ControlPlane:
             stages.append(path.read_text())
         config = self.run_dir / "kwok.yaml"
         config.write_text("\n---\n".join(s.strip() for s in stages) + "\n")
-        port = free_port()
-        self.ports["kwok"] = port
+        port = self._port("kwok")
         t0 = time.monotonic()
         self._spawn(
             "kwok",
