@@ -19,6 +19,16 @@ Known simplifications (documented, deliberate):
 * list with resourceVersion=X and limit (exact semantics) is served only when X is the
   latest RV or a snapshot still held for a continue token; otherwise 410 Expired.
 * compact() on the store ends every open watch with an ERROR 410 event (a forced relist).
+
+A restored store (`ObjectStore.restore`, an etcd backup put back: resourceVersions lower
+than the ones clients hold) is answered the way kube-apiserver v1.36's watch cache does,
+checked against the real one (docs/list-watch.md): a list or GET with a resourceVersion
+the store has not reached waits `too_large_wait` (3 s) for it, then answers 504 "Too large
+resource version" (cause ResourceVersionTooLarge); a watch from such a version is accepted
+and stays silent — no events up to that version, no bookmarks below it — unless it asked
+for initial events, which get an ERROR event with that 504 Status. restore() itself ends
+the open watch streams cleanly, as the watch cache does when it is rebuilt, and a continue
+token of the newer store is refused with 410 (a simplification).
 """
 
 from __future__ import annotations
@@ -178,6 +188,21 @@ def forbidden(user: str, verb: str, r: Resource, namespace: str | None, name: st
     return ApiError(403, message, details=details)
 
 
+def too_large(wanted: int, current: int) -> ApiError:
+    """kube-apiserver's answer to a resourceVersion its store has not reached (byte for
+    byte what v1.36 sends, but for the numbers)."""
+    return ApiError(
+        504,
+        f"Timeout: Too large resource version: {wanted}, current: {current}",
+        details={
+            "causes": [
+                {"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}
+            ],
+            "retryAfterSeconds": 1,
+        },
+    )
+
+
 def injected(code: int, retry_after: int | None) -> ApiError:
     headers, details = {}, None
     if code == 429 or retry_after is not None:
@@ -267,6 +292,7 @@ class _Failure:
     resource: str | None
     watch: bool | None
     retry_after: int | None
+    too_large: bool = False
 
 
 class Faults:
@@ -290,11 +316,13 @@ class Faults:
         resource: str | None = None,
         watch: bool | None = None,
         retry_after: int | None = None,
+        too_large: bool = False,
     ) -> None:
         """The next `count` requests matching resource (plural; None = any request, discovery
-        included) and watch (True = watches only, False = non-watch only) get `status`."""
+        included) and watch (True = watches only, False = non-watch only) get `status`.
+        `too_large`: the 504 "Too large resource version" Status instead of a generic one."""
         with self._lock:
-            self._failures.append(_Failure(status, count, resource, watch, retry_after))
+            self._failures.append(_Failure(status, count, resource, watch, retry_after, too_large))
 
     def delay(self, seconds: float) -> None:
         self.latency = max(0.0, seconds)
@@ -321,6 +349,9 @@ class Faults:
                 f.count -= 1
                 if f.count <= 0:
                     self._failures.remove(f)
+                if f.too_large:
+                    current = self._server.store.resource_version
+                    return too_large(current + 1, current)
                 return injected(f.status, f.retry_after)
         return None
 
@@ -340,6 +371,7 @@ class _Snapshot:
     resource: str
     namespace: str | None
     items: list[tuple[Obj, bytes]]
+    generation: int = 0  # the store's; a restore voids the snapshots taken before it
 
 
 class _Snapshots:
@@ -721,9 +753,13 @@ class FakeApiServer:
         user: str = DEFAULT_USER,
         watch_timeout: float | None = None,
         tls: bool = False,
+        too_large_wait: float = 3.0,
     ):
         """`watch_timeout`: server-side cap on watches without timeoutSeconds (the real server
         picks 30–60 min); None = until the client or stop() ends them.
+
+        `too_large_wait`: how long a read waits for a resourceVersion the store has not
+        reached before answering 504 "Too large resource version" (the real server: 3 s).
 
         `tls=True` serves https with a fresh self-signed certificate (`ca_cert`, PEM) that
         write_kubeconfig embeds. Needed for kubectl with a token: kubectl never sends
@@ -733,6 +769,7 @@ class FakeApiServer:
         self.bookmark_interval = bookmark_interval
         self.user = user
         self.watch_timeout = watch_timeout
+        self.too_large_wait = too_large_wait
         self.faults = Faults(self)
         self.requests: list[tuple[str, str]] = []
         self.non_get_requests: list[tuple[str, str]] = []
@@ -789,6 +826,11 @@ class FakeApiServer:
     @property
     def port(self) -> int:
         return self._port
+
+    @property
+    def open_watches(self) -> int:
+        with self._watches_lock:
+            return len(self._watches)
 
     @property
     def url(self) -> str:
@@ -891,22 +933,15 @@ class FakeApiServer:
                 )
             # We keep no multi-version state: we cannot serve that exact past snapshot.
             raise ApiError(410, "The resourceVersion for the provided list is too old.")
-        return _Snapshot(rv, rt.resource.plural, rt.namespace, items)
+        return _Snapshot(rv, rt.resource.plural, rt.namespace, items, self.store.generation)
 
     def _wait_until(self, wanted: int) -> None:
         # The real server waits ~3 s for its cache to catch up, then answers 504.
-        deadline = time.monotonic() + 3.0
+        deadline = time.monotonic() + self.too_large_wait
         while self.store.resource_version < wanted:
             left = deadline - time.monotonic()
             if left <= 0:
-                raise ApiError(
-                    504,
-                    f"Too large resource version: {wanted}, current: {self.store.resource_version}",
-                    details={
-                        "causes": [{"reason": "ResourceVersionTooLarge"}],
-                        "retryAfterSeconds": 1,
-                    },
-                )
+                raise too_large(wanted, self.store.resource_version)
             self.store.wait_for_change(self.store.resource_version, left)
 
     def _resume(self, rt: Route, token: str) -> tuple[_Snapshot, int, int]:
@@ -914,11 +949,13 @@ class FakeApiServer:
         data = decode_continue(token)
         rv, sid, pos = int(data["rv"]), int(data["snap"]), int(data["pos"])
         snap = self._snapshots.get(sid)
+        if snap is not None and snap.generation != self.store.generation:
+            snap = None  # taken from the store before it was restored
         if snap is None and rv == self.store.resource_version:
             # Evicted, but nothing changed since: the current state *is* that snapshot.
             items, now = self.store.list(rt.resource.plural, rt.namespace)
             if now == rv:
-                snap = _Snapshot(rv, rt.resource.plural, rt.namespace, items)
+                snap = _Snapshot(rv, rt.resource.plural, rt.namespace, items, self.store.generation)
                 sid = self._snapshots.add(snap)
         if snap is None or rv < self.store.oldest_rv():
             self._snapshots.drop(sid)
@@ -938,7 +975,8 @@ class FakeApiServer:
         pos = next((i for i, (o, _) in enumerate(items) if object_key(o) > start), len(items))
         meta: Obj = {}
         if pos < len(items):
-            sid = self._snapshots.add(_Snapshot(rv, rt.resource.plural, rt.namespace, items))
+            snap = _Snapshot(rv, rt.resource.plural, rt.namespace, items, self.store.generation)
+            sid = self._snapshots.add(snap)
             meta["continue"] = encode_continue(rv, pos, start, sid)
         return ApiError(410, CONTINUE_EXPIRED, reason="Expired", metadata=meta)
 
@@ -955,9 +993,19 @@ class FakeApiServer:
         timeout = _int(query.get("timeoutSeconds") or "0", "timeoutSeconds") or self.watch_timeout
         deadline = time.monotonic() + timeout if timeout else None
 
-        epoch = self.store.epoch
+        epoch, generation = self.store.epoch, self.store.generation
+        too_new: ApiError | None = None
+        if initial_events and rv_text not in ("", "0"):
+            # A watch-list must start at least as new as asked: like a list, it waits for
+            # the store, then fails — with an ERROR event, the watch itself is accepted.
+            try:
+                self._wait_until(_int(rv_text, "resourceVersion"))
+            except ApiError as err:
+                too_new = err
         initial: list[tuple[Obj, bytes]] = []
-        if rv_text in ("", "0") or initial_events:
+        if too_new is not None:
+            cursor = self.store.resource_version
+        elif rv_text in ("", "0") or initial_events:
             # Synthetic ADDED for the current state, then changes after it (no resourceVersion).
             items, cursor = self.store.list(r.plural, rt.namespace)
             initial = [(o, d) for o, d in items if filt(o)]
@@ -977,10 +1025,15 @@ class FakeApiServer:
             self._watches.add(w)
         try:
             h.start_chunked()
+            if too_new is not None:
+                h.write_chunk(_line("ERROR", dump(too_new.status())))
+                h.end_chunked()
+                return
             self._write_batched(h, (_line("ADDED", d) for _, d in initial))
             if initial_events and bookmarks:
                 h.write_chunk(_line("BOOKMARK", _bookmark(r, cursor, initial_end=True)))
-            if self._stream(h, w, r, rt.namespace, cursor, epoch, filt, bookmarks, deadline):
+            streaming = (cursor, epoch, generation)
+            if self._stream(h, w, r, rt.namespace, streaming, filt, bookmarks, deadline):
                 h.end_chunked()
         finally:
             with self._watches_lock:
@@ -994,16 +1047,21 @@ class FakeApiServer:
         w: _Watch,
         r: Resource,
         namespace: str | None,
-        cursor: int,
-        epoch: int,
+        start: tuple[int, int, int],
         filt: Filter,
         bookmarks: bool,
         deadline: float | None,
     ) -> bool:
-        """Send events after `cursor` until the deadline (True: end cleanly) or a cut/stop."""
+        """Send events after `cursor` until the deadline (True: end cleanly) or a cut/stop.
+
+        `start` is (cursor, the store's epoch, its generation) when the watch began."""
+        cursor, epoch, generation = start
+        floor = cursor  # what the client asked for: it may be ahead of a restored store
         next_bookmark = time.monotonic() + self.bookmark_interval
         while not (w.cut or self._stopping):
             head = self.store.resource_version  # read before the log: safe to advance to
+            if self.store.generation != generation:
+                return True  # the store was restored: the watch cache ends every watch
             if self.store.epoch != epoch:
                 h.write_chunk(_line("ERROR", _expired_status(cursor, self.store.oldest_rv())))
                 return True
@@ -1017,7 +1075,10 @@ class FakeApiServer:
             cursor = max(cursor, head, events[-1].rv if events else 0)
             now = time.monotonic()
             if bookmarks and now >= next_bookmark:
-                h.write_chunk(_line("BOOKMARK", _bookmark(r, cursor)))
+                # Never a version the store has not reached: the watch cache drops the
+                # bookmarks below the version a watch started from.
+                if head >= floor:
+                    h.write_chunk(_line("BOOKMARK", _bookmark(r, cursor)))
                 next_bookmark = now + self.bookmark_interval
             if deadline is not None and now >= deadline:
                 return True

@@ -5,7 +5,10 @@ The simulator writes Kubernetes JSON objects (dicts) into it; the fake API serve
 lists and watches from it, and the in-process source follows its event log. Each write
 bumps one cluster-wide resourceVersion, as etcd's revision does, and the log keeps a
 bounded window of history: a watch from a resourceVersion older than the window gets
-410 Expired, which is exactly the case clients must survive.
+410 Expired, which is exactly the case clients must survive. `snapshot()` and `restore()`
+play an etcd backup and its restore: the store, its revision and its history go back to
+the snapshot's, so clients that followed the newer store hold resourceVersions from the
+future (docs/list-watch.md).
 """
 
 from __future__ import annotations
@@ -72,6 +75,15 @@ class Event:
     data: bytes  # the object encoded once, so watchers and lists don't re-encode it
 
 
+@dataclass(frozen=True)
+class StoreSnapshot:
+    """What `etcdctl snapshot save` keeps: every object, the revision and its history."""
+
+    objects: dict[str, dict[tuple[str, str], tuple[Obj, bytes]]]
+    rv: int
+    log: tuple[Event, ...]
+
+
 def now_rfc3339() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -89,6 +101,7 @@ class ObjectStore:
         self._uids = (uuid.UUID(int=i) for i in itertools.count(1))  # deterministic uids
         self._clock = clock
         self._epoch = 0  # bumped by compact(): lets tests force a 410 for everyone
+        self._generation = 0  # bumped by restore(): the store was replaced by an older one
 
     # ------------------------------------------------------------------ writes
 
@@ -142,6 +155,23 @@ class ObjectStore:
         with self._lock:
             self._log.clear()
             self._epoch += 1
+            self._lock.notify_all()
+
+    def snapshot(self) -> StoreSnapshot:
+        """A copy of the whole store as of now (objects are immutable once stored)."""
+        with self._lock:
+            objects = {r: dict(objs) for r, objs in self._objects.items()}
+            return StoreSnapshot(objects, self._rv, tuple(self._log))
+
+    def restore(self, snap: StoreSnapshot) -> None:
+        """Put the store back to `snap`, as restoring an etcd backup does: objects, revision
+        and history are the snapshot's, so the resourceVersion goes *back*. Writes after it
+        count on from the snapshot's revision (etcd without --bump-revision)."""
+        with self._lock:
+            self._objects = {r: dict(snap.objects.get(r, {})) for r in RESOURCES}
+            self._rv = snap.rv
+            self._log = deque(snap.log, maxlen=self._log.maxlen)
+            self._generation += 1
             self._lock.notify_all()
 
     # ------------------------------------------------------------------ reads
@@ -198,18 +228,29 @@ class ObjectStore:
         """Bumped by every compact(): a watcher that saw it change must answer 410."""
         return self._epoch
 
+    @property
+    def generation(self) -> int:
+        """Bumped by every restore(): a watch cache built on the old store is void."""
+        return self._generation
+
     def wait_for_change(
         self, rv: int, timeout: float, until: Callable[[], bool] | None = None
     ) -> bool:
-        """Block until the store moves past `rv` (or history is compacted); False on timeout.
+        """Block until the store moves past `rv` (or history is compacted, or the store
+        restored); False on timeout.
 
         `until` (a no-argument callable) is an extra wake-up condition checked under the lock,
         re-evaluated on `wake()`: the API server uses it to end watches promptly on shutdown.
         """
         with self._lock:
-            epoch = self._epoch
+            epoch, generation = self._epoch, self._generation
             return self._lock.wait_for(
-                lambda: self._rv > rv or self._epoch != epoch or (until is not None and until()),
+                lambda: (
+                    self._rv > rv
+                    or self._epoch != epoch
+                    or self._generation != generation
+                    or (until is not None and until())
+                ),
                 timeout,
             )
 
