@@ -125,6 +125,11 @@ class _CoverageFamilies:
         )
         self.events = counter("daemonviz_watch_events", "Watch events received.", labels=wl)
         self.errors = counter("daemonviz_watch_errors", "Failed list/watch requests.", labels=wl)
+        self.history_resets = counter(
+            "daemonviz_watch_history_resets",
+            "Lists afresh because the API server's resourceVersion went back (etcd restore).",
+            labels=wl,
+        )
         self.event_age = g(
             "daemonviz_watch_last_event_age_seconds",
             "Seconds since the last watch event or bookmark (event lag bound).",
@@ -138,6 +143,7 @@ class _CoverageFamilies:
         yield from self.cl_cells.values()
         yield from (self.sizes, self.synced, self.state, self.revision, self.heartbeat)
         yield from (self.lists, self.relists, self.reconnects, self.events, self.errors)
+        yield self.history_resets
         yield self.event_age
 
     def add(self, slug: str, collector: RegisteredCollector, now: float) -> None:
@@ -186,6 +192,7 @@ class _CoverageFamilies:
             self.reconnects.add_metric(labels, max(0, w.watches - 1))
             self.events.add_metric(labels, w.events)
             self.errors.add_metric(labels, w.errors)
+            self.history_resets.add_metric(labels, w.history_resets)
             if w.last_event_at:
                 self.event_age.add_metric(labels, max(0.0, now - w.last_event_at))
 

@@ -24,6 +24,7 @@ class WatchCounts(Protocol):
     events: int
     errors: int
     last_event_at: float
+    history_resets: int
 
 
 class Collector(Protocol):

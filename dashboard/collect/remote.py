@@ -42,6 +42,7 @@ class WatchReport(msgspec.Struct):
     events: int = 0
     errors: int = 0
     last_event_at: float = 0.0
+    history_resets: int = 0
 
 
 class CollectorReport(msgspec.Struct):
@@ -71,7 +72,9 @@ class CollectorReport(msgspec.Struct):
 def watch_report(collector: ClusterCollector) -> dict[str, WatchReport]:
     """The kube reflectors' counters of a collector, by resource ({} for simulated ones)."""
     return {
-        resource: WatchReport(s.lists, s.watches, s.events, s.errors, s.last_event_at)
+        resource: WatchReport(
+            s.lists, s.watches, s.events, s.errors, s.last_event_at, s.history_resets
+        )
         for resource, s in collector.watch_stats().items()
     }
 

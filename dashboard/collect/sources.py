@@ -162,7 +162,9 @@ class KubeSource:
         if self._watch is None:
             return self._status
         s = self._watch.status
-        message = self._scrub(str(s.problem)) if s.problem is not None else ""
+        # Synced after the server's history went back (an etcd restore): say so.
+        told = s.problem if s.problem is not None else s.reset
+        message = self._scrub(told.message) if told is not None else ""
         return ConnectionStatus(s.state, message, datetime.fromtimestamp(s.since, UTC))
 
     def watch_stats(self) -> dict[str, WatchStats]:

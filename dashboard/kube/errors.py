@@ -30,6 +30,9 @@ UNAUTHORIZED = "unauthorized"  # 401
 FORBIDDEN = "forbidden"  # 403
 NOT_FOUND = "not_found"  # 404
 GONE = "gone"  # 410: resourceVersion or continue token expired
+# 504 "Too large resource version": the server has not reached the resourceVersion asked
+# for. Held for long, it means the server's store went back in time (an etcd restore).
+TOO_LARGE = "too_large"
 THROTTLED = "throttled"  # 429
 SERVER_ERROR = "server_error"  # 5xx
 HTTP_ERROR = "http_error"  # any other status
@@ -118,9 +121,35 @@ def from_status(
     code = int(status.get("code") or 0)
     message = str(status.get("message") or status.get("reason") or "")
     details = status.get("details") or {}
+    if not isinstance(details, dict):
+        details = {}
     if details.get("retryAfterSeconds") and retry_after is None:
         retry_after = float(details["retryAfterSeconds"])
+    if is_too_large_resource_version(code, message, details):
+        return ConnectionProblem(
+            TOO_LARGE,
+            f"resourceVersion ahead of the API server ({code}): {_first_line(message)} — "
+            "its store went back in time (etcd restored?); listing afresh",
+        )
     return _from_code(code, message, context, retry_after)
+
+
+TOO_LARGE_CAUSE = "ResourceVersionTooLarge"
+TOO_LARGE_MESSAGE = "Too large resource version"
+
+
+def is_too_large_resource_version(code: int, message: str, details: dict[str, Any]) -> bool:
+    """client-go's isTooLargeResourceVersionError: the cause the server sets since 1.18.6,
+    else (older servers) a 504 whose cause or message says it in words."""
+    causes = details.get("causes") or []
+    causes = [c for c in causes if isinstance(c, dict)] if isinstance(causes, list) else []
+    if any(c.get("reason") == TOO_LARGE_CAUSE for c in causes):
+        return True
+    if code != 504:
+        return False
+    return any(c.get("message") == TOO_LARGE_MESSAGE for c in causes) or (
+        TOO_LARGE_MESSAGE in message
+    )
 
 
 # --------------------------------------------------------------------------- HTTP answers

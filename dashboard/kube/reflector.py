@@ -4,8 +4,13 @@ One `Reflector` per resource follows client-go's Reflector loop (docs/list-watch
 
     list (paginated, raw bytes)  ->  Replace(records, rv)
     watch from rv, bookmarks on  ->  Change(...) per event; rv advances on every event
-        clean end / network error   -> watch again from the last rv (no relist needed)
+        clean end / network error   -> ask the server whether it still has rv, then watch
+                                       again from it (no relist needed)
         410 (HTTP or ERROR event)   -> list again: a fresh Replace for the whole resource
+        504 "Too large resource     -> the server's store went back in time (an etcd
+          version"                     restore): list again from scratch; a list whose
+                                       version is lower than the one held says so in
+                                       the status
         other errors                -> exponential backoff with full jitter, Retry-After
 
 The official `kubernetes.watch.Watch` is not used: with `deserialize=False` it stops
@@ -40,6 +45,7 @@ from .connection import ConnectionState
 from .errors import (
     GONE,
     NOT_KUBERNETES,
+    TOO_LARGE,
     ConnectionProblem,
     ProblemError,
     RequestContext,
@@ -51,6 +57,7 @@ from .resources import (
     DEFAULT_PAGE_SIZE,
     RESOURCE_NAMES,
     RESOURCES,
+    check_resource_version,
     list_all,
     request,
     server_of,
@@ -75,10 +82,30 @@ NOT_KUBERNETES_RETRY_SECONDS = 60.0
 
 
 @dataclass(frozen=True, slots=True)
+class HistoryReset:
+    """The server's resourceVersion went back: its store was restored from a backup (or
+    replaced), so a resource was listed afresh. Kept on the synced status, for people."""
+
+    resource: str
+    before: str  # the resourceVersion we held
+    after: str  # the fresh list's
+    at: float  # time.time() of that list
+
+    @property
+    def message(self) -> str:
+        when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(self.at))
+        return (
+            f"listed afresh at {when}: the API server's resourceVersion went back "
+            f"({self.resource} {self.before} → {self.after}); its store was restored or replaced"
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Status:
     state: ConnectionState
     problem: ConnectionProblem | None
     since: float  # time.time() when this state began (for stale: when it first failed)
+    reset: HistoryReset | None = None  # the last time the server's history went back
 
 
 Event = Replace | Change | Status
@@ -93,6 +120,7 @@ class WatchStats:
     events: int = 0  # ADDED/MODIFIED/DELETED received
     errors: int = 0  # failed requests (retried with backoff)
     last_event_at: float = 0.0  # time.time() of the last event or bookmark
+    history_resets: int = 0  # relists after the server's resourceVersion went back
 
     @property
     def relists(self) -> int:
@@ -134,7 +162,12 @@ class Backoff:
 
 
 class _Relist(Exception):
-    """The watch's resourceVersion expired (410): only a fresh list can continue."""
+    """Only a fresh list can continue: the watch's resourceVersion expired (410), or the
+    server is behind it (its store went back in time)."""
+
+    def __init__(self, why: str = "resourceVersion expired"):
+        super().__init__(why)
+        self.why = why
 
 
 class _Stopped(Exception):
@@ -196,6 +229,7 @@ class Reflector:
         self._thread: threading.Thread | None = None
         self._ever_synced = False
         self._status = Status(CONNECTING, None, clock())
+        self._reset: HistoryReset | None = None
         self.resource_version = ""  # the last one seen (list, event or bookmark)
         self.stats = WatchStats()
 
@@ -236,23 +270,42 @@ class Reflector:
     def run(self) -> None:
         self._emit(self._status)
         rv = ""
+        # Once a watch from `rv` has ended (its timeout, a cut, a restart of the server),
+        # the server is asked whether it still has `rv` before the next watch: a watch from
+        # a version the server has not reached is accepted and then stays silent (the real
+        # watch cache drops events and bookmarks up to it), which after an etcd restore
+        # would hide every change for good.
+        verify = False
         while not self._stop.is_set():
             try:
                 if not rv:
                     rv = self._list()
+                    verify = False
+                elif verify:
+                    self._check(rv)
+                verify = True
                 # Synced is declared once the watch is accepted: "listed and watching".
                 rv = self._watch(rv)
             except _Stopped:
                 break
-            except _Relist:
+            except _Relist as relist:
                 # Relisting is the normal recovery, not a failure: the state stays as it is.
-                log.info("%s: resourceVersion expired, relisting", self.resource)
+                log.info("%s: %s, relisting", self.resource, relist.why)
                 rv = ""
             except Exception as exc:  # every failure is retried; classify says why
                 if self._stop.is_set():
                     break
-                self.stats.errors += 1
                 problem = classify(exc, self._context("watch" if rv else "list"))
+                if problem.kind == TOO_LARGE:
+                    # client-go's answer to "Too large resource version": the version we
+                    # hold is unavailable; a list without one (a consistent read) is not.
+                    # Not a failure; the short backoff only keeps a server that says so at
+                    # once (the real one waits 3 s first) from making a tight loop.
+                    log.warning("%s: %s", self.resource, problem.message)
+                    rv = ""
+                    self._wait(self.backoff.next())
+                    continue
+                self.stats.errors += 1
                 if problem.kind == "protocol":
                     rv = ""  # a response we could not decode: we may have missed events
                 self._set_status(STALE if self._ever_synced else FAILED, problem)
@@ -261,7 +314,25 @@ class Reflector:
                 self._wait(delay)
         self._set_status(STOPPED, None)
 
+    def _check(self, rv: str) -> None:
+        """Raise _Relist unless the server's store has reached `rv` (see run())."""
+        try:
+            check_resource_version(
+                self.api_client,
+                self.spec,
+                rv,
+                namespace=self.namespace,
+                request_timeout=self.timeouts,
+                on_response=self._track,
+            )
+        except ApiException as exc:
+            if exc.status == 410:
+                raise _Relist from None
+            raise  # TOO_LARGE included: run() relists for it like for a watch's
+        self._check_stopped()
+
     def _list(self) -> str:
+        before = self.resource_version
         records, rv = list_all(
             self.api_client,
             self.spec,
@@ -278,6 +349,11 @@ class Reflector:
         # field selectors cannot reach ownerReferences. So every pod is listed and watched,
         # but decoded straight into the compact record (owner_uid "" when not a DaemonSet
         # pod), which is cheap; the consumer drops those records.
+        if _older(rv, before):
+            # Shown until the next problem, so whoever looks learns why the matrix jumped.
+            self._reset = HistoryReset(self.resource, before, rv, self._clock())
+            self.stats.history_resets += 1
+            log.warning("%s: %s", self.resource, self._reset.message)
         self._emit(Replace(self.spec.kind, records, rv))
         self.backoff.reset()
         self.resource_version = rv
@@ -315,6 +391,8 @@ class Reflector:
                     problem = from_status(ev.status or {}, self._context("watch"))
                     if problem.kind == GONE:
                         raise _Relist
+                    if problem.kind == TOO_LARGE:
+                        raise _Relist(problem.message)
                     raise ProblemError(problem)
                 if ev.resource_version:
                     rv = ev.resource_version
@@ -373,11 +451,14 @@ class Reflector:
         old = self._status
         if state == SYNCED:
             self._ever_synced = True
-        if old.state == state and old.problem == problem:
+        elif problem is not None:
+            self._reset = None  # a newer story to tell: the failure
+        reset = self._reset if state == SYNCED else None
+        if old.state == state and old.problem == problem and old.reset == reset:
             return
         # A stale/failed state keeps its start time while the failure's details change.
         since = old.since if old.state == state else self._clock()
-        self._status = Status(state, problem, since)
+        self._status = Status(state, problem, since, reset)
         self._emit(self._status)
 
     def _emit(self, event: Event) -> None:
@@ -387,6 +468,14 @@ class Reflector:
             # A consumer bug must not kill the reflector thread (the cluster would freeze
             # silently); it is logged loudly instead.
             log.exception("%s: sink failed on %s", self.resource, type(event).__name__)
+
+
+def _older(rv: str, than: str) -> bool:
+    """`rv` is numerically lower than `than`. resourceVersions are opaque to clients: this
+    only tells people that a server's history went back (it decides nothing: the server
+    compares, see _check), and is False unless both are plain integers (etcd's are)."""
+    plain = rv.isascii() and rv.isdecimal() and than.isascii() and than.isdecimal()
+    return plain and int(rv) < int(than)
 
 
 def _abort(resp: Any) -> None:
@@ -603,11 +692,14 @@ class ClusterWatch:
         """The new cluster status, or None if unchanged. Called with the lock held."""
         statuses = self._resource_status.values()
         failing = [s for s in statuses if s.state in (STALE, FAILED)]
+        reset: HistoryReset | None = None
         if all(s.state == STOPPED for s in statuses):
             state, problem, since = STOPPED, None, self._clock()
         elif all(s.state == SYNCED for s in statuses):
             self._ever_synced = True
             state, problem, since = SYNCED, None, self._clock()
+            resets = [s.reset for s in statuses if s.reset is not None]
+            reset = max(resets, key=lambda r: r.at) if resets else None
         elif failing:
             first = min(failing, key=lambda s: s.since)
             state = STALE if self._ever_synced else FAILED
@@ -615,8 +707,8 @@ class ClusterWatch:
         else:
             state, problem, since = CONNECTING, None, self._clock()
         old = self._status
-        if old.state == state and old.problem == problem:
+        if old.state == state and old.problem == problem and old.reset == reset:
             return None
         if old.state == state and state != STALE and state != FAILED:
             since = old.since
-        return Status(state, problem, since)
+        return Status(state, problem, since, reset)

@@ -137,6 +137,38 @@ def request(
     return method(_preload_content=False, **params)
 
 
+def check_resource_version(
+    api_client: ApiClient,
+    spec: ResourceSpec,
+    resource_version: str,
+    *,
+    namespace: str | None = None,
+    request_timeout: tuple[float, float] = (10.0, 60.0),
+    on_response: Callable[[Any], None] = lambda resp: None,
+) -> None:
+    """Ask the server whether its store has reached `resource_version`: a list of at most
+    one object, "not older than" that version. The server does the comparison (clients
+    must not order resourceVersions themselves): a healthy one answers at once, one whose
+    store went back in time (an etcd restore) answers 504 "Too large resource version"
+    (errors.TOO_LARGE) after waiting ~3 s, and a version it has compacted away 410.
+    Raises ApiException for those."""
+    resp = request(
+        api_client,
+        spec,
+        namespace,
+        None,
+        limit=1,
+        resource_version=resource_version,
+        resource_version_match="NotOlderThan",
+        _request_timeout=request_timeout,
+    )
+    try:
+        on_response(resp)
+        resp.read()
+    finally:
+        resp.release_conn()
+
+
 def list_all(
     api_client: ApiClient,
     spec: ResourceSpec,
