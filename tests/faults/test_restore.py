@@ -205,12 +205,22 @@ def test_a_healthy_reconnect_checks_the_version_and_does_not_relist(store, tmp_p
     )
     try:
         assert w.wait_synced(5)
+
+        def pod_watches() -> int:
+            return sum("/pods?" in p and "watch=true" in p for _, p in server.requests)
+
         for round_ in range(3):
+            before = pod_watches()
             store.put("pods", pod("cut", f"r{round_}"))
             server.faults.cut_watches()
+            wait_until(lambda b=before: pod_watches() > b, 10, "the pods watch again")
         wait_mirrors(mirror, store)
         assert mirror.replaces == dict.fromkeys(mirror.replaces, 1)
         assert w.status.reset is None
+        # Each new watch from a held version was preceded by the one-object check.
+        checks = [p for _, p in server.requests if "/pods?" in p and "NotOlderThan" in p]
+        watches = [p for _, p in server.requests if "/pods?" in p and "watch=true" in p]
+        assert len(checks) >= 3 and len(checks) == len(watches) - 1
         assert all(r.stats.history_resets == 0 for r in w.reflectors.values())
     finally:
         w.stop()
