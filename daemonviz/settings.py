@@ -146,6 +146,9 @@ DAEMONVIZ_HISTORY_BATCH = env_int("DAEMONVIZ_HISTORY_BATCH", 500)
 # /metrics is open by default (Prometheus scrapes without credentials; keep it on the
 # internal network). Set a token to require `Authorization: Bearer <token>`.
 DAEMONVIZ_METRICS_TOKEN = env_str("DAEMONVIZ_METRICS_TOKEN", "")
+# At most this many daemonviz_problem_cell series per cluster (one per problem cell, worst
+# state first); the rest are counted in daemonviz_problem_cells_dropped.
+DAEMONVIZ_METRICS_PROBLEM_CELLS = env_int("DAEMONVIZ_METRICS_PROBLEM_CELLS", 500)
 
 # Wall display tokens travel in URL paths (/wall/<token>/): the loggers that log request
 # paths redact them (dashboard.clusters.redact.RedactWallTokens).

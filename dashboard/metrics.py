@@ -35,6 +35,7 @@ from dashboard.collect.embedded import ASGIApp, Receive, Scope, Send
 from dashboard.collect.locks import redis_client
 from dashboard.collect.registry import Collector as RegisteredCollector
 from dashboard.collect.registry import registry
+from dashboard.coverage.states import State
 from dashboard.coverage.summary import cluster_summary, daemonset_summary
 from dashboard.history import recorder as history
 from dashboard.kube.connection import ConnectionState
@@ -66,6 +67,59 @@ _COUNTS = (
     ("failing", "failing (crash loop, image/init/config error, failed, unschedulable)"),
     ("outdated", "healthy but on an older revision"),
 )
+# Cells in these states get a daemonviz_problem_cell series of their own: targeted, and no
+# daemon serving there (the cells history counts as gap-minutes). Healthy, outdated,
+# progressing and untargeted cells get none, so the series count follows the problems,
+# not the cluster's size.
+PROBLEM_STATES = frozenset(
+    {
+        State.MISSING,
+        State.FAILED,
+        State.UNSCHEDULABLE,
+        State.INIT_ERROR,
+        State.IMAGE_ERROR,
+        State.CONFIG_ERROR,
+        State.CRASH_LOOPING,
+        State.NOT_READY,
+        State.MISSCHEDULED,
+    }
+)
+
+
+class ProblemClock:
+    """When this process first saw each problem cell in its current state, so that
+    daemonviz_problem_cell can say for how long. The matrix keeps no per-cell timestamp;
+    the first scrape that sees a cell starts its clock, and a cell that leaves the state
+    (or the cluster) is forgotten at the next scrape. A restarted web worker starts from
+    zero: alert rules use `for:` on top, which Prometheus keeps across scrapes."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._since: dict[tuple[str, str, str, str], float] = {}
+
+    def ages(
+        self, slug: str, problems: list[tuple[str, str, str]], now: float
+    ) -> list[tuple[str, str, str, float]]:
+        """(daemonset, node, state, seconds) for one cluster's current problem cells."""
+        with self._lock:
+            keep = {(slug, *p) for p in problems}
+            for key in [k for k in self._since if k[0] == slug and k not in keep]:
+                del self._since[key]
+            out = []
+            for key in sorted(keep):
+                since = self._since.setdefault(key, now)
+                out.append((key[1], key[2], key[3], now - since))
+            return out
+
+    def forget(self, keep_slugs: set[str]) -> None:
+        with self._lock:
+            for key in [k for k in self._since if k[0] not in keep_slugs]:
+                del self._since[key]
+
+
+problem_clock = ProblemClock()
+
+
 # The states daemonviz_collector_state has a sample for, in this order (STOPPED has none).
 _REPORTED_STATES = (
     ConnectionState.CONNECTING,
@@ -135,6 +189,17 @@ class _CoverageFamilies:
             "Seconds since the last watch event or bookmark (event lag bound).",
             labels=wl,
         )
+        self.problem = g(
+            "daemonviz_problem_cell",
+            "Seconds this problem cell has been in its state (as seen by this process); "
+            "one series per problem cell only.",
+            labels=["cluster", "daemonset", "node", "state"],
+        )
+        self.problem_dropped = g(
+            "daemonviz_problem_cells_dropped",
+            "Problem cells beyond DAEMONVIZ_METRICS_PROBLEM_CELLS, without a series.",
+            labels=cl,
+        )
 
     def __iter__(self) -> Iterator[Metric]:
         yield self.cov
@@ -145,6 +210,7 @@ class _CoverageFamilies:
         yield from (self.lists, self.relists, self.reconnects, self.events, self.errors)
         yield self.history_resets
         yield self.event_age
+        yield from (self.problem, self.problem_dropped)
 
     def add(self, slug: str, collector: RegisteredCollector, now: float) -> None:
         """One cluster's samples: its matrix's counters, read under the collector's lock,
@@ -154,6 +220,12 @@ class _CoverageFamilies:
             summary = cluster_summary(matrix)
             ds_rows = [daemonset_summary(matrix, k) for k in sorted(matrix.daemonsets)]
             rev = matrix.revision
+            problems = [
+                (cell.state, ds_key, node)
+                for (node, ds_key), cell in matrix.cells.items()
+                if cell.state in PROBLEM_STATES
+            ]
+        self._add_problems(slug, problems, now)
         for s in ds_rows:
             labels = [slug, s.key]
             c = s.counts
@@ -173,6 +245,15 @@ class _CoverageFamilies:
         ):
             self.sizes.add_metric([slug, kind], n)
         self._add_collector(slug, collector, rev, now)
+
+    def _add_problems(self, slug: str, problems: list[tuple[State, str, str]], now: float) -> None:
+        """The worst problem cells first (then by name, stable), up to the bound."""
+        limit = max(0, settings.DAEMONVIZ_METRICS_PROBLEM_CELLS)
+        problems.sort(key=lambda p: (-p[0].info.severity, p[1], p[2]))
+        kept = [(ds_key, node, str(state)) for state, ds_key, node in problems[:limit]]
+        for ds_key, node, state, age in problem_clock.ages(slug, kept, now):
+            self.problem.add_metric([slug, ds_key, node, state], age)
+        self.problem_dropped.add_metric([slug], len(problems) - len(kept))
 
     def _add_collector(
         self, slug: str, collector: RegisteredCollector, rev: int, now: float
@@ -201,10 +282,12 @@ class CoverageCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         families = _CoverageFamilies()
         now = time.time()
-        for slug in _enabled_slugs():
+        slugs = _enabled_slugs()
+        for slug in slugs:
             collector = registry.get(slug)
             if collector is not None:
                 families.add(slug, collector, now)
+        problem_clock.forget(set(slugs))
         yield from families
 
 

@@ -118,3 +118,85 @@ def test_probes_answer_any_host(client, demo):
     assert client.get("/healthz", HTTP_HOST="10.1.2.3:8000").status_code == 200
     assert client.get("/metrics", HTTP_HOST="10.1.2.3:8000").status_code == 200
     assert client.get("/accounts/login/", HTTP_HOST="10.1.2.3:8000").status_code == 400
+
+
+# --------------------------------------------------------------------------- problem cells
+
+
+def _problem_cells(matrix) -> dict[tuple[str, str], str]:
+    from dashboard.metrics import PROBLEM_STATES
+
+    return {
+        (ds_key, node): str(cell.state)
+        for (node, ds_key), cell in matrix.cells.items()
+        if cell.state in PROBLEM_STATES
+    }
+
+
+def test_one_series_per_problem_cell_only(client, demo):
+    expected = _problem_cells(demo.matrix)
+    assert expected, "the demo scenario has problem cells"
+    assert len(expected) < len(demo.matrix.cells) / 4
+    fams = _families(client.get("/metrics").content.decode())
+    samples = fams["daemonviz_problem_cell"].samples
+    got = {(s.labels["daemonset"], s.labels["node"]): s.labels["state"] for s in samples}
+    assert got == expected
+    assert {s.labels["cluster"] for s in samples} == {"demo"}
+    assert all(s.value >= 0 for s in samples)
+    assert fams["daemonviz_problem_cells_dropped"].samples[0].value == 0
+
+
+def test_problem_cells_are_bounded_worst_first(client, demo, settings):
+    from dashboard.coverage.states import State
+
+    settings.DAEMONVIZ_METRICS_PROBLEM_CELLS = 3
+    expected = _problem_cells(demo.matrix)
+    fams = _families(client.get("/metrics").content.decode())
+    samples = fams["daemonviz_problem_cell"].samples
+    assert len(samples) == 3
+    worst = sorted((State(s).severity for s in expected.values()), reverse=True)[:3]
+    assert sorted((State(s.labels["state"]).severity for s in samples), reverse=True) == worst
+    dropped = fams["daemonviz_problem_cells_dropped"].samples[0]
+    assert dropped.labels == {"cluster": "demo"} and dropped.value == len(expected) - 3
+
+
+def test_problem_clock_counts_seconds_in_the_state():
+    from dashboard.metrics import ProblemClock
+
+    clock = ProblemClock()
+    cell = ("ns/agent", "node-1", "missing")
+    assert clock.ages("c", [cell], now=100.0) == [(*cell, 0.0)]
+    assert clock.ages("c", [cell], now=160.0) == [(*cell, 60.0)]
+    # A new state starts a new clock; the old one is forgotten.
+    crash = ("ns/agent", "node-1", "crash-looping")
+    assert clock.ages("c", [crash], now=200.0) == [(*crash, 0.0)]
+    assert clock.ages("c", [cell], now=210.0) == [(*cell, 0.0)]
+    # Other clusters keep theirs; a removed cluster is forgotten.
+    clock.ages("d", [cell], now=210.0)
+    assert clock.ages("c", [], now=220.0) == []
+    assert clock.ages("d", [cell], now=230.0) == [(*cell, 20.0)]
+    clock.forget({"c"})
+    assert clock.ages("d", [cell], now=240.0) == [(*cell, 0.0)]
+
+
+def test_dashboard_and_alert_rules_read_metrics_that_exist(client, demo):
+    """Every daemonviz_* name in deploy/grafana/daemonviz.json's queries and variables and
+    in deploy/prometheus/rules.yaml's expressions is a family (or, for counters, a
+    `_total` sample) of a real scrape."""
+    import json
+    import re
+    from pathlib import Path
+
+    from tests.deploy.test_prometheus_rules import rule_metric_names
+
+    fams = _families(client.get("/metrics").content.decode())
+    exposed = set(fams) | {f"{n}_total" for n, f in fams.items() if f.type == "counter"}
+    dashboard = json.loads(
+        (Path(__file__).resolve().parents[2] / "deploy/grafana/daemonviz.json").read_text()
+    )
+    queries = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+    queries += [v["definition"] for v in dashboard["templating"]["list"] if "definition" in v]
+    used = {m for q in queries for m in re.findall(r"\bdaemonviz_[a-z_]+\b", q)}
+    assert len(used) >= 10
+    assert not used - exposed, used - exposed
+    assert not rule_metric_names() - exposed, rule_metric_names() - exposed
