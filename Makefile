@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test e2e e2e-build lint format bench venv deps dev-deps browser-deps service-deps clean
+.PHONY: run test e2e e2e-build lint format bench venv deps dev-deps browser-deps service-deps deploy-tools deploy-manifests clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -38,6 +38,20 @@ service-deps:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server postgresql) \
 	  || echo "WARNING: could not install redis-server/postgresql; scale-out tests will fail under CI"; }
 
+# The deployment tests use the real tools: helm built from its Go module (cached beside the
+# e2e binaries in $(DAEMONVIZ_E2E_CACHE), ~3 min cold) and promtool from Debian's
+# `prometheus` package (its service is not started: only the binary is used).
+deploy-tools:
+	bash tests/e2e/controlplane/build.sh helm >/dev/null
+	@test -x /usr/bin/promtool || { \
+	  echo "Installing Debian's prometheus package for promtool (alert rule tests)"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus) \
+	  || echo "WARNING: could not install prometheus; the alert rule tests will fail under CI"; }
+
+# Re-render deploy/rbac.yaml, deploy/k8s/*.yaml, the rules and the dashboard from the chart.
+deploy-manifests: deps deploy-tools
+	$(BIN)/python deploy/helm/sync.py
+
 run: deps
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py bootstrap
@@ -46,7 +60,7 @@ run: deps
 	$(BIN)/daphne --access-log /dev/null -b $(HOST) -p $(PORT) daemonviz.asgi:application
 
 # The lint steps first (ruff, ruff format, mypy), then every test.
-test: lint browser-deps service-deps
+test: lint browser-deps service-deps deploy-tools
 	$(BIN)/python -m pytest
 
 # End-to-end tier against a real control plane (etcd, kube-apiserver, controller manager,

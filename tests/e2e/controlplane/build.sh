@@ -3,12 +3,14 @@
 #   kube-apiserver, kube-controller-manager, kube-scheduler, kubectl  (k8s.io/kubernetes)
 #   etcd, etcdctl, etcdutl                 (go.etcd.io/etcd/{server,etcdctl,etcdutl}/v3)
 #   kwok + its stage YAMLs                                          (sigs.k8s.io/kwok)
+#   helm (the chart's tests: lint, template, install)               (helm.sh/helm/v3)
 #
 # Everything lands under $DAEMONVIZ_E2E_CACHE (default ~/.cache/daemonviz-e2e), keyed by
 # version, together with the Go module and build caches:
 #   $CACHE/kubernetes-v1.36.3/bin/{kube-apiserver,kube-controller-manager,kube-scheduler,kubectl}
 #   $CACHE/etcd-v3.6.16/bin/{etcd,etcdctl,etcdutl}
 #   $CACHE/kwok-v0.8.0/bin/kwok, $CACHE/kwok-v0.8.0/stages/*.yaml
+#   $CACHE/helm-v3.22.0/bin/helm
 #   $CACHE/gomod, $CACHE/gocache
 # A component whose binaries and stamp file exist is skipped, so a warm run takes a second.
 # Prints the path of a shell-sourceable env file (binary paths) as its last line.
@@ -21,6 +23,7 @@ set -euo pipefail
 K8S_VERSION="${DAEMONVIZ_E2E_K8S_VERSION:-v1.36.3}"
 ETCD_VERSION="${DAEMONVIZ_E2E_ETCD_VERSION:-v3.6.16}"
 KWOK_VERSION="${DAEMONVIZ_E2E_KWOK_VERSION:-v0.8.0}"
+HELM_VERSION="${DAEMONVIZ_HELM_VERSION:-v3.22.0}"
 CACHE="${DAEMONVIZ_E2E_CACHE:-$HOME/.cache/daemonviz-e2e}"
 JOBS="${DAEMONVIZ_E2E_BUILD_JOBS:-2}"
 
@@ -147,13 +150,31 @@ build_kwok() {
   log "kwok $KWOK_VERSION: built in $((SECONDS - t0)) s"
 }
 
+# helm's module has no replace directives, so `go install module@version` builds it.
+build_helm() {
+  local root="$CACHE/helm-$HELM_VERSION"
+  if [[ -f "$root/bin/.complete" ]]; then
+    log "helm $HELM_VERSION: cached in $root/bin"
+    return
+  fi
+  local t0=$SECONDS
+  mkdir -p "$root/bin"
+  log "helm $HELM_VERSION: go install (-p $JOBS)"
+  GOBIN="$root/bin" go install -p "$JOBS" -trimpath \
+    -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
+    "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+  touch "$root/bin/.complete"
+  log "helm $HELM_VERSION: built in $((SECONDS - t0)) s"
+}
+
 T0=$SECONDS
 case "${1:-all}" in
   kubernetes) build_kubernetes ;;
   etcd) build_etcd ;;
   kwok) build_kwok ;;
-  all) build_etcd; build_kwok; build_kubernetes ;;
-  *) echo "usage: $0 [all|kubernetes|etcd|kwok]" >&2; exit 2 ;;
+  helm) build_helm ;;
+  all) build_etcd; build_kwok; build_kubernetes; build_helm ;;
+  *) echo "usage: $0 [all|kubernetes|etcd|kwok|helm]" >&2; exit 2 ;;
 esac
 
 ENV_FILE="$CACHE/env-$K8S_VERSION-$ETCD_VERSION-$KWOK_VERSION.sh"
@@ -168,6 +189,7 @@ DAEMONVIZ_E2E_ETCDCTL=$CACHE/etcd-$ETCD_VERSION/bin/etcdctl
 DAEMONVIZ_E2E_ETCDUTL=$CACHE/etcd-$ETCD_VERSION/bin/etcdutl
 DAEMONVIZ_E2E_KWOK=$CACHE/kwok-$KWOK_VERSION/bin/kwok
 DAEMONVIZ_E2E_KWOK_STAGES=$CACHE/kwok-$KWOK_VERSION/stages
+DAEMONVIZ_HELM=$CACHE/helm-$HELM_VERSION/bin/helm
 EOF
 log "done in $((SECONDS - T0)) s; disk: $(du -sh "$CACHE" 2>/dev/null | cut -f1)"
 echo "$ENV_FILE"
