@@ -56,6 +56,44 @@ def client_from_kubeconfig(path: str | os.PathLike[str], context: str | None = N
     return _build(config, context, base_dir=str(Path(path).expanduser().resolve().parent))
 
 
+def client_from_kubeconfigs(paths: list[str], context: str | None = None) -> ApiClient:
+    """A client from several kubeconfig files merged as kubectl merges `$KUBECONFIG`: the
+    first file to define a cluster, user or context name wins, and the current-context is
+    the first file's that sets one. Missing files are skipped (kubectl does too), unless
+    none exists. Relative paths inside a file resolve against that file's directory."""
+    existing = [p for p in paths if p and Path(p).expanduser().is_file()]
+    if not existing:
+        shown = ", ".join(paths) or "none"
+        raise KubeconfigError(f"no kubeconfig found (looked for: {shown})")
+    if len(existing) == 1:
+        return client_from_kubeconfig(existing[0], context)
+    merged: dict[str, Any] = {"clusters": [], "users": [], "contexts": []}
+    for path in existing:
+        config = _read_kubeconfig_file(path)
+        base = Path(path).expanduser().resolve().parent
+        for section in ("clusters", "users", "contexts"):
+            seen = {e["name"] for e in merged[section]}
+            for entry in config.get(section) or []:
+                if entry["name"] not in seen:
+                    merged[section].append(_absolute_paths(section, entry, base))
+                    seen.add(entry["name"])
+        if not merged.get("current-context") and config.get("current-context"):
+            merged["current-context"] = config["current-context"]
+    return _build(merged, context, base_dir=None)
+
+
+def _absolute_paths(section: str, entry: dict[str, Any], base: Path) -> dict[str, Any]:
+    """A copy of a cluster or user entry with its file references made absolute."""
+    key = {"clusters": "cluster", "users": "user"}.get(section)
+    if key is None:
+        return entry
+    body = dict(entry.get(key) or {})
+    for sec, name, _ in _FILE_KEYS:
+        if sec == key and isinstance(body.get(name), str):
+            body[name] = str(base / os.path.expanduser(body[name]))
+    return {**entry, key: body}
+
+
 def client_from_kubeconfig_content(
     content: str, context: str | None = None, *, allow_exec: bool = False
 ) -> ApiClient:

@@ -17,6 +17,7 @@ from dashboard.kube.clients import (
     KubeconfigError,
     client_from_kubeconfig,
     client_from_kubeconfig_content,
+    client_from_kubeconfigs,
     client_in_cluster,
     list_contexts,
 )
@@ -97,6 +98,31 @@ def test_each_client_has_its_own_configuration(server, tmp_path):
 def test_broken_kubeconfig_content(tmp_path, content, expected):
     with pytest.raises(KubeconfigError, match=expected):
         client_from_kubeconfig(write(tmp_path, content))
+
+
+def test_kubeconfigs_merge_like_kubectl(tmp_path):
+    """$KUBECONFIG=a:b — first definition of a name wins, the first current-context wins,
+    missing files are skipped, and each file's relative paths resolve against its own
+    directory."""
+    cert, _ = make_cert("ca")
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "ca.pem").write_bytes(cert)
+    a = kubeconfig("https://a.example:6443")
+    b = kubeconfig("https://b.example:6443", cluster={"certificate-authority": "ca.pem"})
+    b["clusters"][0]["name"] = "cb"
+    b["contexts"] = [
+        {"name": "one", "context": {"cluster": "cb", "user": "u"}},  # shadowed by a's "one"
+        {"name": "bee", "context": {"cluster": "cb", "user": "u"}},
+    ]
+    b["current-context"] = "bee"
+    paths = [str(tmp_path / "absent"), str(write(tmp_path / "a", a)), str(write(tmp_path / "b", b))]
+    assert client_from_kubeconfigs(paths).configuration.host == "https://a.example:6443"
+    bee = client_from_kubeconfigs(paths, context="bee").configuration
+    assert bee.host == "https://b.example:6443"
+    assert bee.ssl_ca_cert == str(tmp_path / "b" / "ca.pem")
+    with pytest.raises(KubeconfigError, match="no kubeconfig found"):
+        client_from_kubeconfigs([str(tmp_path / "absent")])
 
 
 def test_missing_kubeconfig_file(tmp_path):

@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 import dashboard
+import dashboard.cli
 import dashboard.coverage
 import dashboard.kube
 
@@ -38,6 +39,8 @@ ALLOWED = {
     "grid": {"coverage", "kube", "clusters", "collect", "models", "access"},
     "wall": {"coverage", "kube", "clusters", "collect", "grid", "models", "access"},
     "history": {"coverage", "kube", "clusters", "collect", "models"},
+    # The installable CLI (`pip install daemonviz`, no [server] extra): engine and kube only.
+    "cli": {"coverage", "kube"},
 }
 # Package → third-party top-level packages (or dotted prefixes) it must not import.
 FORBIDDEN_LIBS = {
@@ -45,6 +48,7 @@ FORBIDDEN_LIBS = {
     "kube": {"django", "channels"},
     "simulator": {"django", "channels", "kubernetes"},
     "collect": {"django.template", "django.shortcuts"},
+    "cli": {"django", "channels"},
 }
 
 
@@ -68,6 +72,7 @@ def _top_level_modules_after_importing(package) -> set[str]:
     [
         (dashboard.coverage, {"django", "channels", "kubernetes"}),
         (dashboard.kube, {"django", "channels"}),
+        (dashboard.cli, {"django", "channels", "daphne", "redis", "prometheus_client"}),
     ],
 )
 def test_layer_imports_nothing_it_must_not(package, forbidden):
