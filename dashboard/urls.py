@@ -33,6 +33,13 @@ urlpatterns = [
         name="daemonset",
     ),
     path("clusters/<slug:slug>/nodes/<str:name>/", views.node, name="node"),
+    # The current view as a file (dashboard/grid/export.py): the grid's filters in the query.
+    path("clusters/<slug:slug>/export.<str:fmt>", views.export, name="export"),
+    path(
+        "clusters/<slug:slug>/daemonsets/<str:namespace>/<str:name>/export.<str:fmt>",
+        views.daemonset_export,
+        name="daemonset-export",
+    ),
     # Coverage history (dashboard/history/views.py).
     path("clusters/<slug:slug>/history/", history_views.cluster_history, name="history"),
     path(

@@ -5,6 +5,8 @@ instead, lives in `wall_views` (tests/integration/test_access.py enumerates the 
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
@@ -12,6 +14,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.views.decorators.gzip import gzip_page
 from django_htmx.middleware import HtmxDetails
@@ -19,6 +22,7 @@ from django_htmx.middleware import HtmxDetails
 from dashboard.collect.registry import Collector, registry
 from dashboard.coverage.states import State
 from dashboard.grid import details, fragments
+from dashboard.grid import export as view_export
 from dashboard.grid.model import NO_GROUP, GridFilters, build_grid, effective_group_label
 from dashboard.models import Cluster
 
@@ -181,3 +185,49 @@ def node(request: HttpRequest, slug: str, name: str) -> HttpResponse:
         raise Http404("no such node")
     ctx["cluster"] = cluster
     return render(request, "dashboard/node.html", ctx)
+
+
+# --------------------------------------------------------------------------- export
+
+EXPORT_TYPES = {"csv": "text/csv; charset=utf-8", "json": "application/json"}
+
+
+def _export(cluster: Cluster, collector: Collector, filters: GridFilters, fmt: str) -> HttpResponse:
+    if fmt not in EXPORT_TYPES:
+        raise Http404("export formats: csv, json")
+    with collector.lock:  # copy the view's records; the rebuild runs outside the lock
+        records = view_export.view_records(collector.matrix, filters)
+    now = timezone.now()
+    doc = view_export.view_document(records, filters, cluster=cluster.slug, generated_at=now)
+    if fmt == "csv":
+        body = view_export.document_csv(doc)
+    else:
+        body = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    response = HttpResponse(body, content_type=EXPORT_TYPES[fmt])
+    stamp = now.strftime("%Y%m%dT%H%M%SZ")
+    response["Content-Disposition"] = (
+        f'attachment; filename="daemonviz-{cluster.slug}-{stamp}.{fmt}"'
+    )
+    return response
+
+
+@login_required
+def export(request: HttpRequest, slug: str, fmt: str) -> HttpResponse:
+    """The grid's view (its filters from the query string) as CSV or coverage JSON."""
+    cluster = _cluster(slug)
+    return _export(cluster, _running(slug), GridFilters.from_query(request.GET), fmt)
+
+
+@login_required
+def daemonset_export(
+    request: HttpRequest, slug: str, namespace: str, name: str, fmt: str
+) -> HttpResponse:
+    """A DaemonSet page's column, every node (plus any grid filters given), as a file."""
+    cluster = _cluster(slug)
+    collector = _running(slug)
+    key = f"{namespace}/{name}"
+    with collector.lock:
+        if key not in collector.matrix.daemonsets:
+            raise Http404("no such DaemonSet")
+    filters = replace(GridFilters.from_query(request.GET), namespace="", daemonset=key)
+    return _export(cluster, collector, filters, fmt)

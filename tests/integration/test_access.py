@@ -103,7 +103,13 @@ def _wall(clusters, *shown) -> tuple[WallDisplay, str]:
 
 # --------------------------------------------------------------------------- sign-in
 
-SAMPLE_KWARGS = {"slug": "alpha", "namespace": "kube-system", "name": "kube-proxy", "token": "t"}
+SAMPLE_KWARGS = {
+    "slug": "alpha",
+    "namespace": "kube-system",
+    "name": "kube-proxy",
+    "token": "t",
+    "fmt": "csv",
+}
 # How each named URL is reached signed out. Anything new must be added here, deliberately.
 PUBLIC = {"login": 200, "logout": 405}  # logout is POST-only; GET shows nothing
 # Probes and Prometheus: open (no cluster data beyond names and counts on /metrics, which
@@ -142,6 +148,8 @@ def test_every_url_is_accounted_for():
         "cell",
         "daemonset",
         "node",
+        "export",
+        "daemonset-export",
         "history",
         "daemonset-history",
         "node-history",
