@@ -207,7 +207,6 @@ class HistoryWriter:
         self._guard = threading.Lock()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
-        self._cluster_ids: dict[str, int | None] = {}
         self.rows_written = 0
 
     def add(self, recorder: HistoryRecorder) -> None:
@@ -246,21 +245,19 @@ class HistoryWriter:
             return 0
         close_old_connections()
         try:
-            cluster_id = self._cluster_ids.get(recorder.slug)
-            if cluster_id is None:
-                cluster_id = (
-                    Cluster.objects.filter(slug=recorder.slug).values_list("pk", flat=True).first()
-                )
-                self._cluster_ids[recorder.slug] = cluster_id
+            # Looked up at every batch (one indexed query every few seconds), never cached:
+            # a cluster deleted and registered again under the same slug has a new primary
+            # key, and a cached one would lose the new cluster's batches to a foreign-key
+            # error.
+            cluster_id = (
+                Cluster.objects.filter(slug=recorder.slug).values_list("pk", flat=True).first()
+            )
             if cluster_id is None:
                 return 0  # the cluster was deleted meanwhile: its history went with it
             CoverageEvent.objects.bulk_create(
                 [CoverageEvent(cluster_id=cluster_id, **r.__dict__) for r in rows],
                 batch_size=1000,
             )
-        except Exception:
-            self._cluster_ids.pop(recorder.slug, None)
-            raise
         finally:
             close_old_connections()
         self.rows_written += len(rows)

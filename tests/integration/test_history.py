@@ -154,6 +154,23 @@ def test_writer_writes_batches_and_purge_keeps_recent_rows(cluster):
     w.remove(rec)
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_cluster_deleted_and_added_again_under_its_slug_keeps_its_history(cluster):
+    # The writer once cached slug -> primary key: the new cluster's first batch then
+    # pointed at the deleted row and was lost to "FOREIGN KEY constraint failed".
+    w = history.HistoryWriter(flush_seconds=60)
+    rec = history.HistoryRecorder("prod", w, batch=10_000)
+    w.add(rec)
+    rec.record(_delta(n1=State.MISSING))
+    assert w.flush() == 1
+    cluster.delete()
+    again = Cluster.objects.create(name="Prod again", slug="prod")
+    rec.record(_delta(n1=State.HEALTHY, n2=State.CRASH_LOOPING))
+    assert w.flush() == 2
+    assert CoverageEvent.objects.filter(cluster=again).count() == 2
+    w.remove(rec)
+
+
 @pytest.fixture
 def viewer_client(db):
     user = get_user_model().objects.create_user("v", password="pw-123456")
