@@ -12,9 +12,9 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from dashboard.metrics import count_websockets  # noqa: E402
+from dashboard.origin import SameOriginValidator  # noqa: E402
 from dashboard.pipeline import embedded  # noqa: E402
 from dashboard.routing import websocket_urlpatterns  # noqa: E402
 
@@ -23,7 +23,7 @@ application = embedded.wrap(
         {
             "http": django_asgi_app,
             "websocket": count_websockets(
-                AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
+                SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
             ),
         }
     )

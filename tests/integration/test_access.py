@@ -31,6 +31,7 @@ from dashboard.wall.fragments import render_wall_cluster
 from tests.helpers import collectors, k8s
 
 ORIGIN = (b"origin", b"http://127.0.0.1:8000")
+HOST = (b"host", b"127.0.0.1:8000")  # a real handshake always has one
 SCRIPT = "<script>alert(1)</script>"
 QUOTED_DS = "agent-\"quoted\"-'single'"
 LONG_UNICODE = "名前-ünïcødé-🚀-" * 20
@@ -189,9 +190,58 @@ def test_admin_sign_in_goes_to_the_app_sign_in(client):
 @pytest.mark.django_db(transaction=True)
 async def test_signed_out_sockets_are_refused(clusters):
     for path in ("/ws/clusters/alpha/grid/", "/ws/clusters/bravo/grid/"):
-        comm = WebsocketCommunicator(_app(), path, headers=[ORIGIN])
+        comm = WebsocketCommunicator(_app(), path, headers=[ORIGIN, HOST])
         connected, code = await comm.connect()
         assert not connected and code == 4401
+
+
+# A socket that reaches the consumer signed out is closed by it with 4401; one refused for
+# its Origin never gets there (closed with 403 before the handshake is accepted).
+@pytest.mark.parametrize(
+    ("host", "origin", "reaches_the_app"),
+    [
+        (b"127.0.0.1:8000", b"http://127.0.0.1:8000", True),
+        (b"localhost:8000", b"http://LOCALHOST:8000", True),
+        (b"127.0.0.1", b"http://127.0.0.1:80", True),  # the default port, spelled or not
+        # The same host on another port is another site (another service on the machine).
+        (b"localhost:8000", b"http://localhost:6666", False),
+        (b"127.0.0.1:8000", b"http://127.0.0.1", False),
+        (b"127.0.0.1:8000", b"https://127.0.0.1:8000", False),  # another scheme
+        (b"127.0.0.1:8000", b"http://localhost:8000", False),  # another host, though allowed
+        (b"127.0.0.1:8000", b"http://evil.example:8000", False),
+        (b"127.0.0.1:8000", b"null", False),
+        (b"evil.example", b"http://evil.example", False),  # a host not in ALLOWED_HOSTS
+        (b"127.0.0.1:8000", None, False),
+    ],
+)
+@pytest.mark.django_db(transaction=True)
+async def test_socket_origin_must_be_this_site_scheme_host_and_port(
+    clusters, host, origin, reaches_the_app
+):
+    headers = [(b"host", host)] + ([(b"origin", origin)] if origin else [])
+    for path in ("/ws/clusters/alpha/grid/", f"/ws/wall/{'x' * 43}/"):
+        comm = WebsocketCommunicator(_app(), path, headers=headers)
+        connected, code = await comm.connect()
+        assert not connected
+        assert (code in (4401, 4403)) is reaches_the_app, (path, code)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_socket_origin_behind_a_tls_ingress_and_trusted_origins(clusters, settings):
+    settings.ALLOWED_HOSTS = ["dash.example"]
+    headers = [(b"host", b"dash.example"), (b"origin", b"https://dash.example")]
+    proto = (b"x-forwarded-proto", b"https")
+
+    async def code_of(*extra):
+        comm = WebsocketCommunicator(_app(), "/ws/clusters/alpha/grid/", headers=[*headers, *extra])
+        return (await comm.connect())[1]
+
+    assert await code_of(proto) == 403  # the proxy header is not trusted unless configured
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    assert await code_of(proto) == 4401
+    assert await code_of() == 403  # plain http to the pod: the https page is another origin
+    settings.CSRF_TRUSTED_ORIGINS = ["https://*.example"]
+    assert await code_of() == 4401
 
 
 # --------------------------------------------------------------------------- roles
@@ -333,7 +383,7 @@ def test_wall_tokens_are_redacted_from_request_logs(client, clusters, caplog):
 
 
 async def _wall_socket(token: str) -> tuple[WebsocketCommunicator, bool, int | None]:
-    comm = WebsocketCommunicator(_app(), f"/ws/wall/{token}/", headers=[ORIGIN])
+    comm = WebsocketCommunicator(_app(), f"/ws/wall/{token}/", headers=[ORIGIN, HOST])
     connected, code = await comm.connect()
     return comm, connected, code
 
@@ -395,7 +445,7 @@ async def test_wall_token_does_not_open_grid_sockets(clusters):
     _, token = await database_sync_to_async(_wall)(clusters, a)
     for path in (f"/ws/clusters/alpha/grid/?token={token}", f"/ws/clusters/bravo/grid/?t={token}"):
         comm = WebsocketCommunicator(
-            _app(), path, headers=[ORIGIN, (b"authorization", f"Bearer {token}".encode())]
+            _app(), path, headers=[ORIGIN, HOST, (b"authorization", f"Bearer {token}".encode())]
         )
         connected, _ = await comm.connect()
         assert not connected, path

@@ -28,6 +28,7 @@ from dashboard.simulator.apiserver import FakeApiServer
 from tests.helpers import collectors
 
 ORIGIN = (b"origin", b"http://127.0.0.1:8000")
+HOST = (b"host", b"127.0.0.1:8000")  # a real handshake always has one
 KINDS = {
     "nodes": "Node",
     "daemonsets": "DaemonSet",
@@ -81,7 +82,7 @@ def _app():
 
 
 async def _connect(path: str, *headers) -> tuple[WebsocketCommunicator, bool]:
-    comm = WebsocketCommunicator(_app(), path, headers=list(headers))
+    comm = WebsocketCommunicator(_app(), path, headers=[HOST, *headers])
     connected, _ = await comm.connect()
     return comm, connected
 

@@ -104,7 +104,11 @@ async def test_websocket_clients_gauge(demo):
     comm = WebsocketCommunicator(
         application,
         "/ws/clusters/demo/grid/",
-        headers=[(b"origin", b"http://127.0.0.1:8000"), (b"cookie", f"sessionid={key}".encode())],
+        headers=[
+            (b"origin", b"http://127.0.0.1:8000"),
+            (b"host", b"127.0.0.1:8000"),
+            (b"cookie", f"sessionid={key}".encode()),
+        ],
     )
     connected, _ = await comm.connect()
     assert connected
