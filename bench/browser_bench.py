@@ -434,7 +434,9 @@ def load_page(context, url: str, extra_css: str = "") -> dict:
     cdp = context.new_cdp_session(page)
     cdp.send("Performance.enable")
     page.goto(url, wait_until="load", timeout=120_000)
-    page.wait_for_function("window.__bench.painted !== undefined", timeout=60_000)
+    # Functions, not bare expressions: Playwright evals those in the page, which the
+    # app's Content-Security-Policy forbids.
+    page.wait_for_function("() => window.__bench.painted !== undefined", timeout=60_000)
     t = page.evaluate(NAV_TIMING)
     metrics = cdp_metrics(cdp)
     page.close()
@@ -814,7 +816,7 @@ def main() -> None:
                 page.route_web_socket(re.compile(r".*/ws/.*"), lambda ws: None)
                 page.goto(full, wait_until="load")
                 page.wait_for_function(
-                    "document.getElementById('ws-state').dataset.state === 'open'"
+                    "() => document.getElementById('ws-state').dataset.state === 'open'"
                 )
                 page.wait_for_timeout(500)
                 n_delta = args.delta_reps + 3 + 1
@@ -875,7 +877,7 @@ def main() -> None:
                 page = context.new_page()
                 page.goto(full, wait_until="load")
                 page.wait_for_function(
-                    "document.getElementById('ws-state').dataset.state === 'open'"
+                    "() => document.getElementById('ws-state').dataset.state === 'open'"
                 )
                 ws_path = page.get_attribute("#live", "ws-connect")
                 sid = next(c["value"] for c in context.cookies() if c["name"] == "sessionid")

@@ -1,5 +1,6 @@
 """Django settings for daemonviz, driven by environment variables (see README)."""
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +10,10 @@ from daemonviz.env import env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-DEBUG = env_bool("DAEMONVIZ_DEBUG", default=True)
+# Off unless asked for: the debug page shows settings, frames and request data, and
+# `make run` is what people try first, sometimes on a shared machine. Development opts in
+# with DAEMONVIZ_DEBUG=true.
+DEBUG = env_bool("DAEMONVIZ_DEBUG", default=False)
 # A development default keeps `make run` configuration-free; production must set its own.
 SECRET_KEY = env_str("DAEMONVIZ_SECRET_KEY", "dev-only-insecure-key-change-me")
 ALLOWED_HOSTS = env_list("DAEMONVIZ_ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
@@ -25,6 +29,10 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "django_htmx",
+    # Sign-in throttling: failed attempts per user and per address, lockouts, admin unlock.
+    "axes",
+    # The Content-Security-Policy header (Django 5.2 has none of its own; 6.0 adds one).
+    "csp",
     "dashboard",
 ]
 
@@ -32,6 +40,7 @@ MIDDLEWARE = [
     # /healthz, /readyz, /metrics answer probes and scrapes sent to the pod IP.
     "dashboard.metrics.ProbeHostMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -40,6 +49,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes requires: it turns a locked-out sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "daemonviz.urls"
@@ -92,6 +103,12 @@ else:
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
+# django-axes checks every authenticate() call first (so the sign-in page and the admin's
+# share one throttle); the ModelBackend then checks the password.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "login"
@@ -109,6 +126,66 @@ STATIC_ROOT = env_str("DAEMONVIZ_STATIC_ROOT") or None
 WHITENOISE_USE_FINDERS = True
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --------------------------------------------------------------------------- hardening
+# Sign-in throttling (django-axes): after DAEMONVIZ_LOGIN_FAILURE_LIMIT failed sign-ins for
+# one username, or from one address, further attempts for it are refused (even with the
+# right password) for DAEMONVIZ_LOGIN_COOLOFF_MINUTES, or until an admin deletes the
+# *Access attempt* in the admin (0 minutes: locked until then). The address is the
+# client's as the server sees it: behind an ingress, daphne's --proxy-headers (as in
+# deploy/Dockerfile) makes it the X-Forwarded-For address.
+AXES_FAILURE_LIMIT = env_int("DAEMONVIZ_LOGIN_FAILURE_LIMIT", 5)
+_COOLOFF_MINUTES = env_float("DAEMONVIZ_LOGIN_COOLOFF_MINUTES", 15.0)
+AXES_COOLOFF_TIME = timedelta(minutes=_COOLOFF_MINUTES) if _COOLOFF_MINUTES > 0 else None
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either one locks
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# The access log of attempts is what the admin shows; never the password.
+AXES_SENSITIVE_PARAMETERS = ["password"]
+
+# Served over https (DAEMONVIZ_HTTPS=true, at the ingress or here): session and CSRF
+# cookies only travel over https, and browsers are told to use nothing else (HSTS).
+DAEMONVIZ_HTTPS = env_bool("DAEMONVIZ_HTTPS", default=False)
+SESSION_COOKIE_SECURE = DAEMONVIZ_HTTPS
+CSRF_COOKIE_SECURE = DAEMONVIZ_HTTPS
+SECURE_HSTS_SECONDS = env_int("DAEMONVIZ_HSTS_SECONDS", 31536000) if DAEMONVIZ_HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DAEMONVIZ_HSTS_INCLUDE_SUBDOMAINS", default=False)
+# A TLS-terminating ingress forwards plain http: trust its X-Forwarded-Proto (or the header
+# named here) to tell an https request. Only set it behind a proxy that sets the header on
+# every request (and drops the client's own), or clients could claim https.
+_PROXY_SSL_HEADER = env_str("DAEMONVIZ_PROXY_SSL_HEADER", "")
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_" + _PROXY_SSL_HEADER.strip().upper().replace("-", "_"), "https")
+    if _PROXY_SSL_HEADER.strip()
+    else None
+)
+SESSION_COOKIE_HTTPONLY = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+# Never framed (clickjacking): X-Frame-Options for old browsers, frame-ancestors below.
+X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy (django-csp): scripts and styles from our own static files only —
+# no inline <script>, no eval (htmx's allowEval is off, see templates/base.html). Inline
+# style *attributes* stay allowed (style-src-attr): the grid and history draw bar heights
+# and widths with them; <style> elements stay forbidden. connect-src 'self' covers the
+# page's own websocket. img-src allows data: URLs (the wall's empty favicon).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "style-src-attr": ["'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+# Error pages (DEBUG on, or a mailed report) hide every local variable of functions that
+# hold kubeconfig text — also when DEBUG is on (Django's default filter shows them then).
+DEFAULT_EXCEPTION_REPORTER_FILTER = "dashboard.clusters.redact.AlwaysSafeExceptionReporterFilter"
 
 # daemonviz's own knobs.
 # Run the collector inside the ASGI process (the embedded default). Scale-out turns it off.

@@ -12,6 +12,7 @@ trusts for forms).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -20,6 +21,10 @@ from django.http.request import split_domain_port, validate_host
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 Origin = tuple[str, str, int]  # scheme, host name (lower case), port
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 def parse_origin(text: str) -> Origin | None:
@@ -36,7 +41,7 @@ def parse_origin(text: str) -> Origin | None:
     return scheme, parts.hostname.lower(), port or _DEFAULT_PORTS[scheme]
 
 
-def _headers(scope: dict[str, Any]) -> dict[bytes, str]:
+def _headers(scope: Scope) -> dict[bytes, str]:
     found: dict[bytes, str] = {}
     for name, value in scope.get("headers", []):
         # The first of a repeated header wins; latin-1 never fails to decode.
@@ -44,7 +49,7 @@ def _headers(scope: dict[str, Any]) -> dict[bytes, str]:
     return found
 
 
-def _is_secure(scope: dict[str, Any], headers: dict[bytes, str]) -> bool:
+def _is_secure(scope: Scope, headers: dict[bytes, str]) -> bool:
     if scope.get("scheme") == "wss":
         return True
     # Behind a TLS-terminating ingress the socket arrives as plain ws: trust the proxy's
@@ -58,7 +63,7 @@ def _is_secure(scope: dict[str, Any], headers: dict[bytes, str]) -> bool:
     return False
 
 
-def own_origin(scope: dict[str, Any]) -> Origin | None:
+def own_origin(scope: Scope) -> Origin | None:
     """The origin of the site this handshake was sent to, from its Host header (checked
     against ALLOWED_HOSTS, as Django checks HTTP requests); None without a valid host."""
     headers = _headers(scope)
@@ -96,7 +101,7 @@ def _trusted(origin: Origin) -> bool:
     return False
 
 
-def origin_allowed(scope: dict[str, Any]) -> bool:
+def origin_allowed(scope: Scope) -> bool:
     origin_header = _headers(scope).get(b"origin")
     if origin_header is None:
         return False  # every browser sends one with a websocket handshake
@@ -110,12 +115,12 @@ class SameOriginValidator:
     """ASGI middleware: refuse (close before accepting) a websocket whose Origin is not
     this site's own origin or a trusted one."""
 
-    def __init__(self, application: Any) -> None:
+    def __init__(self, application: ASGIApp) -> None:
         self.application = application
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket" and not origin_allowed(scope):
             await receive()  # the websocket.connect message
             await send({"type": "websocket.close", "code": 403})
-            return None
-        return await self.application(scope, receive, send)
+            return
+        await self.application(scope, receive, send)

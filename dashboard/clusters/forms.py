@@ -45,6 +45,7 @@ def read_upload(upload: UploadedFile) -> str:
         raise ValidationError("the uploaded file is not UTF-8 text: not a kubeconfig") from None
 
 
+@sensitive_variables()
 def contexts_of(path: str = "", content: str = "") -> tuple[list[str], str | None]:
     """(context names, current-context) of a kubeconfig path or text; KubeconfigError."""
     if content:

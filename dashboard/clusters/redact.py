@@ -15,7 +15,10 @@ import logging
 import re
 from collections.abc import Iterable
 
-import yaml
+from django.http import HttpRequest
+from django.views.debug import SafeExceptionReporterFilter
+
+from dashboard.kube.kubeconfig_yaml import KubeconfigShapeError, load_yaml
 
 REDACTED = "[redacted]"
 # Fields of a kubeconfig user entry that are not secret; every other string under `users`
@@ -27,8 +30,8 @@ _MIN_SECRET = 6  # shorter strings would scrub ordinary words
 def kubeconfig_secrets(text: str) -> set[str]:
     """Every credential-like string in a kubeconfig's users (and its base64 decodings)."""
     try:
-        config = yaml.safe_load(text)
-    except yaml.YAMLError:
+        config = load_yaml(text)  # bounded: an alias bomb must not hang the scrubbing
+    except KubeconfigShapeError:
         return set()
     if not isinstance(config, dict):
         return set()
@@ -84,4 +87,18 @@ class RedactWallTokens(logging.Filter):
         redacted = redact_wall_tokens(message)
         if redacted != message:
             record.msg, record.args = redacted, ()
+        return True
+
+
+class AlwaysSafeExceptionReporterFilter(SafeExceptionReporterFilter):
+    """Django's filter honours @sensitive_variables and @sensitive_post_parameters only
+    when DEBUG is off: with DEBUG on, the debug page showed the frame locals of the
+    kubeconfig parser (an uploaded kubeconfig's token, three times). Credentials must not
+    depend on a debug switch, so the markers apply always.
+
+    A frame is hidden when it, or any function that called it, is @sensitive_variables():
+    the kube layer (which must not import Django) is covered by its callers in
+    dashboard/clusters (Target.client, the form's methods)."""
+
+    def is_active(self, request: HttpRequest | None) -> bool:
         return True

@@ -18,7 +18,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import yaml
 from kubernetes.client import ApiClient, Configuration
 from kubernetes.config.config_exception import ConfigException
 from kubernetes.config.dateutil import parse_rfc3339
@@ -29,6 +28,8 @@ from kubernetes.config.incluster_config import (
 )
 from kubernetes.config.kube_config import FileOrData, KubeConfigLoader
 from urllib3.util.retry import Retry
+
+from dashboard.kube.kubeconfig_yaml import MAX_BYTES, KubeconfigShapeError, check_shape, load_yaml
 
 USER_AGENT = "daemonviz (read-only)"
 EXEC_TIMEOUT_SECONDS = 30.0
@@ -145,6 +146,8 @@ def list_contexts(path_or_content: str | os.PathLike[str]) -> Contexts:
 def _read_kubeconfig_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     p = Path(path).expanduser()
     try:
+        if p.stat().st_size > MAX_BYTES:
+            raise KubeconfigError(f"kubeconfig {p}: larger than 1 MiB, not a kubeconfig")
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise KubeconfigError(f"kubeconfig {p}: file not found") from None
@@ -158,24 +161,15 @@ def _read_kubeconfig_file(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def _parse_kubeconfig(text: str, label: str) -> dict[str, Any]:
+    # Bounded YAML and a checked shape (kubeconfig_yaml.py): the client's loader trusts
+    # both, and a hostile or mangled file must give a message, not an exception.
     try:
-        config = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        # The problem mark gives line/column; the YAML snippet itself may hold secrets.
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise KubeconfigError(f"{label}: invalid YAML{where}") from None
-    if not isinstance(config, dict) or not isinstance(config.get("contexts"), list):
+        return check_shape(load_yaml(text), label)
+    except KubeconfigShapeError as exc:
+        message = str(exc)
         raise KubeconfigError(
-            f"{label}: not a kubeconfig (expected a mapping with clusters, contexts and users)"
-        )
-    for section in ("clusters", "contexts", "users"):
-        entries = config.get(section) or []
-        if not isinstance(entries, list) or not all(
-            isinstance(e, dict) and isinstance(e.get("name"), str) for e in entries
-        ):
-            raise KubeconfigError(f"{label}: malformed '{section}' (a list of named entries)")
-    return config
+            message if message.startswith(label) else f"{label}: {message}"
+        ) from None
 
 
 def _named(config: dict[str, Any], section: str, name: str) -> dict[str, Any] | None:
@@ -227,8 +221,12 @@ def _build(
         raise
     except ConfigException as exc:
         raise KubeconfigError(f"context {name!r}: {_first_line(str(exc))}") from None
-    except (KeyError, TypeError, ValueError) as exc:
-        raise KubeconfigError(f"context {name!r}: malformed kubeconfig ({exc!r})") from None
+    except Exception as exc:
+        # The shape was checked, so this is a field the check does not know. Name only
+        # the exception's type: its text may quote a value (a credential).
+        raise KubeconfigError(
+            f"context {name!r}: malformed kubeconfig ({type(exc).__name__})"
+        ) from None
     _check_tls_files(configuration, cluster_name or "", user_name or "")
     return _api_client(configuration)
 

@@ -7,6 +7,7 @@ own temporary SQLite database, migrated and bootstrapped like `make run` does.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,6 +26,33 @@ CAPTURE_SOCKET = """document.addEventListener('htmx:wsOpen',
   (e) => { window.__socket = e.detail.event.target; }, true);"""
 
 
+_FUNCTION = re.compile(r"^\s*(async\s+)?(function\b|\(?[\w\s,{}\[\]=]*\)?\s*=>)")
+
+
+def _as_function(expression: str) -> str:
+    """A bare expression as a function: Playwright polls a bare expression with eval() in
+    the page, which the app's Content-Security-Policy refuses (no 'unsafe-eval');
+    a function it calls directly."""
+    return expression if _FUNCTION.match(expression) else f"() => ({expression})"
+
+
+def _install_csp_safe_wait_for_function() -> None:
+    from playwright.sync_api import Page
+
+    original = Page.wait_for_function
+    if getattr(original, "csp_safe", False):
+        return
+
+    def wait_for_function(self, expression: str, *args, **kwargs):
+        return original(self, _as_function(expression), *args, **kwargs)
+
+    wait_for_function.csp_safe = True  # type: ignore[attr-defined]
+    Page.wait_for_function = wait_for_function  # type: ignore[method-assign]
+
+
+_install_csp_safe_wait_for_function()
+
+
 @pytest.fixture(scope="session")
 def server(tmp_path_factory):
     if not os.path.exists(CHROMIUM):
@@ -37,7 +65,7 @@ def server(tmp_path_factory):
         "DAEMONVIZ_ADMIN_PASSWORD": PASSWORD,
         # The simulator changes things by itself (events per minute): crashes, node joins...
         "DAEMONVIZ_SIM_CHURN": os.environ.get("DAEMONVIZ_SIM_CHURN", "600"),
-        "DAEMONVIZ_DEBUG": "1",
+        "DAEMONVIZ_DEBUG": "0",  # as `make run` serves
     }
     env.pop("DJANGO_SETTINGS_MODULE", None)
     manage(env, "migrate", "--noinput")

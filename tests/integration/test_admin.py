@@ -456,7 +456,9 @@ def test_createviewer_makes_a_non_staff_user(db):
     user = get_user_model().objects.get(username="alice")
     assert not user.is_staff and not user.is_superuser and user.check_password(password)
     c = Client()
-    assert c.login(username="alice", password=password)
+    # Through the sign-in page: django-axes wants the request with every authentication.
+    resp = c.post("/accounts/login/", {"username": "alice", "password": password})
+    assert resp.status_code == 302
     assert c.get("/").status_code == 200
     assert c.get("/admin/").status_code == 302
 
