@@ -20,6 +20,7 @@ from dashboard.kube.clients import (
     client_from_kubeconfig_content,
     client_in_cluster,
 )
+from dashboard.kube.kubeconfig_yaml import MAX_BYTES
 
 # Cluster.source values (dashboard/models.py), spelled here so this module needs no ORM.
 IN_CLUSTER = "in-cluster"
@@ -60,7 +61,8 @@ class Target:
         if self.source == KUBECONFIG and self.kubeconfig_path:
             try:
                 with open(self.kubeconfig_path, encoding="utf-8") as f:
-                    return kubeconfig_secrets(f.read())
+                    # Bounded: a file past the limit is refused by the client anyway.
+                    return kubeconfig_secrets(f.read(MAX_BYTES + 1))
             except (OSError, UnicodeDecodeError, ValueError):
                 return set()  # the client reports the unreadable file itself
         return set()
