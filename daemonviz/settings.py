@@ -248,6 +248,11 @@ LOGGING = {
             "filters": ["wall_tokens"],
         }
     },
-    "loggers": {name: {"filters": ["wall_tokens"]} for name in _PATH_LOGGERS},
+    "loggers": {
+        **{name: {"filters": ["wall_tokens"]} for name in _PATH_LOGGERS},
+        # django-axes says INFO at every start and sign-in (and would clutter the CLI's
+        # stderr); lockouts are WARNINGs.
+        "axes": {"level": "WARNING"},
+    },
     "root": {"handlers": ["console"], "level": env_str("DAEMONVIZ_LOG_LEVEL", "INFO")},
 }

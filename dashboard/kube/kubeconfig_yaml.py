@@ -25,7 +25,9 @@ MAX_BYTES = 1024 * 1024  # far above any real kubeconfig (hundreds of contexts)
 MAX_NODES = 200_000  # YAML nodes after expanding aliases
 MAX_DEPTH = 64  # a kubeconfig nests 6 or 7 levels deep
 
-_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# The pure-Python loader, as yaml.safe_load: its error marks point at the exact spot (libyaml
+# reports the end of the input for an unclosed bracket), and speed is no concern at 1 MiB.
+_Loader = yaml.SafeLoader
 
 
 class KubeconfigShapeError(ValueError):

@@ -18,6 +18,12 @@ PASSWORD = "alice-right-pw-1"
 LOGIN = "/accounts/login/"
 
 
+@pytest.fixture(autouse=True)
+def fast_hashing(settings):
+    # Dozens of sign-ins: the production hasher's work factor is not under test here.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def alice(db):
     return get_user_model().objects.create_user("alice", password=PASSWORD)
