@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 
 from msgspec import Struct
 
+from .affinity import parse_int64, term_problem
 from .records import DaemonSet, Node
 from .wire import NodeSelectorTerm, Requirement, Taint, Toleration
 
@@ -77,27 +78,38 @@ def _requirement_matches(req: Requirement, labels: Mapping[str, str]) -> bool:
     if op == "DoesNotExist":
         return not present
     if op in ("Gt", "Lt"):
-        # Both sides must parse as integers, and exactly one value is allowed.
+        # Both sides must parse as Go's strconv.ParseInt(v, 10, 64) does (affinity.py); a
+        # node label that does not is simply not matched.
         if value is None or len(req.values) != 1:  # absent (labels hold no None values)
             return False
-        try:
-            have, want = int(value), int(req.values[0])
-        except ValueError:
+        have, want = parse_int64(value), parse_int64(req.values[0])
+        if have is None or want is None:
             return False
         return have > want if op == "Gt" else have < want
     return False  # an unknown operator fails to parse upstream, which counts as no match
 
 
 def _field_matches(req: Requirement, node_name: str) -> bool:
-    # Only metadata.name with In/NotIn is valid for matchFields.
-    if req.key != "metadata.name" or req.operator not in ("In", "NotIn"):
+    # Only metadata.name with In/NotIn and one value is valid for matchFields.
+    if req.key != "metadata.name" or req.operator not in ("In", "NotIn") or len(req.values) != 1:
         return False
-    return (node_name in req.values) == (req.operator == "In")
+    return (node_name == req.values[0]) == (req.operator == "In")
 
 
-def term_matches(term: NodeSelectorTerm, labels: Mapping[str, str], node_name: str) -> bool:
+def term_matches(
+    term: NodeSelectorTerm,
+    labels: Mapping[str, str],
+    node_name: str,
+    problem: str | None = None,
+) -> bool:
+    """`problem` is the term's parse problem when the caller has it (DaemonSet.term_errors),
+    None to work it out here."""
     if not term.matchExpressions and not term.matchFields:
         return False  # a term with no requirements matches nothing
+    if problem is None:
+        problem = term_problem(term)
+    if problem:
+        return False  # the controller could not parse it: it matches no node
     return all(_requirement_matches(r, labels) for r in term.matchExpressions) and all(
         _field_matches(f, node_name) for f in term.matchFields
     )
@@ -128,13 +140,20 @@ def _describe_term(term: NodeSelectorTerm) -> str:
 
 
 def _affinity_reason(
-    terms: tuple[NodeSelectorTerm, ...], labels: Mapping[str, str], name: str
+    terms: tuple[NodeSelectorTerm, ...],
+    problems: tuple[str, ...],
+    labels: Mapping[str, str],
+    name: str,
 ) -> str:
     if not terms:
         return "required node affinity has no terms (matches no node)"
     # Name the first failing requirement of each term: that is the rule to change.
     failing: list[str] = []
-    for term in terms:
+    for index, term in enumerate(terms):
+        problem = problems[index] if index < len(problems) else term_problem(term)
+        if problem:
+            failing.append(f"invalid term ({problem}) matches no node")
+            continue
         bad = next((r for r in term.matchExpressions if not _requirement_matches(r, labels)), None)
         if bad is None:
             bad = next((f for f in term.matchFields if not _field_matches(f, name)), None)
@@ -162,8 +181,12 @@ def evaluate(ds: DaemonSet, node: Node) -> Eligibility:
             have = f"node has {key}={labels[key]}" if key in labels else f"node has no {key} label"
             return Eligibility(False, False, f"nodeSelector {key}={want} not matched ({have})")
     terms = ds.required_terms
-    if terms is not None and not any(term_matches(t, labels, node.name) for t in terms):
-        return Eligibility(False, False, _affinity_reason(terms, labels, node.name))
+    if terms is not None:
+        problems = ds.term_errors
+        if len(problems) != len(terms):  # a record built by hand: work them out
+            problems = tuple(term_problem(t) for t in terms)
+        if not any(term_matches(t, labels, node.name, problems[i]) for i, t in enumerate(terms)):
+            return Eligibility(False, False, _affinity_reason(terms, problems, labels, node.name))
     if not node.taints:
         return ELIGIBLE
     tolerations = tolerations_for(ds)

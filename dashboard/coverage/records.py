@@ -16,6 +16,7 @@ import msgspec
 from msgspec import Struct
 
 from . import wire
+from .affinity import term_problem
 from .wire import LabelSelector, NodeSelectorTerm, Taint, Toleration
 
 KINDS = ("Node", "DaemonSet", "Pod", "ControllerRevision")
@@ -68,6 +69,9 @@ class DaemonSet(Struct, frozen=True, gc=False):
     labels: dict[str, str]
     status: wire.DaemonSetStatus
     deleting: bool
+    # Per required term: why the controller cannot parse it ("" when it can), worked out
+    # once here rather than for every node (affinity.term_problem).
+    term_errors: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
@@ -198,6 +202,9 @@ def daemonset_from_wire(w: wire.WireDaemonSet) -> DaemonSet:
         node_name=tmpl.nodeName,
         node_selector=tmpl.nodeSelector,
         required_terms=tuple(required.nodeSelectorTerms) if required is not None else None,
+        term_errors=tuple(term_problem(t) for t in required.nodeSelectorTerms)
+        if required is not None
+        else (),
         tolerations=tuple(tmpl.tolerations),
         host_network=tmpl.hostNetwork,
         strategy=spec.updateStrategy.type or "RollingUpdate",

@@ -179,10 +179,18 @@ ROWS = [
     ),
     (
         "matchFields-name-In-match",
-        {"affinity_terms": [term(fields=[req("metadata.name", "In", "worker-0", "worker-1")])]},
+        {"affinity_terms": [term(fields=[req("metadata.name", "In", "worker-1")])]},
         {},
         ELIGIBLE,
         "",
+    ),
+    (
+        # nodeSelectorRequirementsAsFieldSelector: In/NotIn take exactly one value.
+        "matchFields-two-values-is-an-invalid-term",
+        {"affinity_terms": [term(fields=[req("metadata.name", "In", "worker-0", "worker-1")])]},
+        {},
+        EXCLUDED,
+        "invalid term (metadata.name: matchFields In needs exactly one value) matches no node",
     ),
     (
         "matchFields-name-In-mismatch",
@@ -455,3 +463,95 @@ def test_multiple_untolerated_taints_are_all_named():
 )
 def test_tolerates_matrix(tol, tnt, expected):
     assert tolerates([tol], tnt) is expected
+
+
+# --------------------------------------------------------------------------- Gt / Lt integers
+# The controller parses both sides with Go's strconv.ParseInt(v, 10, 64) (labels.Requirement
+# .Matches); a rule value that fails it, or that is no valid label value, fails
+# labels.NewRequirement, and the whole term then matches no node (nodeaffinity's
+# LazyErrorNodeSelector skips it). Python's int() accepts "1_0", " 5", "٣" and any size.
+
+
+@pytest.mark.parametrize(
+    ("label", "matches"),
+    [
+        ("11", True),
+        ("0011", True),  # leading zeros are fine for ParseInt
+        ("+11", True),  # ParseInt accepts a sign (a node label cannot carry one, a snapshot can)
+        ("1_1", False),  # int() accepts underscores, ParseInt (base 10) does not
+        (" 11", False),
+        ("11 ", False),
+        ("١١", False),  # Arabic-Indic digits: int() reads 11
+        ("9223372036854775807", True),  # int64 max
+        ("9223372036854775808", False),  # one past: ParseInt reports a range error
+        ("-9223372036854775809", False),
+        ("", False),
+        ("+", False),
+        ("1e3", False),
+    ],
+)
+def test_gt_parses_the_node_label_like_go(label, matches):
+    ds = decode("DaemonSet", daemonset("agent", affinity_terms=[term(req("gen", "Gt", "10"))]))
+    n = decode("Node", node("worker-1", labels={"gen": label}))
+    assert evaluate(ds, n).should_run is matches
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "1_0",
+        " 5",
+        "5 ",
+        "9223372036854775808",
+        "-9223372036854775809",
+        "+5",  # ParseInt reads it, but it is no valid label value: NewRequirement refuses it
+        "-0",
+        "-5",
+        "five",
+        "",
+    ],
+)
+def test_a_rule_value_go_refuses_makes_the_whole_term_unmatched(value):
+    # The broken Gt sits beside a requirement the node meets, in one term; a second,
+    # valid term still matches on its own.
+    broken = term(req("kubernetes.io/os", "In", "linux"), req("gen", "Lt", value))
+    ds = decode("DaemonSet", daemonset("agent", affinity_terms=[broken]))
+    n = decode("Node", node("worker-1", labels={"kubernetes.io/os": "linux", "gen": "-100"}))
+    verdict = evaluate(ds, n)
+    assert verdict.should_run is False
+    assert "invalid term (gen: Lt value" in verdict.reason or "invalid term (gen:" in verdict.reason
+    assert "matches no node" in verdict.reason
+
+    ds2 = decode(
+        "DaemonSet",
+        daemonset("agent", affinity_terms=[broken, term(req("kubernetes.io/os", "Exists"))]),
+    )
+    assert evaluate(ds2, n).should_run is True
+
+
+@pytest.mark.parametrize(
+    ("value", "label", "op", "matches"),
+    [
+        ("10", "11", "Gt", True),
+        ("10", "10", "Gt", False),
+        ("10", "9", "Lt", True),
+        ("0", "-0", "Lt", False),  # a label "-0" is 0: not below 0
+        ("0", "-1", "Lt", True),
+        ("9223372036854775806", "9223372036854775807", "Gt", True),
+    ],
+)
+def test_gt_lt_compare_int64_values(value, label, op, matches):
+    ds = decode("DaemonSet", daemonset("agent", affinity_terms=[term(req("gen", op, value))]))
+    n = decode("Node", node("worker-1", labels={"gen": label}))
+    assert evaluate(ds, n).should_run is matches
+
+
+def test_parse_int64_is_go_strconv_parseint():
+    from dashboard.coverage.affinity import parse_int64
+
+    assert parse_int64("-0") == 0
+    assert parse_int64("+5") == 5
+    assert parse_int64("007") == 7
+    assert parse_int64("-9223372036854775808") == -(2**63)
+    for bad in ("1_0", " 1", "1 ", "9223372036854775808", "0x10", "1.0", "", "-", "²"):
+        assert parse_int64(bad) is None, bad
