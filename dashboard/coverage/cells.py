@@ -93,7 +93,10 @@ def is_available(pod: Pod, min_ready_seconds: int, now: datetime) -> bool:
         return True
     since = parse_time(pod.ready_since)
     # podutil.IsPodAvailable: lastTransitionTime + minReadySeconds strictly before now.
-    return since is not None and since + timedelta(seconds=min_ready_seconds) < now
+    # Compared as elapsed seconds: `since + timedelta(...)` overflows Python's datetime for
+    # a far-future timestamp (the API server accepts 9999-12-31T23:59:59Z) or a huge
+    # minReadySeconds, where Go's time arithmetic just answers "not yet".
+    return since is not None and (now - since).total_seconds() > min_ready_seconds
 
 
 def _termination_text(t: Termination | None, now: datetime) -> str:

@@ -44,9 +44,20 @@ def default_group_label(nodes: Iterable[Node]) -> str:
     return next((k for k in candidates if k in present), "")
 
 
-def natural_key(name: str) -> list:
-    """node-2 before node-10: operators read names, not code points."""
-    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
+_DIGITS = re.compile(r"([0-9]+)")
+
+
+def natural_key(name: str) -> list[str | int]:
+    """node-2 before node-10: operators read names, not code points.
+
+    Only ASCII digit runs count as numbers. `str.isdigit()` and `\\d` also accept other
+    digits ("²", "٣"), which `int()` may then refuse: a node named `node-1²` must sort, not
+    crash the grid. re.split puts the captured digit runs at the odd positions, so two keys
+    always compare str with str and int with int.
+    """
+    parts: list[str | int] = _DIGITS.split(name)
+    parts[1::2] = [int(t) for t in parts[1::2]]  # type: ignore[arg-type]
+    return parts
 
 
 # A proportion bar's buckets, in drawing order; `proportion_bucket` maps a state to one.

@@ -641,3 +641,39 @@ def test_sidecar_init_container_counts_as_a_container():
     rec = to_record(pod)
     assert (rec.status_word, rec.ready_containers, rec.total_containers) == ("Running", 2, 2)
     assert cell_of(ds, node(N), pod).state is State.HEALTHY
+
+
+# --------------------------------------------------------------------------- poison inputs
+# Values the API server accepts and Python's datetime cannot add up (issue: one odd object
+# must never stop a cluster). Go's time arithmetic answers "not available yet" for both.
+
+
+def test_ready_since_year_9999_under_min_ready_seconds_is_not_available_yet():
+    ds = daemonset("agent", min_ready_seconds=30)
+    cell = cell_of(ds, node(N), daemon_pod(ds, N, ready_since="9999-12-31T23:59:59Z"))
+    assert cell.state is State.NOT_AVAILABLE
+    assert cell.ready is True and cell.available is False
+    assert "available after minReadySeconds 30" in cell.reason
+
+
+def test_min_ready_seconds_of_ten_to_the_twelve_is_not_available_yet():
+    ds = daemonset("agent", min_ready_seconds=10**12)
+    cell = cell_of(ds, node(N), daemon_pod(ds, N, ready_since=ts(-3600)))
+    assert cell.state is State.NOT_AVAILABLE
+    assert "available after minReadySeconds 1000000000000" in cell.reason
+
+
+def test_natural_order_survives_non_ascii_digits():
+    from dashboard.coverage.grouping import natural_key
+
+    names = ["node-10", "node-1²", "node-2", "node-٣", "node-1", "5", ""]
+    # "²" and "٣" pass str.isdigit(); int("²") raises. They sort as text here.
+    assert sorted(names, key=natural_key) == [
+        "",
+        "5",
+        "node-1",
+        "node-1²",
+        "node-2",
+        "node-10",
+        "node-٣",
+    ]
