@@ -56,7 +56,7 @@ def natural_key(name: str) -> list[str | int]:
     always compare str with str and int with int.
     """
     parts: list[str | int] = _DIGITS.split(name)
-    parts[1::2] = [int(t) for t in parts[1::2]]  # type: ignore[arg-type]
+    parts[1::2] = [int(t) for t in parts[1::2]]
     return parts
 
 
