@@ -126,6 +126,7 @@ _REPORTED_STATES = (
     ConnectionState.SYNCED,
     ConnectionState.STALE,
     ConnectionState.FAILED,
+    ConnectionState.CRASHED,
 )
 
 

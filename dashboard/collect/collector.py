@@ -13,7 +13,6 @@ event loop. So the matrix is only touched under `collector.lock`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import threading
 from collections.abc import Awaitable, Callable, Mapping
@@ -34,12 +33,15 @@ from . import gcfreeze
 from .registry import WatchCounts
 from .scope import Scope
 from .sources import SimulatedSource, Source, make_source
-from .status import ConnectionStatus, RuntimeStatus
+from .status import ConnectionStatus, Crash, RuntimeStatus
 
 log = logging.getLogger(__name__)
 
 # Re-classify clock-dependent cells (minReadySeconds, "node joined 20s ago") this often.
 TIMED_REFRESH_SECONDS = 10.0
+# A collector whose task fails restarts after base * 2**(failures - 1) seconds, at most cap.
+CRASH_BACKOFF_BASE = 1.0
+CRASH_BACKOFF_CAP = 60.0
 
 # Turns one coalesced delta into the message to publish (called under the collector's
 # lock, in the thread that computed the delta): the payload must be plain data.
@@ -48,6 +50,17 @@ PayloadBuilder = Callable[[ClusterConfig, Matrix, Delta], dict[str, Any]]
 Publisher = Callable[[dict[str, Any]], Awaitable[None]]
 # Called with (collector, delta) under the lock after every non-empty delta.
 Listener = Callable[["ClusterCollector", Delta], None]
+
+
+_FAILING = (ConnectionState.STALE, ConnectionState.FAILED, ConnectionState.CRASHED)
+
+
+def describe_crash(exc: BaseException) -> str:
+    """The exception in words, on one line: its type and the first line of its text."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if len(text) > 200:
+        text = text[:199] + "…"
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 class ClusterCollector:
@@ -86,6 +99,10 @@ class ClusterCollector:
         # write what they still hold.
         self.closers: list[Callable[[], None]] = []
         self._frozen = False  # see dashboard/collect/gcfreeze.py
+        # Set while the task is down or restarting after an unexpected exception; cleared by
+        # the first synced tick after the restart.
+        self.crash: Crash | None = None
+        self.crash_backoff = (CRASH_BACKOFF_BASE, CRASH_BACKOFF_CAP)
 
     # ------------------------------------------------------------------ source
 
@@ -112,6 +129,9 @@ class ClusterCollector:
 
     @property
     def status(self) -> ConnectionStatus:
+        crash = self.crash
+        if crash is not None:
+            return ConnectionStatus(ConnectionState.CRASHED, crash.message, crash.at)
         if self._source is None:
             return ConnectionStatus(ConnectionState.CONNECTING, "not started")
         return self._source.status()
@@ -135,7 +155,7 @@ class ClusterCollector:
         status = self.status
         if status.state == ConnectionState.SYNCED:
             self.last_sync = utcnow()
-        elif status.state in (ConnectionState.STALE, ConnectionState.FAILED) and status.message:
+        elif status.state in _FAILING and status.message:
             if status.message != self.last_error or self.last_error_at is None:
                 self.last_error_at = status.since or utcnow()
             self.last_error = status.message
@@ -273,6 +293,9 @@ class ClusterCollector:
                 _, payload = await asyncio.to_thread(self._compute)
                 if payload is not None:
                     await self._send(payload)
+                if self.crash is not None and self._source_synced():
+                    log.info("collector of %s recovered after its crash", self.cluster.slug)
+                    self.crash = None
                 if self.observe_status().state == ConnectionState.SYNCED and not self._frozen:
                     # The synced matrix (and a simulator's cluster) lives as long as the
                     # process: keep it out of the garbage collector's full passes.
@@ -293,9 +316,42 @@ class ClusterCollector:
             except (asyncio.CancelledError, RuntimeError):
                 self.stop_source()  # the loop or its executor is shutting down
 
+    def _source_synced(self) -> bool:
+        return self._source is not None and self._source.status().state == ConnectionState.SYNCED
+
+    async def supervise(self) -> None:
+        """`run()`, restarted after an unexpected exception with exponential back-off, on a
+        fresh matrix and source. Whatever one tick trips over (a bug, an object nobody
+        foresaw), the cluster comes back by itself, and meanwhile its state is `crashed`,
+        with the cause, wherever states are shown."""
+        failures = 0
+        while True:
+            try:
+                await self.run()
+                return
+            except Exception as exc:
+                failures = failures + 1 if self.crash is not None else 1
+                base, cap = self.crash_backoff
+                delay = min(cap, base * 2 ** min(failures - 1, 16))
+                self.crash = Crash(describe_crash(exc), utcnow(), failures, delay)
+                self.observe_status()
+                log.error(
+                    "collector of %s crashed (%s); restarting in %g s",
+                    self.cluster.slug,
+                    self.crash.cause,
+                    delay,
+                    exc_info=exc,
+                )
+            await asyncio.sleep(delay)
+            # The failed tick may have left the matrix half-applied: start from scratch. A
+            # new matrix has a new epoch, so every page re-fetches its grid.
+            with self.lock:
+                self.matrix = Matrix()
+                self._last_timed_refresh = 0.0
+
     def start(self) -> asyncio.Task[None]:
         self._task = asyncio.get_running_loop().create_task(
-            self.run(), name=f"collector:{self.cluster.slug}"
+            self.supervise(), name=f"collector:{self.cluster.slug}"
         )
         return self._task
 
@@ -304,13 +360,22 @@ class ClusterCollector:
             self._source.stop()
 
     async def stop(self) -> None:
-        """Cancel the ticks, stop the source, then run the closers (off the loop)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        await asyncio.to_thread(self.close)
+        """Cancel the ticks, stop the source, then run the closers (off the loop). Never
+        raises: it runs inside the reconcile loops (embedded.py, supervisor.py), where one
+        collector's failure must not keep the others from being started or stopped."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+            except Exception:
+                log.exception("collector of %s failed while stopping", self.cluster.slug)
+        try:
+            await asyncio.to_thread(self.close)
+        except Exception:
+            log.exception("closing collector of %s failed", self.cluster.slug)
 
     def close(self) -> None:
         closers, self.closers = self.closers, []

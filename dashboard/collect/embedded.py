@@ -107,7 +107,10 @@ class EmbeddedCollectors:
         collector = self._collectors.pop(slug)
         if registry.get(slug) is collector:
             registry.unregister(slug)
-        await collector.stop()  # also writes the history it still holds (off the loop)
+        try:
+            await collector.stop()  # also writes the history it still holds (off the loop)
+        except Exception:  # stop() does not raise; this pass must go on if it ever did
+            log.exception("stopping the collector of %s failed", slug)
         log.info("collector stopped for cluster %s", slug)
 
     async def stop(self) -> None:

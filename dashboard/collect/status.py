@@ -17,6 +17,21 @@ class ConnectionStatus:
 
 
 @dataclass(frozen=True)
+class Crash:
+    """The last failure of a collector's task (it restarts after `retry_in` seconds)."""
+
+    cause: str  # "OverflowError: date value out of range", never a traceback
+    at: datetime
+    restarts: int  # how many times in a row it failed
+    retry_in: float
+
+    @property
+    def message(self) -> str:
+        again = "restart" if self.restarts == 1 else f"restart {self.restarts} in a row"
+        return f"collector crashed: {self.cause} ({again}, next attempt after {self.retry_in:g} s)"
+
+
+@dataclass(frozen=True)
 class RuntimeStatus:
     """What the admin shows of a running collector."""
 

@@ -156,7 +156,10 @@ class CollectorSupervisor:
             held.maintain.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await held.maintain
-        await held.collector.stop()
+        try:
+            await held.collector.stop()
+        except Exception:  # stop() does not raise; the lock must be released if it ever did
+            log.exception("stopping the collector of %s failed", slug)
         if release:
             await asyncio.to_thread(self._release, held, forget)
         log.info("collector stopped for cluster %s", slug)

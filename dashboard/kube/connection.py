@@ -14,6 +14,7 @@ class ConnectionState(StrEnum):
     STALE = "stale"  # was synced; a watch or relist is failing: showing the last state
     FAILED = "failed"  # never synced, and the last attempt failed
     STOPPED = "stopped"  # the collector is not running
+    CRASHED = "crashed"  # the collector's task failed; it restarts after a back-off
 
     # Django's templates call what is callable: `ConnectionState.SYNCED` must look the
     # member up, not call the class (as Django's own Choices do).

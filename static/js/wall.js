@@ -349,6 +349,7 @@
     if (stale) {
       var what = st.state === "absent" ? "No collector is running for this cluster"
         : st.state === CONN.CONNECTING ? "Connecting to the cluster"
+        : st.state === CONN.CRASHED ? "The collector crashed and is restarting"
         : "Cluster data " + st.state;
       setText(this.stale, what + (since ? " since " + when(since) + " (" + ago(since) + ")" : "") + " — showing the last known state");
     }
