@@ -15,7 +15,7 @@ from typing import Any, Literal, TypeVar, overload
 import msgspec
 from msgspec import Struct
 
-from . import wire
+from . import shallow, wire
 from .affinity import term_problem
 from .wire import LabelSelector, NodeSelectorTerm, Taint, Toleration
 
@@ -404,6 +404,87 @@ _WIRE: dict[str, tuple[type[Struct], Callable[[Any], Record]]] = {
 }
 _LIST_KINDS = {f"{k}List": k for k in KINDS}
 
+# ---------------------------------------------------------------------- objects we skip
+
+
+class _IdMeta(Struct):
+    name: str = ""
+    namespace: str = ""
+    resourceVersion: str = ""
+
+
+class _Identity(Struct):
+    metadata: _IdMeta = msgspec.field(default_factory=_IdMeta)
+
+
+class Skipped(Struct, frozen=True):
+    """An object left out because it cannot be decoded: which one, and why."""
+
+    kind: str
+    namespace: str
+    name: str
+    resource_version: str
+    reason: str
+
+    @property
+    def key(self) -> str:
+        """Its identity within its resource, like `record_key` ("" when unknown)."""
+        return f"{self.namespace}/{self.name}" if self.namespace else self.name
+
+    def describe(self) -> str:
+        return f"{self.kind} {self.key or '(unnamed)'}: {self.reason}"
+
+
+# msgspec's own errors, and its RecursionError on deep nesting (~1,000 levels, even inside
+# a field it skips): all mean "this one object cannot be read".
+_UNREADABLE = (msgspec.ValidationError, msgspec.DecodeError, RecursionError)
+TOO_DEEP = "nested too deeply to decode (about 1,000 levels or more)"
+
+
+def _reason(exc: BaseException) -> str:
+    return TOO_DEEP if isinstance(exc, RecursionError) else str(exc)
+
+
+def _split(raw: bytes | msgspec.Raw) -> tuple[bytes, dict[str, tuple[int, int]]]:
+    data = bytes(raw)
+    return data, shallow.members(data)
+
+
+def identity(raw: bytes | msgspec.Raw) -> tuple[str, str, str]:
+    """(namespace, name, resourceVersion) of an object that may not decode as a whole."""
+    try:
+        meta = _identity_decoder.decode(raw).metadata
+    except RecursionError:
+        try:
+            data, parts = _split(raw)
+            if "metadata" not in parts:
+                return "", "", ""
+            start, end = parts["metadata"]
+            meta = _idmeta_decoder.decode(data[start:end])
+        except (shallow.ShallowError, *_UNREADABLE):
+            return "", "", ""
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return "", "", ""
+    return meta.namespace, meta.name, meta.resourceVersion
+
+
+def skipped(kind: str, raw: bytes | msgspec.Raw, reason: str) -> Skipped:
+    namespace, name, rv = identity(raw)
+    return Skipped(kind, namespace, name, rv, reason)
+
+
+def tombstone(item: Skipped) -> Record:
+    """A record that only names `item`: what a DELETED change needs to drop it."""
+    meta = {
+        "name": item.name,
+        "namespace": item.namespace,
+        "resourceVersion": item.resource_version,
+    }
+    return decode(item.kind, {"metadata": meta})
+
+
+_identity_decoder = msgspec.json.Decoder(_Identity)
+_idmeta_decoder = msgspec.json.Decoder(_IdMeta)
 _decoder = msgspec.json.Decoder()
 _kinded = msgspec.json.Decoder(wire.Kinded)
 _raw_list = msgspec.json.Decoder(wire.RawList)
@@ -438,8 +519,8 @@ def decode(kind: str, obj: _Encoded) -> Record:
             w = msgspec.convert(obj, wire_type, strict=False)
         else:
             w = _typed_decoders[kind].decode(obj)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        raise DecodeError(f"malformed {kind}: {exc}") from None
+    except _UNREADABLE as exc:
+        raise DecodeError(f"malformed {kind}: {_reason(exc)}") from None
     return _named(kind, project(w))
 
 
@@ -456,6 +537,11 @@ def kind_of(obj: bytes | dict[str, Any]) -> str:
         return kind if isinstance(kind, str) else ""
     try:
         return _kinded.decode(obj).kind
+    except RecursionError:
+        try:
+            return _kind_of_item(msgspec.Raw(obj))
+        except (shallow.ShallowError, *_UNREADABLE) as exc:
+            raise DecodeError(f"not a JSON object: {_reason(exc)}") from None
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise DecodeError(f"not a JSON object: {exc}") from None
 
@@ -467,6 +553,7 @@ class DecodedList(Struct):
     records: list[Record]
     skipped: dict[str, int]  # unknown kinds in a mixed List, with counts
     malformed: list[str] = []  # with strict=False: what was wrong with each left-out item
+    bad: list[Skipped] = []  # with strict=False: the left-out items, by identity
 
 
 def decode_list(data: bytes, item_kind: str | None = None, *, strict: bool = True) -> DecodedList:
@@ -479,6 +566,8 @@ def decode_list(data: bytes, item_kind: str | None = None, *, strict: bool = Tru
     """
     try:
         lst = _raw_list.decode(data)
+    except RecursionError:
+        lst = _shallow_list(data)  # one item too deep must not hide the others
     except msgspec.DecodeError as exc:
         raise DecodeError(f"not JSON: {exc}") from None
     except msgspec.ValidationError as exc:
@@ -494,27 +583,29 @@ def decode_list(data: bytes, item_kind: str | None = None, *, strict: bool = Tru
     records: list[Record] = []
     skipped: dict[str, int] = {}
     malformed: list[str] = []
+    bad: list[Skipped] = []
     if kind is not None:
         # One kind for the whole list (every API list call): the hot path, kept tight.
         dec, project = _typed_decoders[kind], _WIRE[kind][1]
         for index, raw in enumerate(lst.items):
             try:
                 record = _named(kind, project(dec.decode(raw)))
-            except (DecodeError, msgspec.ValidationError, msgspec.DecodeError) as exc:
-                _malformed(malformed, index, exc, strict)
+            except (DecodeError, *_UNREADABLE) as exc:
+                _malformed(malformed, bad, kind, index, raw, exc, strict)
                 continue
             records.append(record)
     else:
         for index, raw in enumerate(lst.items):
+            this_kind = ""
             try:
                 # e.g. `"items": [1]` must become a DecodeError, never escape as a traceback.
-                this_kind = _kinded.decode(raw).kind
+                this_kind = _kind_of_item(raw)
                 if this_kind not in _WIRE:
                     skipped[this_kind or "(no kind)"] = skipped.get(this_kind or "(no kind)", 0) + 1
                     continue
                 records.append(decode(this_kind, raw))
-            except (DecodeError, msgspec.ValidationError, msgspec.DecodeError) as exc:
-                _malformed(malformed, index, exc, strict)
+            except (DecodeError, shallow.ShallowError, *_UNREADABLE) as exc:
+                _malformed(malformed, bad, this_kind or "object", index, raw, exc, strict)
     return DecodedList(
         kind=kind or "",
         resource_version=lst.metadata.resourceVersion,
@@ -522,27 +613,74 @@ def decode_list(data: bytes, item_kind: str | None = None, *, strict: bool = Tru
         records=records,
         skipped=skipped,
         malformed=malformed,
+        bad=bad,
     )
 
 
-def _malformed(found: list[str], index: int, exc: Exception, strict: bool) -> None:
-    problem = f"list item {index} is malformed: {exc}"
+def _kind_of_item(raw: msgspec.Raw) -> str:
+    try:
+        return _kinded.decode(raw).kind
+    except RecursionError:
+        data, parts = _split(raw)
+        if "kind" not in parts:
+            return ""
+        start, end = parts["kind"]
+        value = msgspec.json.decode(data[start:end])
+        return value if isinstance(value, str) else ""
+
+
+def _shallow_list(data: bytes) -> wire.RawList:
+    """The list envelope with its items left raw, split without recursion (shallow.py)."""
+    try:
+        parts = shallow.members(data)
+        head = {k: data[s:e] for k, (s, e) in parts.items() if k != "items"}
+        envelope = _raw_list.decode(b"{" + b",".join(_pair(k, v) for k, v in head.items()) + b"}")
+        if "items" in parts:
+            start, end = parts["items"]
+            items = [msgspec.Raw(data[s:e]) for s, e in shallow.elements(data, start, end)]
+            envelope.items = items
+    except (shallow.ShallowError, *_UNREADABLE) as exc:
+        raise DecodeError(f"not a Kubernetes list: {_reason(exc)}") from None
+    return envelope
+
+
+def _pair(key: str, value: bytes) -> bytes:
+    return msgspec.json.encode(key) + b":" + value
+
+
+def _malformed(
+    found: list[str],
+    bad: list[Skipped],
+    kind: str,
+    index: int,
+    raw: msgspec.Raw,
+    exc: BaseException,
+    strict: bool,
+) -> None:
+    text = _reason(exc)
+    item = skipped(kind, raw, text.removeprefix(f"malformed {kind}: "))
+    who = f" ({item.kind} {item.key})" if item.name else ""
+    problem = f"list item {index}{who} is malformed: {text}"
     if strict:
         raise DecodeError(problem) from None
     found.append(problem)
+    bad.append(item)
 
 
 class WatchEvent(Struct):
     type: str  # ADDED | MODIFIED | DELETED | BOOKMARK | ERROR
     resource_version: str
-    record: Record | None  # None for BOOKMARK and ERROR
+    record: Record | None  # None for BOOKMARK and ERROR, and for an object we skip
     status: dict[str, Any] | None  # the Status object of an ERROR event
+    skipped: Skipped | None = None  # the event's object could not be decoded
 
 
 def decode_event(line: bytes, kind: str) -> WatchEvent:
     """Decode one watch-stream line of a known resource kind."""
     try:
         ev = _raw_event.decode(line)
+    except RecursionError:
+        ev = _shallow_event(line)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise DecodeError(f"malformed watch event: {exc}") from None
     if ev.type == "ERROR":
@@ -552,10 +690,28 @@ def decode_event(line: bytes, kind: str) -> WatchEvent:
         return WatchEvent("BOOKMARK", str(meta.get("resourceVersion", "")), None, None)
     if ev.type not in ("ADDED", "MODIFIED", "DELETED"):
         raise DecodeError(f"unknown watch event type {ev.type!r}")
-    record = decode(kind, ev.object)
+    try:
+        record = decode(kind, ev.object)
+    except DecodeError as exc:
+        # The stream itself is fine: only this object cannot be read. The caller skips it
+        # (and drops an older copy it may hold), then goes on with the next event.
+        item = skipped(kind, ev.object, str(exc).removeprefix(f"malformed {kind}: "))
+        return WatchEvent(ev.type, item.resource_version, None, None, item)
     return WatchEvent(
         ev.type,
         record.resource_version if hasattr(record, "resource_version") else "",
         record,
         None,
     )
+
+
+def _shallow_event(line: bytes) -> wire.RawEvent:
+    try:
+        parts = shallow.members(line)
+        kind_start, kind_end = parts.get("type", (0, 0))
+        event_type = msgspec.json.decode(line[kind_start:kind_end]) if kind_end else ""
+        start, end = parts.get("object", (0, 0))
+        obj = msgspec.Raw(line[start:end]) if end else msgspec.Raw(b"{}")
+    except (shallow.ShallowError, *_UNREADABLE) as exc:
+        raise DecodeError(f"malformed watch event: {_reason(exc)}") from None
+    return wire.RawEvent(type=event_type if isinstance(event_type, str) else "", object=obj)

@@ -39,6 +39,7 @@ HTTP_ERROR = "http_error"  # any other status
 CONFIG = "config"  # kubeconfig or exec plugin problem surfacing while connecting
 PROTOCOL = "protocol"  # the server answered something that is not Kubernetes JSON
 NOT_KUBERNETES = "not_kubernetes"  # an HTTP server answered, but not a Kubernetes API server
+BAD_OBJECT = "bad_object"  # one object we cannot read (e.g. nested too deeply): not the network
 
 # Failures that no amount of waiting fixes by itself: somebody must change the
 # configuration, the credentials or the RBAC rules. Still retried (with backoff): they do
@@ -109,6 +110,11 @@ def classify(exc: BaseException, context: RequestContext = NO_CONTEXT) -> Connec
         return _from_api_exception(exc, context)
     if isinstance(exc, u3.HTTPError | OSError):
         return _from_transport_error(exc, context)
+    if isinstance(exc, RecursionError):
+        # The decoder's depth limit on one deeply nested object: the connection is fine.
+        return ConnectionProblem(
+            BAD_OBJECT, "an object from the API server is nested too deeply to decode"
+        )
     if isinstance(exc, ValueError):  # records.DecodeError and JSON errors
         return ConnectionProblem(PROTOCOL, f"unexpected response from the API server: {exc}")
     return ConnectionProblem(NETWORK, f"{type(exc).__name__}: {_first_line(str(exc))}")

@@ -31,7 +31,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import urllib3.exceptions as u3
@@ -39,12 +39,14 @@ from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
 from dashboard.coverage.events import Change, Replace
-from dashboard.coverage.records import decode_event
+from dashboard.coverage.records import Record, Skipped, decode_event, tombstone
 
 from .connection import ConnectionState
 from .errors import (
+    BAD_OBJECT,
     GONE,
     NOT_KUBERNETES,
+    PROTOCOL,
     TOO_LARGE,
     ConnectionProblem,
     ProblemError,
@@ -59,6 +61,7 @@ from .resources import (
     RESOURCES,
     check_resource_version,
     list_all,
+    record_key,
     request,
     server_of,
 )
@@ -121,6 +124,10 @@ class WatchStats:
     errors: int = 0  # failed requests (retried with backoff)
     last_event_at: float = 0.0  # time.time() of the last event or bookmark
     history_resets: int = 0  # relists after the server's resourceVersion went back
+    # Objects left out right now because they cannot be decoded, by key (replaced as a
+    # whole by each list; the watch adds and removes). Written by the reflector's thread
+    # only, and read elsewhere by copying (atomic for a dict).
+    skipped: dict[str, Skipped] = field(default_factory=dict)
 
     @property
     def relists(self) -> int:
@@ -306,7 +313,7 @@ class Reflector:
                     self._wait(self.backoff.next())
                     continue
                 self.stats.errors += 1
-                if problem.kind == "protocol":
+                if problem.kind in (PROTOCOL, BAD_OBJECT):
                     rv = ""  # a response we could not decode: we may have missed events
                 self._set_status(STALE if self._ever_synced else FAILED, problem)
                 delay = self.backoff.next(problem.retry_after)
@@ -333,6 +340,7 @@ class Reflector:
 
     def _list(self) -> str:
         before = self.resource_version
+        found: dict[str, Skipped] = {}
         records, rv = list_all(
             self.api_client,
             self.spec,
@@ -341,8 +349,12 @@ class Reflector:
             page_size=self.page_size,
             request_timeout=self.timeouts,
             on_response=self._track,
+            on_skipped=lambda item: found.__setitem__(item.key, item),
         )
         self._check_stopped()
+        for key, item in found.items():
+            self._note_skipped(key, item)
+        self.stats.skipped = found
         self.stats.lists += 1
         # Pods: the API cannot select "owned by any DaemonSet" with a label selector —
         # attribution is by the controller ownerReference, not labels (docs/cells.md), and
@@ -398,7 +410,12 @@ class Reflector:
                     rv = ev.resource_version
                     self.resource_version = rv
                 self.stats.last_event_at = time.time()
+                if ev.skipped is not None:
+                    self._skip_event(ev.type, ev.skipped)
+                    continue
                 if ev.type != "BOOKMARK" and ev.record is not None:
+                    if self.stats.skipped:
+                        self._unskip(ev.record)
                     events += 1
                     self.stats.events += 1
                     self._emit(Change(ev.type, ev.record))
@@ -416,6 +433,37 @@ class Reflector:
         else:
             self._wait(self.backoff.next())
         return rv
+
+    # ------------------------------------------------------------------ skipped objects
+
+    def _note_skipped(self, key: str, item: Skipped) -> None:
+        """Log an object we leave out, once while it stays unreadable."""
+        known = self.stats.skipped.get(key)
+        if known is None or known.reason != item.reason:
+            log.warning(
+                "%s: skipped an object that cannot be read: %s", self.resource, item.describe()
+            )
+
+    def _skip_event(self, event_type: str, item: Skipped) -> None:
+        """A watched object we cannot decode: leave it out, as the next list would, so an
+        older copy does not linger in the matrix; the stream goes on (no relist)."""
+        key = item.key
+        skipped = dict(self.stats.skipped)  # copy on write: other threads read it
+        if event_type == "DELETED":
+            skipped.pop(key, None)
+        else:
+            self._note_skipped(key, item)
+            skipped[key] = item
+        self.stats.skipped = skipped
+        if key:
+            self._emit(Change("DELETED", tombstone(item)))
+
+    def _unskip(self, record: Record) -> None:
+        key = record_key(record)
+        if key in self.stats.skipped:
+            skipped = dict(self.stats.skipped)
+            del skipped[key]
+            self.stats.skipped = skipped
 
     # ------------------------------------------------------------------ helpers
 

@@ -17,7 +17,7 @@ from kubernetes.client import ApiClient, AppsV1Api, CoreV1Api
 from kubernetes.client.exceptions import ApiException
 from urllib3 import BaseHTTPResponse
 
-from dashboard.coverage.records import Record, decode_list
+from dashboard.coverage.records import Record, Skipped, decode_list
 
 from .errors import GONE, ConnectionProblem, ProblemError, RequestContext
 
@@ -178,12 +178,14 @@ def list_all(
     page_size: int = DEFAULT_PAGE_SIZE,
     request_timeout: tuple[float, float] = (10.0, 60.0),
     on_response: Callable[[Any], None] = lambda resp: None,
+    on_skipped: Callable[[Skipped], None] | None = None,
 ) -> tuple[list[Record], str]:
     """Every object of `spec`, page by page, as records, and the list's resourceVersion.
 
     All pages of one list are a consistent snapshot at the first page's resourceVersion
     (docs/list-watch.md), which is where a watch must start. `on_response` sees each open
-    response first, so another thread can abort a slow read.
+    response first, so another thread can abort a slow read. An object that cannot be
+    decoded is left out, and handed to `on_skipped` (else logged).
     """
     last_expiry: ApiException | None = None
     for _ in range(MAX_LIST_RESTARTS):
@@ -201,9 +203,12 @@ def list_all(
                 finally:
                     resp.release_conn()
                 page = decode_list(body, spec.kind, strict=False)
-                for problem in page.malformed:
-                    # Keep the rest of the cluster visible; the bad object is named in the log.
-                    log.warning("%s: skipped a malformed object: %s", spec.name, problem)
+                for item in page.bad:
+                    # Keep the rest of the cluster visible; the bad object is named.
+                    if on_skipped is not None:
+                        on_skipped(item)
+                    else:
+                        log.warning("%s: skipped an object: %s", spec.name, item.describe())
                 records.extend(page.records)
                 token = page.continue_token
                 if not token:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from kubernetes.client import ApiClient
 
-from dashboard.coverage.records import Record
+from dashboard.coverage.records import Record, Skipped
 
 from .errors import ConnectionProblem, ProblemError, RequestContext, classify
 from .identity import identify
@@ -27,12 +29,14 @@ def list_cluster(
     resources: tuple[str, ...] = RESOURCE_NAMES,
     page_size: int = DEFAULT_PAGE_SIZE,
     request_timeout: tuple[float, float] = (10.0, 60.0),
+    on_skipped: Callable[[Skipped], None] | None = None,
 ) -> dict[str, list[Record]]:
     """Every node, pod, DaemonSet and ControllerRevision, as records, by resource name.
 
     Pods are all listed (a DaemonSet's pods cannot be selected by label, docs/cells.md);
     non-DaemonSet pods have `owner_uid == ""` and are for the caller to drop. The server is
     identified first (`identity.py`). Raises `ClusterUnreachable` with the cause in words.
+    Objects that cannot be decoded are left out and handed to `on_skipped`.
     """
     try:
         # A web page or any other HTTP server at that address is said to be one, instead of
@@ -51,6 +55,7 @@ def list_cluster(
                 namespace=namespace,
                 page_size=page_size,
                 request_timeout=request_timeout,
+                on_skipped=on_skipped,
             )
         except Exception as exc:
             context = spec.context("list", namespace, server_of(api_client))

@@ -18,7 +18,7 @@ import itertools
 import threading
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -109,8 +109,12 @@ class ObjectStore:
     def resource_version(self) -> int:
         return self._rv
 
-    def put(self, resource: str, obj: Obj) -> Obj:
-        """Create or replace an object (by namespace/name); returns it with server fields set."""
+    def put(self, resource: str, obj: Obj, *, raw_fields: Mapping[str, bytes] | None = None) -> Obj:
+        """Create or replace an object (by namespace/name); returns it with server fields set.
+
+        `raw_fields` are top-level fields given as JSON bytes, served exactly as given: how
+        tests store what no Python encoder would write (e.g. thousands of nesting levels,
+        which the API server accepts in a ControllerRevision's free-form `data`)."""
         meta = obj.setdefault("metadata", {})
         key = (meta.get("namespace", ""), meta["name"])
         r = RESOURCES[resource]
@@ -127,6 +131,8 @@ class ObjectStore:
             self._rv += 1
             meta["resourceVersion"] = str(self._rv)
             data = msgspec.json.encode(obj)
+            for name, raw in (raw_fields or {}).items():
+                data = data[:-1] + b"," + msgspec.json.encode(name) + b":" + raw + b"}"
             self._objects[resource][key] = (obj, data)
             self._append(
                 Event(self._rv, "MODIFIED" if old else "ADDED", resource, key[0], obj, data)

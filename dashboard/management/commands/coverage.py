@@ -10,7 +10,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from dashboard.coverage.records import Record
+from dashboard.coverage.records import Record, Skipped
 from dashboard.coverage.report import below, to_json, to_table
 from dashboard.coverage.snapshot import SnapshotError, build_matrix, decode_documents, read_inputs
 
@@ -79,9 +79,17 @@ class Command(BaseCommand):
         from dashboard.kube.clients import KubeconfigError, client_from_kubeconfig
         from dashboard.kube.snapshot import ClusterUnreachable, list_cluster
 
+        unreadable: list[Skipped] = []
         try:
             api = client_from_kubeconfig(options["kubeconfig"], options["context"] or None)
-            by_resource = list_cluster(api)
+            by_resource = list_cluster(api, on_skipped=unreadable.append)
         except (KubeconfigError, ClusterUnreachable) as exc:
             raise SnapshotError(str(exc)) from None
+        if unreadable:
+            # Like a collector: one object we cannot read must not hide the cluster.
+            n = len(unreadable)
+            names = "; ".join(item.describe() for item in unreadable[:5])
+            more = f"; and {n - 5} more" if n > 5 else ""
+            noun = "object" if n == 1 else "objects"
+            self.stderr.write(f"note: skipped {n} {noun} that cannot be read: {names}{more}")
         return [r for records in by_resource.values() for r in records], Counter()
