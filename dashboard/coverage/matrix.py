@@ -11,6 +11,7 @@ pods classifies each cell once, not once per pod.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping
@@ -20,13 +21,36 @@ from msgspec import Struct, field
 
 from .cells import Cell, NodeHealth, classify, node_health
 from .eligibility import Eligibility, evaluate
-from .records import DaemonSet, Node, Pod, Record, Revision
+from .records import DaemonSet, Node, Pod, Record, Revision, Skipped, decode
 from .states import State
 from .timefmt import utcnow
 
+log = logging.getLogger(__name__)
+
 CellKey = tuple[str, str]  # (node name, DaemonSet "namespace/name")
+ObjectKey = tuple[str, str]  # (kind, "namespace/name" or a node's name)
 
 ADDED, MODIFIED, DELETED = "ADDED", "MODIFIED", "DELETED"
+# Plain objects to tell a DaemonSet's fault from a node's when a cell cannot be computed.
+_PROBE_NODE = decode("Node", {"metadata": {"name": "daemonviz-probe"}})
+_PROBE_POD = decode(
+    "Pod",
+    {
+        "metadata": {"name": "daemonviz-probe", "creationTimestamp": "2000-01-01T00:00:00Z"},
+        "spec": {"nodeName": "daemonviz-probe", "containers": [{"name": "c", "image": "c"}]},
+        "status": {
+            "phase": "Running",
+            "conditions": [
+                {"type": t, "status": "True", "lastTransitionTime": "2000-01-01T00:00:00Z"}
+                for t in ("PodScheduled", "Initialized", "ContainersReady", "Ready")
+            ],
+            "containerStatuses": [
+                {"name": "c", "ready": True, "restartCount": 0, "state": {"running": {}}}
+            ],
+        },
+    },
+)
+_KIND_OF = {Node: "Node", DaemonSet: "DaemonSet", Pod: "Pod", Revision: "ControllerRevision"}
 
 
 def record_key(record: Record) -> str:
@@ -177,6 +201,11 @@ class Matrix:
         self._eligibility: dict[CellKey, Eligibility] = {}
         self.ds_counts: dict[str, Counter[str]] = {}
         self.node_counts: dict[str, Counter[str]] = {}
+        # Objects the engine could not classify (an exception while computing one of their
+        # cells), left out as if deleted until a new version of them arrives: by
+        # (kind, key), with the failure in words. See _flush.
+        self.unclassifiable: dict[ObjectKey, Skipped] = {}
+        self._retrying: set[ObjectKey] = set()
         # Work to do at the next flush.
         self._dirty_eligibility: set[CellKey] = set()
         self._dirty_cells: set[CellKey] = set()
@@ -211,6 +240,8 @@ class Matrix:
     def _replace(self, kind: str, records: Iterable[Record]) -> None:
         store = self._store_for(kind)
         fresh = {record_key(r): r for r in records}
+        for gone in [k for k in self.unclassifiable if k[0] == kind and k[1] not in fresh]:
+            del self.unclassifiable[gone]
         for key in [k for k in store if k not in fresh]:
             self._apply(DELETED, store[key])
         for key, rec in fresh.items():
@@ -295,6 +326,13 @@ class Matrix:
         return stores[kind]
 
     def _apply(self, event_type: str, record: Record) -> None:
+        if self.unclassifiable:
+            object_key = (_KIND_OF.get(type(record), ""), record_key(record))
+            if object_key in self.unclassifiable:
+                if event_type == DELETED:
+                    del self.unclassifiable[object_key]
+                else:
+                    self._retrying.add(object_key)  # a new version: try it again
         if isinstance(record, Pod):
             self._apply_pod(event_type, record)
         elif isinstance(record, Node):
@@ -439,32 +477,19 @@ class Matrix:
 
     def _flush(self) -> Delta:
         now = self._clock()
-        for key in self._dirty_eligibility:
-            node, ds_key = key
-            self._eligibility[key] = evaluate(self.daemonsets[ds_key], self.nodes[node])
-        self._dirty_cells |= self._dirty_eligibility
-        self._dirty_eligibility = set()
         delta = self._delta
-        for key in self._dirty_cells:
-            node_name, ds_key = key
-            ds = self.daemonsets[ds_key]
-            pods = list(self._cell_pods.get((ds.uid, node_name), {}).values())
-            cell = classify(
-                self._eligibility[key],
-                pods,
-                ds,
-                self.nodes[node_name],
-                self._current_hash.get(ds.uid),
-                now,
-            )
-            old = self.cells.get(key)
-            if old != cell:
-                if old is not None:
-                    self._count(key, old, -1)
-                self._count(key, cell, +1)
-                self.cells[key] = cell
-                delta.cells[key] = cell
-        self._dirty_cells = set()
+        # An object whose cell raises is left out (as if deleted) and the work redone
+        # without it: one odd object must never stop a cluster. Each pass removes at
+        # least one object, so this ends.
+        while self._dirty_eligibility or self._dirty_cells:
+            culprits = self._compute(delta, now)
+            if not culprits:
+                break
+            for object_key, (record, reason) in culprits.items():
+                self._leave_out(object_key, record, reason)
+        for object_key in self._retrying:  # a new version went through: no longer left out
+            self.unclassifiable.pop(object_key, None)
+        self._retrying = set()
         for name in ("added_nodes", "removed_nodes", "changed_nodes", "added_daemonsets"):
             setattr(delta, name, list(dict.fromkeys(getattr(delta, name))))
         for name in ("removed_daemonsets", "changed_daemonsets"):
@@ -475,8 +500,101 @@ class Matrix:
         self._delta = Delta(self.revision)
         return delta
 
+    def _compute(self, delta: Delta, now: datetime) -> dict[ObjectKey, tuple[Record, str]]:
+        """Recompute the dirty eligibilities and cells; returns the objects to blame for
+        those that raised."""
+        culprits: dict[ObjectKey, tuple[Record, str]] = {}
+        dirty_eligibility, self._dirty_eligibility = self._dirty_eligibility, set()
+        for key in dirty_eligibility:
+            node, ds_key = key
+            try:
+                self._eligibility[key] = evaluate(self.daemonsets[ds_key], self.nodes[node])
+            except Exception as exc:
+                self._eligibility.pop(key, None)
+                culprits.update(self._blame(key, None, [], exc))
+        dirty, self._dirty_cells = self._dirty_cells | dirty_eligibility, set()
+        for key in dirty:
+            node_name, ds_key = key
+            elig = self._eligibility.get(key)
+            if elig is None:
+                continue  # its eligibility failed: the culprit leaves, the cell with it
+            ds = self.daemonsets[ds_key]
+            pods = list(self._cell_pods.get((ds.uid, node_name), {}).values())
+            current_hash = self._current_hash.get(ds.uid)
+            try:
+                cell = classify(elig, pods, ds, self.nodes[node_name], current_hash, now)
+            except Exception as exc:
+                culprits.update(self._blame(key, (elig, current_hash, now), pods, exc))
+                continue
+            old = self.cells.get(key)
+            if old != cell:
+                if old is not None:
+                    self._count(key, old, -1)
+                self._count(key, cell, +1)
+                self.cells[key] = cell
+                delta.cells[key] = cell
+        return culprits
+
+    def _blame(
+        self,
+        key: CellKey,
+        classifying: tuple[Eligibility, str | None, datetime] | None,
+        pods: list[Pod],
+        exc: Exception,
+    ) -> dict[ObjectKey, tuple[Record, str]]:
+        """Which object of a failing cell to leave out: its pods, when a plain ready pod in
+        their place works (the ones that fail on their own, else all); else the DaemonSet,
+        when it fails on a plain node too; else the node."""
+        node, ds = self.nodes[key[0]], self.daemonsets[key[1]]
+        reason = _in_words(exc)
+        if classifying is None:
+            ds_fails = _fails(lambda: evaluate(ds, _PROBE_NODE))
+        else:
+            elig, current_hash, now = classifying
+
+            def fails_with(some: list[Pod], on: Node = node) -> bool:
+                return _fails(lambda: classify(elig, some, ds, on, current_hash, now))
+
+            # A plain ready pod in their place tells whether the pods are at fault at all.
+            if pods and not fails_with([_PROBE_POD]):
+                bad = [p for p in pods if fails_with([p])] or pods
+                return {("Pod", p.key): (p, reason) for p in bad}
+            ds_fails = fails_with([], _PROBE_NODE) or (
+                bool(pods) and fails_with([_PROBE_POD], _PROBE_NODE)
+            )
+        if ds_fails:
+            return {("DaemonSet", ds.key): (ds, reason)}
+        return {("Node", node.name): (node, reason)}
+
+    def _leave_out(self, object_key: ObjectKey, record: Record, reason: str) -> None:
+        kind, key = object_key
+        known = self.unclassifiable.get(object_key)
+        reason = f"cannot be classified: {reason}"
+        if known is None or known.reason != reason:
+            # Logged once while it stays unclassifiable: a relist re-delivers it every time.
+            log.warning("left out %s %s: it %s", kind, key, reason)
+        self._apply(DELETED, record)
+        namespace = getattr(record, "namespace", "")
+        self.unclassifiable[object_key] = Skipped(
+            kind, namespace, record.name, record.resource_version, reason
+        )
+        self._retrying.discard(object_key)
+
     # ------------------------------------------------------------------ comparisons
 
     def state(self) -> dict[CellKey, Cell]:
         """A copy of every cell, for comparing two matrices (tests, relist checks)."""
         return dict(self.cells)
+
+
+def _fails(compute: Callable[[], object]) -> bool:
+    try:
+        compute()
+    except Exception:
+        return True
+    return False
+
+
+def _in_words(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__
