@@ -35,6 +35,7 @@ from dashboard.collect.embedded import ASGIApp, Receive, Scope, Send
 from dashboard.collect.locks import redis_client
 from dashboard.collect.registry import Collector as RegisteredCollector
 from dashboard.collect.registry import registry
+from dashboard.coverage.records import KINDS
 from dashboard.coverage.states import State
 from dashboard.coverage.summary import cluster_summary, daemonset_summary
 from dashboard.history import recorder as history
@@ -166,6 +167,11 @@ class _CoverageFamilies:
             labels=["cluster", "state"],
         )
         self.revision = g("daemonviz_matrix_revision", "The matrix revision shown.", labels=cl)
+        self.skipped = g(
+            "daemonviz_skipped_objects",
+            "Objects left out because they cannot be decoded or classified (by kind).",
+            labels=["cluster", "kind"],
+        )
         self.heartbeat = g(
             "daemonviz_collector_heartbeat_age_seconds",
             "Seconds since the collector process last reported (scale-out).",
@@ -208,6 +214,7 @@ class _CoverageFamilies:
         yield self.cl_cov
         yield from self.cl_cells.values()
         yield from (self.sizes, self.synced, self.state, self.revision, self.heartbeat)
+        yield self.skipped
         yield from (self.lists, self.relists, self.reconnects, self.events, self.errors)
         yield self.history_resets
         yield self.event_age
@@ -264,6 +271,9 @@ class _CoverageFamilies:
         for st in _REPORTED_STATES:
             self.state.add_metric([slug, st], 1.0 if status.state == st else 0.0)
         self.revision.add_metric([slug], rev)
+        skipped = collector.skipped_summary().by_kind
+        for kind in KINDS:  # every kind, zeros included: alert rules need the series
+            self.skipped.add_metric([slug, kind], skipped.get(kind, 0))
         age = collector.heartbeat_age
         if age is not None:
             self.heartbeat.add_metric([slug], age)

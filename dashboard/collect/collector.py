@@ -33,7 +33,7 @@ from . import gcfreeze
 from .registry import WatchCounts
 from .scope import Scope
 from .sources import SimulatedSource, Source, make_source
-from .status import ConnectionStatus, Crash, RuntimeStatus
+from .status import ConnectionStatus, Crash, RuntimeStatus, SkippedSummary
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +150,14 @@ class ClusterCollector:
         """The kube reflectors' counters by resource ({} for simulated clusters)."""
         return self._source.watch_stats() if self._source is not None else {}
 
+    def skipped_summary(self) -> SkippedSummary:
+        """What this collector leaves out right now: objects its source cannot decode and
+        objects the matrix cannot classify."""
+        items = [(s.kind, s.describe()) for s in self._source.skipped()] if self._source else []
+        with self.lock:
+            items += [(s.kind, s.describe()) for s in self.matrix.unclassifiable.values()]
+        return SkippedSummary.of(items)
+
     def observe_status(self) -> ConnectionStatus:
         """Remember when the source was last in sync and its last error (called each tick)."""
         status = self.status
@@ -183,6 +191,7 @@ class ClusterCollector:
             nodes=counts[0],
             daemonsets=counts[1],
             pods=counts[2],
+            skipped=self.skipped_summary(),
         )
 
     # ------------------------------------------------------------------ ticks

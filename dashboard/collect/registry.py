@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from dashboard.clusters.config import ClusterConfig
 from dashboard.coverage.matrix import Matrix
 
-from .status import ConnectionStatus, RuntimeStatus
+from .status import ConnectionStatus, RuntimeStatus, SkippedSummary
 
 
 class WatchCounts(Protocol):
@@ -56,6 +56,9 @@ class Collector(Protocol):
 
     def runtime_status(self) -> RuntimeStatus: ...
     def watch_stats(self) -> Mapping[str, WatchCounts]: ...
+    def skipped_summary(self) -> SkippedSummary:
+        """Objects left out right now (cannot be decoded or classified)."""
+        ...
 
 
 class Registry:

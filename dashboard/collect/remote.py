@@ -21,7 +21,7 @@ from .collector import ClusterCollector
 from .locks import ClusterLock, key, redis_client
 from .registry import WatchCounts
 from .snapshots import decode_matrix
-from .status import ConnectionStatus, RuntimeStatus
+from .status import ConnectionStatus, RuntimeStatus, SkippedSummary
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,7 @@ class CollectorReport(msgspec.Struct):
     source: str = ""
     group_by_label: str = ""
     watch: dict[str, WatchReport] = {}
+    skipped: SkippedSummary = msgspec.field(default_factory=SkippedSummary)
 
 
 def watch_report(collector: ClusterCollector) -> dict[str, WatchReport]:
@@ -100,6 +101,7 @@ def report_for(collector: ClusterCollector, lock: ClusterLock) -> CollectorRepor
         source=collector.cluster.source,
         group_by_label=collector.cluster.group_by_label,
         watch=watch_report(collector),
+        skipped=rt.skipped,
     )
 
 
@@ -158,6 +160,9 @@ class RemoteCollector:
     def watch_stats(self) -> Mapping[str, WatchCounts]:
         return self.report.watch if self.report is not None else {}
 
+    def skipped_summary(self) -> SkippedSummary:
+        return self.report.skipped if self.report is not None else SkippedSummary()
+
     def runtime_status(self) -> RuntimeStatus:
         r = self.report
         status = self.status
@@ -172,6 +177,7 @@ class RemoteCollector:
             nodes=r.nodes if r else len(self.matrix.nodes),
             daemonsets=r.daemonsets if r else len(self.matrix.daemonsets),
             pods=r.pods if r else len(self.matrix.pods),
+            skipped=self.skipped_summary(),
         )
 
 

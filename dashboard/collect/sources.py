@@ -15,7 +15,15 @@ from dashboard.clusters.crypto import DecryptionError
 from dashboard.clusters.redact import scrub
 from dashboard.clusters.target import Target
 from dashboard.coverage.events import Change, Replace, SourceEvent
-from dashboard.coverage.records import DecodeError, Record, decode
+from dashboard.coverage.records import (
+    DecodeError,
+    Record,
+    Skipped,
+    decode,
+    record_key,
+    skipped,
+    tombstone,
+)
 from dashboard.coverage.timefmt import utcnow
 from dashboard.kube.clients import KubeconfigError
 from dashboard.kube.connection import ConnectionState
@@ -45,6 +53,10 @@ class Source(Protocol):
 
     def status(self) -> ConnectionStatus: ...
     def watch_stats(self) -> dict[str, WatchStats]: ...
+    def skipped(self) -> list[Skipped]:
+        """Objects left out right now because they cannot be decoded."""
+        ...
+
     def stop(self) -> None: ...
 
 
@@ -63,7 +75,8 @@ class SimulatedSource:
         )
         self._rv: int | None = None
         self._since = utcnow()
-        self.bad_objects = 0
+        self._skipped: dict[tuple[str, str], Skipped] = {}
+        self._last_skipped: Skipped | None = None
 
     def start(self, run_clock: bool = True) -> None:
         if run_clock:  # False: tests step the simulator by hand
@@ -81,14 +94,23 @@ class SimulatedSource:
                 for ev in events:
                     self._rv = ev.rv
                     kind = KIND_OF_RESOURCE.get(ev.resource)
-                    record = self._decode(kind, ev.data) if kind else None
+                    if kind is None:
+                        continue
+                    record = self._decode(kind, ev.data)
                     if record is not None:
                         out.append(Change(ev.type, record))
+                    elif self._last_skipped is not None and self._last_skipped.key:
+                        # Unreadable now: drop an older copy, as a relist would.
+                        item = self._last_skipped
+                        if ev.type == "DELETED":
+                            self._skipped.pop((kind, item.key), None)
+                        out.append(Change("DELETED", tombstone(item)))
                 return out
         # The lists of the four resources may straddle writes: remember the version from
         # before the first one and replay what came after it next time (re-applying an
         # event whose result a list already showed is harmless).
         self._rv = store.resource_version
+        self._skipped = {}
         replaces: list[SourceEvent] = []
         for resource, kind in KIND_OF_RESOURCE.items():
             objs, _ = store.list(resource)
@@ -103,12 +125,20 @@ class SimulatedSource:
 
     def _decode(self, kind: str, data: bytes) -> Record | None:
         try:
-            return decode(kind, data)
+            record = decode(kind, data)
         except DecodeError as exc:
-            # One bad object must not stall the cluster: skip it, say which.
-            self.bad_objects += 1
-            log.warning("simulated %s skipped: %s", kind, exc)
+            # One bad object must not stall the cluster: skip it, say which (once).
+            item = self._last_skipped = skipped(kind, data, str(exc))
+            if (kind, item.key) not in self._skipped:
+                log.warning("simulated object skipped: %s", item.describe())
+            self._skipped[(kind, item.key)] = item
             return None
+        if self._skipped:
+            self._skipped.pop((kind, record_key(record)), None)
+        return record
+
+    def skipped(self) -> list[Skipped]:
+        return list(self._skipped.values())
 
     def status(self) -> ConnectionStatus:
         return ConnectionStatus(ConnectionState.SYNCED, "simulated cluster", self._since)
@@ -166,6 +196,11 @@ class KubeSource:
         told = s.problem if s.problem is not None else s.reset
         message = self._scrub(told.message) if told is not None else ""
         return ConnectionStatus(s.state, message, datetime.fromtimestamp(s.since, UTC))
+
+    def skipped(self) -> list[Skipped]:
+        if self._watch is None:
+            return []
+        return [item for r in self._watch.reflectors.values() for item in r.stats.skipped.values()]
 
     def watch_stats(self) -> dict[str, WatchStats]:
         """The reflectors' counters, by resource."""

@@ -3,7 +3,9 @@ the pages and /metrics show."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from dashboard.kube.connection import ConnectionState
@@ -31,6 +33,31 @@ class Crash:
         return f"collector crashed: {self.cause} ({again}, next attempt after {self.retry_in:g} s)"
 
 
+EXAMPLES = 5  # skipped objects named in the status line, the admin and the report
+
+
+@dataclass(frozen=True)
+class SkippedSummary:
+    """Objects a collector leaves out right now: undecodable (kube layer, simulator) or
+    unclassifiable (the matrix). Counted by kind; the first few named."""
+
+    total: int = 0
+    by_kind: dict[str, int] = field(default_factory=dict)
+    examples: tuple[str, ...] = ()  # "Pod ns/name: why"
+
+    @classmethod
+    def of(cls, items: Iterable[tuple[str, str]]) -> SkippedSummary:
+        """From (kind, description) pairs."""
+        pairs = sorted(items)
+        kinds = Counter(kind for kind, _ in pairs)
+        return cls(len(pairs), dict(kinds), tuple(text for _, text in pairs[:EXAMPLES]))
+
+    @property
+    def words(self) -> str:
+        noun = "object" if self.total == 1 else "objects"
+        return f"{self.total} {noun} left out (cannot be read or classified)"
+
+
 @dataclass(frozen=True)
 class RuntimeStatus:
     """What the admin shows of a running collector."""
@@ -45,3 +72,4 @@ class RuntimeStatus:
     nodes: int
     daemonsets: int
     pods: int
+    skipped: SkippedSummary = field(default_factory=SkippedSummary)

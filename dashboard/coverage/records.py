@@ -395,6 +395,11 @@ def revision_from_wire(w: wire.WireControllerRevision) -> Revision:
     )
 
 
+def record_key(record: Record) -> str:
+    """The identity of a record within its kind: "namespace/name", or a node's name."""
+    return record.name if isinstance(record, Node) else record.key
+
+
 # The wire shape of each kind, and its projection into the record.
 _WIRE: dict[str, tuple[type[Struct], Callable[[Any], Record]]] = {
     "Node": (wire.WireNode, node_from_wire),

@@ -103,6 +103,7 @@ def grid(request: HttpRequest, slug: str) -> HttpResponse:
         matrix = collector.matrix
         ctx["status"] = collector.status
         ctx["last_update"] = collector.last_update
+        ctx["skipped"] = collector.skipped_summary()
         ctx["summary_html"] = mark_safe(fragments.render_summary(slug, matrix))
         ctx["namespaces"] = sorted({ds.namespace for ds in matrix.daemonsets.values()})
         ctx["ds_keys"] = sorted(matrix.daemonsets)
@@ -136,6 +137,7 @@ def grid_status(request: HttpRequest, slug: str) -> HttpResponse:
     if collector is not None:
         with collector.lock:
             ctx["status"], ctx["last_update"] = collector.status, collector.last_update
+        ctx["skipped"] = collector.skipped_summary()
     return render(request, "dashboard/_status.html", ctx)
 
 

@@ -166,3 +166,49 @@ def test_the_snapshot_cli_names_the_deep_object_in_one_line(tmp_path):
     assert "Traceback" not in result.stderr
     assert result.returncode == 1
     assert "ControllerRevision x/deep" in result.stderr and "nested too deeply" in result.stderr
+
+
+@pytest.mark.django_db
+def test_a_collector_shows_what_it_leaves_out(kubeconfig, client, admin_client, django_user_model):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from dashboard.clusters.config import ClusterConfig
+    from dashboard.collect.registry import registry
+    from dashboard.models import Cluster
+    from tests.helpers import collectors
+
+    Cluster.objects.create(
+        name="Deep", slug="deep", source="kubeconfig", kubeconfig_path=str(kubeconfig)
+    )
+    config = ClusterConfig(
+        slug="deep", name="Deep", source="kubeconfig", kubeconfig_path=str(kubeconfig)
+    )
+    collector = collectors.make(config)
+    collector.start_source()
+    try:
+        wait_until(lambda: (collector.tick(), collector.settled)[1], what="the first sync")
+        registry.register(collector)
+        summary = collector.runtime_status().skipped
+        assert summary.total == 1 and summary.by_kind == {"ControllerRevision": 1}
+        assert summary.examples[0].startswith(
+            "ControllerRevision kube-system/deep: nested too deeply"
+        )
+
+        metrics = client.get("/metrics").content.decode()
+        left_out = {
+            s.labels["kind"]: s.value
+            for f in text_string_to_metric_families(metrics)
+            if f.name == "daemonviz_skipped_objects"
+            for s in f.samples
+        }
+        assert left_out == {"Node": 0, "DaemonSet": 0, "Pod": 0, "ControllerRevision": 1}
+
+        badge = admin_client.get("/admin/dashboard/cluster/").content.decode()
+        assert "1 left out" in badge and "kube-system/deep" in badge
+
+        client.force_login(django_user_model.objects.create_user("ops", password="pw-ops-123"))
+        status = client.get("/clusters/deep/status/").content.decode()
+        assert "1 object left out (cannot be read or classified)" in status
+    finally:
+        registry.unregister("deep")
+        collector.stop_source()

@@ -49,6 +49,9 @@ class ListSource:
     def watch_stats(self):
         return {}
 
+    def skipped(self):
+        return []
+
     def stop(self):
         pass
 

@@ -32,6 +32,9 @@ class ListSource:
     def watch_stats(self):
         return {}
 
+    def skipped(self):
+        return []
+
     def status(self):
         return ConnectionStatus("synced", "")
 

@@ -265,7 +265,9 @@ def test_a_malformed_object_is_skipped_and_counted_not_fatal(collector):
     sim.store.put("pods", {"metadata": {"name": "broken", "namespace": "x"}, "spec": "not-a-spec"})
     sim.step(5)
     collector.tick()
-    assert collector.source.bad_objects == 1
+    [item] = collector.source.skipped()
+    assert (item.kind, item.key) == ("Pod", "x/broken")
+    assert collector.skipped_summary().total == 1
     assert "x/broken" not in collector.matrix.pods
     # Everything else keeps flowing.
     sim.step(5)
