@@ -9,6 +9,7 @@ the way it found it, so each one starts from rest.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -18,6 +19,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pytest
+from kubernetes.client.exceptions import ApiException
 
 from dashboard.clusters.config import ClusterConfig
 from dashboard.collect.collector import ClusterCollector
@@ -34,6 +36,7 @@ from tests.e2e.workload import (
     POOLS,
     Admin,
     controller_at_rest,
+    daemonset_manifest,
     ds_key,
     node_names,
     pool_of,
@@ -657,6 +660,64 @@ def test_image_change_is_outdated_then_healthy_through_controller_revisions(dash
         dash.matrix.ds_counts[key]["updated"]
         == counts.targeted
         == ds.status.updated_number_scheduled
+    )
+
+
+def test_gt_lt_integers_are_read_as_the_controller_reads_them(dash):
+    """Node affinity Gt/Lt: the controller parses both sides with Go's strconv.ParseInt.
+    A node label `1_0` (Python's int() reads 10) is not greater than 5; a rule value `5_0`
+    (a valid label value that ParseInt refuses) makes its whole term match no node. The API
+    server accepts both; the real controller decides, the dashboard must agree."""
+    labels = {"general-6": "7", "general-7": "1_0", "general-8": "3"}
+    for node, value in labels.items():
+        dash.admin.patch_node(node, {"metadata": {"labels": {"gen": value}}})
+    gt = daemonset_manifest(
+        "gen-gt",
+        image="registry.example/gen:1",
+        affinity_terms=[{"matchExpressions": [{"key": "gen", "operator": "Gt", "values": ["5"]}]}],
+    )
+    lt = daemonset_manifest(
+        "gen-lt",
+        image="registry.example/gen:1",
+        affinity_terms=[
+            {
+                "matchExpressions": [
+                    {"key": "pool", "operator": "In", "values": ["general"]},
+                    {"key": "gen", "operator": "Lt", "values": ["5_0"]},
+                ]
+            }
+        ],
+    )
+    try:
+        dash.admin.create_daemonset(gt)
+        dash.admin.create_daemonset(lt)
+        names = ["gen-gt", "gen-lt"]
+        dash.until("both columns", lambda m: all(ds_key(n) in m.daemonsets for n in names))
+        dash.wait_rest(names)
+        # What the controller did, on its own.
+        assert dash.admin.daemonset("gen-gt").status.desired_number_scheduled == 1
+        assert dash.admin.pod_on("gen-gt", "general-6") is not None
+        assert dash.admin.pod_on("gen-gt", "general-7") is None
+        assert dash.admin.daemonset("gen-lt").status.desired_number_scheduled == 0
+        # What the dashboard shows.
+        assert dash.cell("general-6", "gen-gt").state is State.HEALTHY
+        assert dash.cell("general-7", "gen-gt").state is State.NOT_TARGETED
+        assert "gen > 5 (node has gen=1_0)" in dash.cell("general-7", "gen-gt").reason
+        for node in ALL_NODES:
+            assert dash.cell(node, "gen-lt").state is State.NOT_TARGETED, node
+        assert "invalid term" in dash.cell("general-6", "gen-lt").reason
+    finally:
+        for name in ("gen-gt", "gen-lt"):
+            with contextlib.suppress(ApiException):
+                dash.admin.apps.delete_namespaced_daemon_set(
+                    name, NAMESPACE, propagation_policy="Background"
+                )
+        for node in labels:
+            dash.admin.patch_node(node, {"metadata": {"labels": {"gen": None}}})
+    dash.until(
+        "gen columns gone",
+        lambda m: not any(ds_key(n) in m.daemonsets for n in ("gen-gt", "gen-lt")),
+        timeout=60,
     )
 
 
