@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test e2e e2e-build lint format bench venv deps dev-deps browser-deps service-deps deploy-tools deploy-manifests clean
+.PHONY: run test e2e e2e-build lint format bench venv deps dev-deps browser-deps service-deps deploy-tools deploy-manifests oidc-deps clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -52,6 +52,19 @@ deploy-tools:
 deploy-manifests: deps deploy-tools
 	$(BIN)/python deploy/helm/sync.py
 
+# The sign-in tests start a real OpenID Connect provider: panva's oidc-provider on node,
+# installed from the npm registry by the committed lockfile (`npm ci`, ~11 s cold; npm
+# keeps its download cache in ~/.npm). Re-installed only when the lockfile changes.
+OIDC_PROVIDER := tests/oidc_provider
+$(OIDC_PROVIDER)/node_modules/.installed: $(OIDC_PROVIDER)/package-lock.json
+	@command -v npm >/dev/null || { \
+	  echo "Installing Debian's nodejs and npm for the OIDC sign-in tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; }
+	cd $(OIDC_PROVIDER) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+oidc-deps: $(OIDC_PROVIDER)/node_modules/.installed
+
 run: deps
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py bootstrap
@@ -60,7 +73,7 @@ run: deps
 	$(BIN)/daphne --access-log /dev/null -b $(HOST) -p $(PORT) daemonviz.asgi:application
 
 # The lint steps first (ruff, ruff format, mypy), then every test.
-test: lint browser-deps service-deps deploy-tools
+test: lint browser-deps service-deps deploy-tools oidc-deps
 	$(BIN)/python -m pytest
 
 # End-to-end tier against a real control plane (etcd, kube-apiserver, controller manager,

@@ -49,6 +49,15 @@ def is_admin(user: AbstractUser | AnonymousUser | None) -> bool:
     return is_viewer(user) and bool(user.is_staff)
 
 
+# Sent to a session's group when it signs out (dashboard/auth/signals.py): its sockets close.
+SESSION_ENDED = "session.ended"
+
+
+def session_group(session_key: str) -> str:
+    # Hashed: group names travel through Redis, and a session key is a credential.
+    return "session." + hashlib.sha256(session_key.encode()).hexdigest()[:40]
+
+
 # --------------------------------------------------------------------------- wall tokens
 
 

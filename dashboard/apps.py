@@ -11,6 +11,7 @@ class DashboardConfig(AppConfig):
         from django.conf import settings
 
         from dashboard import signals  # noqa: F401 - connects the receivers
+        from dashboard.auth import signals as auth_signals  # noqa: F401
 
         if settings.REDIS_URL and not settings.DAEMONVIZ_EMBEDDED_COLLECTOR:
             # Scale-out web worker: clusters come from the collectors' snapshots in Redis.

@@ -1,16 +1,18 @@
+from django.conf import settings
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import URLPattern, URLResolver, include, path
 
 from dashboard import metrics
+from dashboard.auth import views as auth_pages
 from dashboard.grid import views
 from dashboard.history import views as history_views
 from dashboard.wall import views as wall_views
 
-urlpatterns = [
+urlpatterns: list[URLPattern | URLResolver] = [
     # Sign-in and sign-out (templates/registration/). Only these auth views: password
     # reset would need outgoing mail; admins reset passwords (manage.py changepassword).
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/login/", auth_pages.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_pages.LogoutView.as_view(), name="logout"),
     path(
         "accounts/password/",
         auth_views.PasswordChangeView.as_view(),
@@ -59,3 +61,7 @@ urlpatterns = [
     # Token access instead of sign-in; see dashboard/access.py.
     path("wall/<str:token>/", wall_views.wall_page, name="wall"),
 ]
+
+# OpenID Connect (dashboard/auth/): /oidc/authenticate/ and /oidc/callback/.
+if settings.DAEMONVIZ_OIDC_ENABLED:
+    urlpatterns.append(path("oidc/", include("mozilla_django_oidc.urls")))

@@ -38,6 +38,10 @@ class GridConsumer(AsyncWebsocketConsumer):
         self.filters = GridFilters.from_query(query)
         self.group = group_name(self.slug)
         await self.channel_layer.group_add(self.group, self.channel_name)
+        session_key = getattr(self.scope.get("session"), "session_key", None)
+        if session_key:
+            self.session_group = access.session_group(session_key)
+            await self.channel_layer.group_add(self.session_group, self.channel_name)
         await self.accept()
         # Tell the page where the matrix stands, so it re-syncs if it rendered an older one
         # (a reconnect after missed deltas, or a collector restarted with a new matrix).
@@ -48,10 +52,16 @@ class GridConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "group"):
             await self.channel_layer.group_discard(self.group, self.channel_name)
+        if hasattr(self, "session_group"):
+            await self.channel_layer.group_discard(self.session_group, self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         # Read-only socket: the browser has nothing to say to the server.
         return
+
+    async def session_ended(self, event: dict) -> None:
+        # The session signed out (dashboard/auth/signals.py): no more data for this socket.
+        await self.close(code=CLOSE_UNAUTHENTICATED)
 
     async def grid_delta(self, event: dict) -> None:
         # Built once per distinct filter set and shared by every socket with that view.

@@ -19,9 +19,15 @@ PYTHON = str(ROOT / ".venv" / "bin" / "python")
 DAPHNE = str(ROOT / ".venv" / "bin" / "daphne")
 
 
-def manage(env: dict, *args: str) -> subprocess.CompletedProcess:
+def manage(env: dict, *args: str, input: str | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [PYTHON, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+        [PYTHON, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        input=input,
     )
 
 

@@ -41,6 +41,7 @@ ALLOWED = {
     "history": {"coverage", "kube", "clusters", "collect", "models"},
     # The installable CLI (`pip install daemonviz`, no [server] extra): engine and kube only.
     "cli": {"coverage", "kube"},
+    "auth": {"access"},
 }
 # Package → third-party top-level packages (or dotted prefixes) it must not import.
 FORBIDDEN_LIBS = {
