@@ -117,7 +117,9 @@ LOGOUT_REDIRECT_URL = "login"
 from daemonviz import auth_settings as _auth  # noqa: E402
 
 AUTHENTICATION_BACKENDS = list(_auth.AUTHENTICATION_BACKENDS)
-MIDDLEWARE += _auth.MIDDLEWARE
+# Right after AuthenticationMiddleware (the proxy header needs request.user).
+_after_auth = MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1
+MIDDLEWARE[_after_auth:_after_auth] = _auth.MIDDLEWARE
 DAEMONVIZ_LOCAL_LOGIN = _auth.LOCAL_LOGIN
 DAEMONVIZ_ADMIN_GROUPS = _auth.ADMIN_GROUPS
 DAEMONVIZ_VIEWER_GROUPS = _auth.VIEWER_GROUPS

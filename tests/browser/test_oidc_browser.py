@@ -53,9 +53,11 @@ def sso(tmp_path_factory, browser):
     manage(env, "migrate", "--noinput")
     manage(env, "bootstrap")
     manage(env, "breakglass", BREAK_GLASS_USER, "--password-stdin", input=BREAK_GLASS_PASSWORD)
-    with running_daphne(tmp, env) as url:
-        with running_provider(tmp, url, ACCOUNTS, port=provider_port) as provider:
-            yield url, provider
+    with (
+        running_daphne(tmp, env) as url,
+        running_provider(tmp, url, ACCOUNTS, port=provider_port) as provider,
+    ):
+        yield url, provider
     sys.stdout.write((tmp / "daphne.log").read_text()[-3000:])
 
 
@@ -213,7 +215,7 @@ def test_a_replayed_callback_is_refused(sso, context):
 
 def test_a_callback_with_an_altered_state_is_refused(sso, context):
     url, _ = sso
-    statuses: list[int] = []
+    answers: list[tuple[int, str]] = []
 
     def alter_state(route):
         parts = urlparse(route.request.url)
