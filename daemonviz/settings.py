@@ -116,7 +116,16 @@ LOGOUT_REDIRECT_URL = "login"
 # ---- Sign-in: local passwords, OpenID Connect, auth proxy (daemonviz/auth_settings.py).
 from daemonviz import auth_settings as _auth  # noqa: E402
 
-AUTHENTICATION_BACKENDS = list(_auth.AUTHENTICATION_BACKENDS)
+# A backend listed above this block (django-axes' throttle, which must come first) stays
+# in front; Django's plain ModelBackend gives way to LocalPasswordBackend, its subclass.
+AUTHENTICATION_BACKENDS: list[str] = [
+    *(
+        backend
+        for backend in globals().get("AUTHENTICATION_BACKENDS", [])
+        if backend != "django.contrib.auth.backends.ModelBackend"
+    ),
+    *_auth.AUTHENTICATION_BACKENDS,
+]
 # Right after AuthenticationMiddleware (the proxy header needs request.user).
 _after_auth = MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1
 MIDDLEWARE[_after_auth:_after_auth] = _auth.MIDDLEWARE
