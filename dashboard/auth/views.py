@@ -14,7 +14,6 @@ from django.urls import reverse
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
 
 from dashboard.auth import discovery
-from dashboard.auth.forms import LocalLoginForm
 
 log = logging.getLogger(__name__)
 
@@ -22,8 +21,6 @@ log = logging.getLogger(__name__)
 class LoginView(auth_views.LoginView):
     """The password form, and "Sign in with <provider>" when OIDC is configured. With local
     sign-in off, the form is shown only on ?local=1 (for the break-glass admin)."""
-
-    authentication_form = LocalLoginForm
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
