@@ -1,12 +1,13 @@
 """Sign-in through a real OpenID Connect provider (panva's oidc-provider, started on
 127.0.0.1), in Chromium: the provider's own login page, roles from groups, "no access",
 sign-out ending the session (its websocket closes) and the provider's session, and
-refused callbacks (replayed or altered state)."""
+refused callbacks (a replayed one, another session's)."""
 
 from __future__ import annotations
 
 import os
 import sys
+
 import pytest
 
 from tests.browser.conftest import ARTIFACTS, CAPTURE_SOCKET
