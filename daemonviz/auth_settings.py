@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from daemonviz.env import EnvError, env_bool, env_list, env_str
 
@@ -28,6 +29,12 @@ VIEWER_GROUPS = env_list("DAEMONVIZ_OIDC_VIEWER_GROUPS", [])
 OIDC_ISSUER = env_str("DAEMONVIZ_OIDC_ISSUER").rstrip("/")
 OIDC_ENABLED = bool(OIDC_ISSUER)
 OIDC_PROVIDER_NAME = env_str("DAEMONVIZ_OIDC_PROVIDER_NAME", "single sign-on")
+# The provider's origin: sign-out's form redirects there (CSP form-action, settings.py).
+FORM_ACTION_ORIGINS = (
+    [urlsplit(OIDC_ISSUER)._replace(path="", query="", fragment="").geturl()]
+    if OIDC_ENABLED
+    else []
+)
 OIDC_USERNAME_CLAIM = env_str("DAEMONVIZ_OIDC_USERNAME_CLAIM", "preferred_username")
 OIDC_GROUPS_CLAIM = env_str("DAEMONVIZ_OIDC_GROUPS_CLAIM", "groups")
 

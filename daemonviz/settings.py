@@ -116,16 +116,11 @@ LOGOUT_REDIRECT_URL = "login"
 # ---- Sign-in: local passwords, OpenID Connect, auth proxy (daemonviz/auth_settings.py).
 from daemonviz import auth_settings as _auth  # noqa: E402
 
-# A backend listed above this block (django-axes' throttle, which must come first) stays
-# in front; Django's plain ModelBackend gives way to LocalPasswordBackend, its subclass.
-AUTHENTICATION_BACKENDS: list[str] = [
-    *(
-        backend
-        for backend in globals().get("AUTHENTICATION_BACKENDS", [])
-        if backend != "django.contrib.auth.backends.ModelBackend"
-    ),
-    *_auth.AUTHENTICATION_BACKENDS,
-]
+# django-axes' throttle stays first (above), so it sees every authenticate() call, OIDC's
+# and the proxy's too; Django's plain ModelBackend gives way to LocalPasswordBackend, its
+# subclass, then come the OIDC and proxy backends.
+AUTHENTICATION_BACKENDS.remove("django.contrib.auth.backends.ModelBackend")
+AUTHENTICATION_BACKENDS += _auth.AUTHENTICATION_BACKENDS
 # Right after AuthenticationMiddleware (the proxy header needs request.user).
 _after_auth = MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1
 MIDDLEWARE[_after_auth:_after_auth] = _auth.MIDDLEWARE
@@ -211,7 +206,9 @@ CONTENT_SECURITY_POLICY = {
         "connect-src": ["'self'"],
         "object-src": ["'none'"],
         "base-uri": ["'none'"],
-        "form-action": ["'self'"],
+        # Sign-out is a form whose answer redirects to the OIDC provider's end-session
+        # endpoint; browsers hold that redirect to form-action too.
+        "form-action": ["'self'", *_auth.FORM_ACTION_ORIGINS],
         "frame-ancestors": ["'none'"],
     }
 }
