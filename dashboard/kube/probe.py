@@ -44,7 +44,15 @@ from .resources import RESOURCE_NAMES, RESOURCES, request, server_of
 # not like (401, 403...).
 TRANSPORT_PROBLEMS = frozenset({DNS, REFUSED, TIMEOUT, TLS, NETWORK})
 # What the dashboard lists, plus namespaces (the namespace filters offer them)...
-PROBED_RESOURCES = ("nodes", "pods", "daemonsets", "controllerrevisions", "namespaces")
+PROBED_RESOURCES = (
+    "nodes",
+    "pods",
+    "daemonsets",
+    "controllerrevisions",
+    "services",
+    "endpointslices",
+    "namespaces",
+)
 # ...and what it watches.
 WATCHED_RESOURCES = RESOURCE_NAMES
 DEFAULT_TIMEOUT = 4.0

@@ -250,6 +250,8 @@ def test_test_connection_reports_each_check(tmp_path, server, db):
         "pods",
         "daemonsets",
         "controllerrevisions",
+        "services",
+        "endpointslices",
         "namespaces",
     }
     server.faults.forbid("list", "controllerrevisions")
@@ -261,7 +263,7 @@ def test_test_connection_reports_each_check(tmp_path, server, db):
     # Limit=1 lists and /version, GET only: never a write, not even an access review.
     assert server.non_get_requests == []
     lists = [p for m, p in server.requests if "limit=1" in p]
-    assert len(lists) >= 10
+    assert len(lists) >= 14
 
 
 def test_test_connection_admin_action_names_the_forbidden_resource(boss, tmp_path, server):
