@@ -18,9 +18,9 @@ import msgspec
 from dashboard.coverage.cells import Cell, NodeHealth
 from dashboard.coverage.eligibility import Eligibility
 from dashboard.coverage.matrix import Matrix
-from dashboard.coverage.records import DaemonSet, Node, Pod, Revision
+from dashboard.coverage.records import DaemonSet, EndpointSlice, Node, Pod, Revision, Service
 
-FORMAT = 1
+FORMAT = 2  # 2: Services, EndpointSlices and the pods kept outside cells (access, static)
 
 
 class MatrixState(msgspec.Struct, array_like=True):
@@ -37,6 +37,9 @@ class MatrixState(msgspec.Struct, array_like=True):
     current_hash: dict[str, str]
     ds_counts: dict[str, dict[str, int]]
     node_counts: dict[str, dict[str, int]]
+    services: list[Service]
+    slices: list[EndpointSlice]
+    other_pods: list[Pod]  # mirror pods, and other pods that hold host ports
 
 
 _encoder = msgspec.msgpack.Encoder()
@@ -58,6 +61,9 @@ def encode_matrix(matrix: Matrix) -> bytes:
         current_hash=dict(matrix.current_hashes()),
         ds_counts={k: dict(v) for k, v in matrix.ds_counts.items()},
         node_counts={k: dict(v) for k, v in matrix.node_counts.items()},
+        services=matrix.services(),
+        slices=matrix.endpoint_slices(),
+        other_pods=matrix.other_pods(),
     )
     return zlib.compress(_encoder.encode(state), 1)
 
@@ -80,5 +86,8 @@ def decode_matrix(data: bytes) -> Matrix:
         current_hash=state.current_hash,
         ds_counts=state.ds_counts,
         node_counts=state.node_counts,
+        services=state.services,
+        slices=state.slices,
+        other_pods=state.other_pods,
     )
     return m

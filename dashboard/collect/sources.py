@@ -41,6 +41,8 @@ KIND_OF_RESOURCE = {
     "daemonsets": "DaemonSet",
     "pods": "Pod",
     "controllerrevisions": "ControllerRevision",
+    "services": "Service",
+    "endpointslices": "EndpointSlice",
 }
 
 

@@ -18,10 +18,12 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 
 from msgspec import Struct, field
+from msgspec.structs import replace as _replace
 
+from .access import AccessIndex, CellAccess, holder_of
 from .cells import Cell, NodeHealth, classify, node_health
 from .eligibility import Eligibility, evaluate
-from .records import DaemonSet, Node, Pod, Record, Revision, Skipped, decode
+from .records import DaemonSet, EndpointSlice, Node, Pod, Record, Revision, Service, Skipped, decode
 from .states import State
 from .timefmt import utcnow
 
@@ -123,7 +125,15 @@ _TALLIES: dict[tuple, tuple[str, ...]] = {}
 def _tally(cell: Cell) -> tuple[str, ...]:
     """The counters one cell contributes to, named like the DaemonSet status fields.
     Memoised: only a few dozen combinations exist, and this runs for every changed cell."""
-    key = (cell.state, cell.should_run, cell.ready, cell.available, cell.updated)
+    key = (
+        cell.state,
+        cell.should_run,
+        cell.ready,
+        cell.available,
+        cell.updated,
+        cell.out_of_endpoints,
+        cell.port_conflict,
+    )
     tags = _TALLIES.get(key)
     if tags is None:
         tags = _TALLIES[key] = tuple(_compute_tally(cell))
@@ -144,6 +154,10 @@ def _compute_tally(cell: Cell) -> list[str]:
                 tags.append("updated")
     # "misscheduled" (numberMisscheduled) is already the state's own tag: adding it again
     # counted every misscheduled cell twice.
+    if cell.out_of_endpoints:
+        tags.append("out-of-endpoints")
+    if cell.port_conflict:
+        tags.append("host-port-conflict")
     return tags
 
 
@@ -152,11 +166,15 @@ def _node_eligibility_key(node: Node) -> tuple:
 
 
 def _node_cell_key(node: Node) -> tuple:
-    return (node.ready, node.created, node.deleting)
+    return (node.ready, node.created, node.deleting, node.internal_ip)
 
 
 def _ds_eligibility_key(ds: DaemonSet) -> tuple:
     return (ds.node_name, ds.node_selector, ds.required_terms, ds.tolerations, ds.host_network)
+
+
+def _ds_access_key(ds: DaemonSet) -> tuple:
+    return (ds.template_labels, ds.host_ports, ds.container_ports)
 
 
 def _ds_cell_key(ds: DaemonSet) -> tuple:
@@ -206,6 +224,12 @@ class Matrix:
         # (kind, key), with the failure in words. See _flush.
         self.unclassifiable: dict[ObjectKey, Skipped] = {}
         self._retrying: set[ObjectKey] = set()
+        # Services, EndpointSlices and host ports (coverage/access.py).
+        self.access = AccessIndex()
+        # Mirror pods of the kubelets' static pods, by pod key (coverage/static.py).
+        self.static_pods: dict[str, Pod] = {}
+        # Pods that are neither, kept only while they take host ports (who holds a port).
+        self._port_pods: dict[str, Pod] = {}
         # Work to do at the next flush.
         self._dirty_eligibility: set[CellKey] = set()
         self._dirty_cells: set[CellKey] = set()
@@ -238,7 +262,10 @@ class Matrix:
         return self._flush()
 
     def _replace(self, kind: str, records: Iterable[Record]) -> None:
+        self._seen(kind)
         store = self._store_for(kind)
+        if kind == "Pod" and (self.static_pods or self._port_pods):
+            store = {**store, **self.static_pods, **self._port_pods}
         fresh = {record_key(r): r for r in records}
         for gone in [k for k in self.unclassifiable if k[0] == kind and k[1] not in fresh]:
             del self.unclassifiable[gone]
@@ -292,6 +319,9 @@ class Matrix:
         current_hash: Mapping[str, str],
         ds_counts: Mapping[str, Mapping[str, int]],
         node_counts: Mapping[str, Mapping[str, int]],
+        services: Iterable[Service] = (),
+        slices: Iterable[EndpointSlice] = (),
+        other_pods: Iterable[Pod] = (),
     ) -> None:
         """Take over the state of another matrix (a snapshot of it), and rebuild the
         indexes derived from it exactly as the matrix maintains them. Meant to be read,
@@ -311,6 +341,23 @@ class Matrix:
         for key, rev in self.revisions.items():
             if rev.owner_uid:
                 self._owned_revisions[rev.owner_uid][key] = rev
+        self.access = AccessIndex()
+        self.access.seen_services = self.access.seen_daemonsets = True
+        for svc in services:
+            self.access.apply_service(False, svc)
+        for es in slices:
+            self.access.apply_slice(False, es)
+        self.access.relate(self.daemonsets)
+        self.access.prune()
+        self.static_pods, self._port_pods = {}, {}
+        for pod in self.pods.values():
+            self.access.apply_pod_ports(None, pod, self._holder(pod))
+        for pod in other_pods:
+            self._keep_other_pod(pod)
+
+    def other_pods(self) -> list[Pod]:
+        """The pods kept outside the cells: mirror pods, and other pods with host ports."""
+        return [*self.static_pods.values(), *self._port_pods.values()]
 
     # ------------------------------------------------------------------ event handling
 
@@ -321,9 +368,17 @@ class Matrix:
             "Pod": self.pods,
         }
         stores["ControllerRevision"] = self.revisions
+        stores["Service"] = self.access.services
+        stores["EndpointSlice"] = self.access.slices
         if kind not in stores:
             raise ValueError(f"unknown kind {kind!r}")
         return stores[kind]
+
+    def _seen(self, kind: str) -> None:
+        if kind == "Service":
+            self.access.seen_services = True
+        elif kind == "DaemonSet":
+            self.access.seen_daemonsets = True
 
     def _apply(self, event_type: str, record: Record) -> None:
         if self.unclassifiable:
@@ -338,9 +393,18 @@ class Matrix:
         elif isinstance(record, Node):
             self._apply_node(event_type, record)
         elif isinstance(record, DaemonSet):
+            self.access.seen_daemonsets = True
             self._apply_daemonset(event_type, record)
         elif isinstance(record, Revision):
             self._apply_revision(event_type, record)
+        elif isinstance(record, Service):
+            self.access.seen_services = True
+            self.access.apply_service(event_type == DELETED, record)
+        elif isinstance(record, EndpointSlice):
+            for pod_key in self.access.apply_slice(event_type == DELETED, record):
+                pod = self.pods.get(pod_key)
+                if pod is not None:
+                    self._mark_cell_of(pod)
         else:
             raise TypeError(f"not a record: {type(record).__name__}")
 
@@ -377,9 +441,12 @@ class Matrix:
             if old is not None:
                 del self.daemonsets[key]
                 self._remove_column(key)
+                self.access.daemonsets_changed()
             return
         if old == ds:
             return  # an identical re-delivery (resync) is a no-op: no revision bump
+        if old is None or _ds_access_key(old) != _ds_access_key(ds):
+            self.access.daemonsets_changed()
         self.daemonsets[key] = ds
         self._ds_by_uid[ds.uid] = key
         if old is None:
@@ -391,7 +458,7 @@ class Matrix:
         # the column header, so re-evaluate the column only when something cells use moved.
         if old is None or _ds_eligibility_key(old) != _ds_eligibility_key(ds):
             self._dirty_eligibility.update((node, key) for node in self.nodes)
-        elif _ds_cell_key(old) != _ds_cell_key(ds):
+        elif _ds_cell_key(old) != _ds_cell_key(ds) or _ds_access_key(old) != _ds_access_key(ds):
             self._dirty_cells.update((node, key) for node in self.nodes)
 
     def _apply_pod(self, event_type: str, pod: Pod) -> None:
@@ -400,12 +467,40 @@ class Matrix:
         if old is not None:
             self._cell_pods[(old.owner_uid, old.node)].pop(key, None)
             self._mark_cell_of(old)
-        if event_type == DELETED or not pod.owner_uid:
-            # Pods not owned by a DaemonSet never reach a cell; keeping them would only cost memory.
+        old = old or self.static_pods.pop(key, None) or self._port_pods.pop(key, None)
+        new = None if event_type == DELETED else pod
+        if old is not None or (new is not None and new.host_ports):
+            for node in self.access.apply_pod_ports(old, new, self._holder(pod)):
+                self._mark_port_row(node)
+        if new is None:
+            return
+        if not pod.owner_uid:
+            # Other pods never reach a cell: only mirror pods (static columns) and pods
+            # holding host ports are kept, anything else would only cost memory.
+            self._keep_other_pod(pod)
             return
         self.pods[key] = pod
         self._cell_pods[(pod.owner_uid, pod.node)][key] = pod
         self._mark_cell_of(pod)
+
+    def _keep_other_pod(self, pod: Pod) -> None:
+        if pod.mirror:
+            self.static_pods[pod.key] = pod
+        elif pod.host_ports:
+            self._port_pods[pod.key] = pod
+        else:
+            return
+        if pod.host_ports:
+            self.access.apply_pod_ports(None, pod, self._holder(pod))
+
+    def _holder(self, pod: Pod) -> str:
+        return holder_of(pod, pod.owner_name or None)
+
+    def _mark_port_row(self, node: str) -> None:
+        if node in self.nodes:
+            self._dirty_cells.update(
+                (node, key) for key, ds in self.daemonsets.items() if ds.host_ports
+            )
 
     def _mark_cell_of(self, pod: Pod) -> None:
         ds_key = self._ds_by_uid.get(pod.owner_uid)
@@ -477,6 +572,12 @@ class Matrix:
 
     def _flush(self) -> Delta:
         now = self._clock()
+        access = self.access
+        for ds_key in access.relate(self.daemonsets):
+            if ds_key in self.daemonsets:
+                self._dirty_cells.update((node, ds_key) for node in self.nodes)
+                self._delta.changed_daemonsets.append(ds_key)
+        access.prune()
         delta = self._delta
         # An object whose cell raises is left out (as if deleted) and the work redone
         # without it: one odd object must never stop a cluster. Each pass removes at
@@ -522,7 +623,10 @@ class Matrix:
             pods = list(self._cell_pods.get((ds.uid, node_name), {}).values())
             current_hash = self._current_hash.get(ds.uid)
             try:
-                cell = classify(elig, pods, ds, self.nodes[node_name], current_hash, now)
+                row = self.nodes[node_name]
+                cell = classify(elig, pods, ds, row, current_hash, now)
+                if self.access.touches(ds):
+                    cell = _with_access(cell, self.access.cell_access(ds, row, pods, cell.pod))
             except Exception as exc:
                 culprits.update(self._blame(key, (elig, current_hash, now), pods, exc))
                 continue
@@ -582,6 +686,12 @@ class Matrix:
 
     # ------------------------------------------------------------------ comparisons
 
+    def services(self) -> list[Service]:
+        return list(self.access.services.values())
+
+    def endpoint_slices(self) -> list[EndpointSlice]:
+        return list(self.access.slices.values())
+
     def state(self) -> dict[CellKey, Cell]:
         """A copy of every cell, for comparing two matrices (tests, relist checks)."""
         return dict(self.cells)
@@ -598,3 +708,17 @@ def _fails(compute: Callable[[], object]) -> bool:
 def _in_words(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__
+
+
+def _with_access(cell: Cell, a: CellAccess) -> Cell:
+    if not (a.addresses or a.note or a.in_service_endpoints is not None):
+        return cell
+    return _replace(
+        cell,
+        addresses=a.addresses,
+        in_service_endpoints=a.in_service_endpoints,
+        out_of_endpoints=a.out_of_endpoints,
+        port_conflict=a.port_conflict,
+        access_note=a.note,
+        dns=a.dns,
+    )

@@ -19,11 +19,31 @@ from . import shallow, wire
 from .affinity import term_problem
 from .wire import LabelSelector, NodeSelectorTerm, Taint, Toleration
 
-KINDS = ("Node", "DaemonSet", "Pod", "ControllerRevision")
+KINDS = ("Node", "DaemonSet", "Pod", "ControllerRevision", "Service", "EndpointSlice")
 PRESSURE_CONDITIONS = ("MemoryPressure", "DiskPressure", "PIDPressure")
 REVISION_HASH_LABEL = "controller-revision-hash"
 TEMPLATE_GENERATION_LABEL = "pod-template-generation"
 TEMPLATE_GENERATION_ANNOTATION = "deprecated.daemonset.template.generation"
+# The kubelet marks the API's copy of a static pod (a "mirror pod") with this annotation.
+MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
+SERVICE_NAME_LABEL = "kubernetes.io/service-name"  # on every EndpointSlice of a Service
+
+
+class HostPort(Struct, frozen=True, gc=False):
+    """A port a container takes on its node's own address (hostPort, or hostNetwork)."""
+
+    port: int
+    protocol: str  # TCP | UDP | SCTP
+    container: str
+
+
+class NamedPort(Struct, frozen=True, gc=False):
+    """A declared container port: what a Service's named targetPort resolves against."""
+
+    name: str
+    port: int
+    protocol: str
+    container: str
 
 
 class DecodeError(ValueError):
@@ -45,6 +65,7 @@ class Node(Struct, frozen=True, gc=False):
     deleting: bool
     created: str | None
     kubelet_version: str
+    internal_ip: str = ""  # the first InternalIP address: where hostPorts are reached
 
 
 class DaemonSet(Struct, frozen=True, gc=False):
@@ -72,6 +93,9 @@ class DaemonSet(Struct, frozen=True, gc=False):
     # Per required term: why the controller cannot parse it ("" when it can), worked out
     # once here rather than for every node (affinity.term_problem).
     term_errors: tuple[str, ...] = ()
+    template_labels: dict[str, str] = {}  # what a Service's selector is matched against
+    host_ports: tuple[HostPort, ...] = ()
+    container_ports: tuple[NamedPort, ...] = ()
 
     @property
     def key(self) -> str:
@@ -124,6 +148,12 @@ class Pod(Struct, frozen=True, gc=False):
     images: tuple[str, ...]
     revision_hash: str
     template_generation: str
+    pod_ip: str = ""
+    host_ports: tuple[HostPort, ...] = ()
+    # A kubelet's static pod as the API mirrors it (MIRROR_ANNOTATION): no controller
+    # creates or repairs it, the kubelet runs it from a manifest file on the node.
+    mirror: bool = False
+    labels: dict[str, str] = {}  # kept only for mirror pods (for grouping); {} otherwise
 
     @property
     def key(self) -> str:
@@ -144,7 +174,72 @@ class Revision(Struct, frozen=True, gc=False):
         return f"{self.namespace}/{self.name}"
 
 
-Record = Node | DaemonSet | Pod | Revision
+class ServicePort(Struct, frozen=True, gc=False):
+    name: str
+    protocol: str
+    port: int
+    target: int | str  # a number, or the name of a container port
+
+
+class Service(Struct, frozen=True, gc=False):
+    namespace: str
+    name: str
+    uid: str
+    resource_version: str
+    type: str
+    cluster_ip: str
+    # None or {}: no selector, so no controller fills its endpoints; it selects no DaemonSet.
+    selector: dict[str, str] | None
+    ports: tuple[ServicePort, ...]
+    internal_traffic_policy: str
+    publish_not_ready: bool
+    labels: dict[str, str]
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def headless(self) -> bool:
+        return self.cluster_ip == "None"
+
+
+class SliceEndpoint(Struct, frozen=True, gc=False):
+    addresses: tuple[str, ...]
+    ready: bool
+    serving: bool
+    terminating: bool
+    hostname: str
+    node: str
+    pod: str  # targetRef name when it is a Pod; "" otherwise
+
+
+class SlicePort(Struct, frozen=True, gc=False):
+    name: str
+    port: int
+    protocol: str
+
+
+class EndpointSlice(Struct, frozen=True, gc=False):
+    namespace: str
+    name: str
+    uid: str
+    resource_version: str
+    service: str  # the Service's name (SERVICE_NAME_LABEL); "" if not a Service's slice
+    address_type: str
+    endpoints: tuple[SliceEndpoint, ...]
+    ports: tuple[SlicePort, ...]
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def service_key(self) -> str:
+        return f"{self.namespace}/{self.service}"
+
+
+Record = Node | DaemonSet | Pod | Revision | Service | EndpointSlice
 
 
 # --------------------------------------------------------------------------- projection
@@ -182,6 +277,29 @@ def node_from_wire(w: wire.WireNode) -> Node:
         deleting=meta.deletionTimestamp is not None,
         created=meta.creationTimestamp,
         kubelet_version=info.kubeletVersion if info else "",
+        internal_ip=next((a.address for a in w.status.addresses if a.type == "InternalIP"), ""),
+    )
+
+
+def _host_ports(spec: wire.PodSpec) -> tuple[HostPort, ...]:
+    """The node ports a pod takes. With hostNetwork every declared container port is one:
+    Pod defaulting copies containerPort into hostPort, which a DaemonSet's template does
+    not show yet (docs/access.md)."""
+    out = []
+    for c in (*spec.initContainers, *spec.containers):
+        for p in c.ports:
+            port = p.hostPort or (p.containerPort if spec.hostNetwork else 0)
+            if port > 0:
+                out.append(HostPort(port, p.protocol or "TCP", c.name))
+    return tuple(out)
+
+
+def _named_ports(spec: wire.PodSpec) -> tuple[NamedPort, ...]:
+    return tuple(
+        NamedPort(p.name, p.containerPort, p.protocol or "TCP", c.name)
+        for c in (*spec.initContainers, *spec.containers)
+        for p in c.ports
+        if p.containerPort > 0
     )
 
 
@@ -218,6 +336,9 @@ def daemonset_from_wire(w: wire.WireDaemonSet) -> DaemonSet:
         labels=meta.labels,
         status=w.status,
         deleting=meta.deletionTimestamp is not None,
+        template_labels=spec.template.metadata.labels,
+        host_ports=_host_ports(tmpl),
+        container_ports=_named_ports(tmpl),
     )
 
 
@@ -337,6 +458,7 @@ def pod_from_wire(w: wire.WirePod) -> Pod:
     meta, spec, status = w.metadata, w.spec, w.status
     owner = controller_of(meta)
     is_ds = owner is not None and owner.kind == "DaemonSet" and owner.apiVersion.startswith("apps/")
+    mirror = MIRROR_ANNOTATION in meta.annotations and not is_ds
     ready_cond = _condition(status.conditions, "Ready")
     ready = bool(ready_cond and ready_cond.status == "True")
     scheduled = _condition(status.conditions, "PodScheduled")
@@ -378,6 +500,10 @@ def pod_from_wire(w: wire.WirePod) -> Pod:
         images=tuple(c.image for c in spec.containers),
         revision_hash=meta.labels.get(REVISION_HASH_LABEL, ""),
         template_generation=meta.labels.get(TEMPLATE_GENERATION_LABEL, ""),
+        pod_ip=status.podIP,
+        host_ports=_host_ports(spec),
+        mirror=mirror,
+        labels=meta.labels if mirror else {},
     )
 
 
@@ -400,12 +526,73 @@ def record_key(record: Record) -> str:
     return record.name if isinstance(record, Node) else record.key
 
 
+def service_from_wire(w: wire.WireService) -> Service:
+    meta, spec = w.metadata, w.spec
+    return Service(
+        namespace=meta.namespace,
+        name=meta.name,
+        uid=meta.uid,
+        resource_version=meta.resourceVersion,
+        type=spec.type or "ClusterIP",
+        cluster_ip=spec.clusterIP,
+        selector=spec.selector or None,
+        ports=tuple(
+            ServicePort(
+                p.name,
+                p.protocol or "TCP",
+                p.port,
+                p.targetPort if p.targetPort not in (None, "", 0) else p.port,
+            )
+            for p in spec.ports
+        ),
+        internal_traffic_policy=spec.internalTrafficPolicy or "Cluster",
+        publish_not_ready=spec.publishNotReadyAddresses,
+        labels=meta.labels,
+    )
+
+
+def endpointslice_from_wire(w: wire.WireEndpointSlice) -> EndpointSlice:
+    meta = w.metadata
+    endpoints = []
+    for e in w.endpoints or ():
+        c = e.conditions
+        ready = c.ready is not False  # nil means true (discovery/v1 field comments)
+        ref = e.targetRef
+        endpoints.append(
+            SliceEndpoint(
+                addresses=tuple(e.addresses),
+                ready=ready,
+                serving=c.serving is not False,
+                terminating=bool(c.terminating),
+                hostname=e.hostname or "",
+                node=e.nodeName or "",
+                pod=ref.name if ref is not None and ref.kind == "Pod" else "",
+            )
+        )
+    return EndpointSlice(
+        namespace=meta.namespace,
+        name=meta.name,
+        uid=meta.uid,
+        resource_version=meta.resourceVersion,
+        service=meta.labels.get(SERVICE_NAME_LABEL, ""),
+        address_type=w.addressType,
+        endpoints=tuple(endpoints),
+        ports=tuple(
+            SlicePort(p.name or "", p.port or 0, p.protocol or "TCP")
+            for p in w.ports or ()
+            if p.port
+        ),
+    )
+
+
 # The wire shape of each kind, and its projection into the record.
 _WIRE: dict[str, tuple[type[Struct], Callable[[Any], Record]]] = {
     "Node": (wire.WireNode, node_from_wire),
     "DaemonSet": (wire.WireDaemonSet, daemonset_from_wire),
     "Pod": (wire.WirePod, pod_from_wire),
     "ControllerRevision": (wire.WireControllerRevision, revision_from_wire),
+    "Service": (wire.WireService, service_from_wire),
+    "EndpointSlice": (wire.WireEndpointSlice, endpointslice_from_wire),
 }
 _LIST_KINDS = {f"{k}List": k for k in KINDS}
 
@@ -513,6 +700,10 @@ def decode(kind: Literal["DaemonSet"], obj: _Encoded) -> DaemonSet: ...
 def decode(kind: Literal["Pod"], obj: _Encoded) -> Pod: ...
 @overload
 def decode(kind: Literal["ControllerRevision"], obj: _Encoded) -> Revision: ...
+@overload
+def decode(kind: Literal["Service"], obj: _Encoded) -> Service: ...
+@overload
+def decode(kind: Literal["EndpointSlice"], obj: _Encoded) -> EndpointSlice: ...
 @overload
 def decode(kind: str, obj: _Encoded) -> Record: ...
 def decode(kind: str, obj: _Encoded) -> Record:

@@ -98,9 +98,15 @@ class NodeSpec(Struct, gc=False):
     taints: list[Taint] = field(default_factory=list)
 
 
+class NodeAddress(Struct, gc=False):
+    type: str = ""
+    address: str = ""
+
+
 class NodeStatus(Struct, gc=False):
     conditions: list[NodeCondition] = field(default_factory=list)
     nodeInfo: NodeInfo | None = None
+    addresses: list[NodeAddress] = field(default_factory=list)
 
 
 class WireNode(Struct):
@@ -112,10 +118,18 @@ class WireNode(Struct):
 # ---- Pod ----
 
 
+class ContainerPort(Struct, gc=False):
+    name: str = ""
+    containerPort: int = 0
+    hostPort: int = 0
+    protocol: str = ""  # "" means TCP (the API default)
+
+
 class Container(Struct, gc=False):
     name: str = ""
     image: str = ""
     restartPolicy: str | None = None  # only on init containers: "Always" marks a sidecar
+    ports: list[ContainerPort] = field(default_factory=list)
 
 
 class PodSpec(Struct, gc=False):
@@ -170,6 +184,7 @@ class PodCondition(Struct, gc=False):
 
 class PodStatus(Struct, gc=False):
     phase: str = ""
+    podIP: str = ""
     reason: str = ""
     message: str = ""
     conditions: list[PodCondition] = field(default_factory=list)
@@ -178,7 +193,8 @@ class PodStatus(Struct, gc=False):
 
 
 class WirePod(Struct):
-    metadata: Meta = field(default_factory=Meta)
+    # Annotations only for the kubelet's mirror-pod marker (records.MIRROR_ANNOTATION).
+    metadata: MetaWithAnnotations = field(default_factory=MetaWithAnnotations)
     spec: PodSpec = field(default_factory=PodSpec)
     status: PodStatus = field(default_factory=PodStatus)
 
@@ -191,7 +207,12 @@ class LabelSelector(Struct, gc=False):
     matchExpressions: list[Requirement] = field(default_factory=list)
 
 
+class TemplateMeta(Struct, gc=False):
+    labels: dict[str, str] = field(default_factory=dict)
+
+
 class PodTemplate(Struct, gc=False):
+    metadata: TemplateMeta = field(default_factory=TemplateMeta)
     spec: PodSpec = field(default_factory=PodSpec)
 
 
@@ -235,6 +256,65 @@ class WireDaemonSet(Struct):
 class WireControllerRevision(Struct):
     metadata: Meta = field(default_factory=Meta)
     revision: int = 0
+
+
+# ---- Service and EndpointSlice (access paths) ----
+
+
+class ServicePort(Struct, gc=False):
+    name: str = ""
+    protocol: str = ""
+    port: int = 0
+    targetPort: IntOrString | None = None  # None: same as port
+
+
+class ServiceSpec(Struct, gc=False):
+    type: str = "ClusterIP"
+    clusterIP: str = ""
+    selector: dict[str, str] | None = None
+    ports: list[ServicePort] = field(default_factory=list)
+    internalTrafficPolicy: str | None = None
+    publishNotReadyAddresses: bool = False
+
+
+class WireService(Struct):
+    metadata: Meta = field(default_factory=Meta)
+    spec: ServiceSpec = field(default_factory=ServiceSpec)
+
+
+class EndpointConditions(Struct, gc=False):
+    # The API says nil ready/serving mean true and nil terminating means false.
+    ready: bool | None = None
+    serving: bool | None = None
+    terminating: bool | None = None
+
+
+class ObjectReference(Struct, gc=False):
+    kind: str = ""
+    namespace: str = ""
+    name: str = ""
+    uid: str = ""
+
+
+class Endpoint(Struct, gc=False):
+    addresses: list[str] = field(default_factory=list)
+    conditions: EndpointConditions = field(default_factory=EndpointConditions)
+    hostname: str | None = None
+    nodeName: str | None = None
+    targetRef: ObjectReference | None = None
+
+
+class EndpointPort(Struct, gc=False):
+    name: str | None = None
+    protocol: str | None = None
+    port: int | None = None
+
+
+class WireEndpointSlice(Struct):
+    metadata: Meta = field(default_factory=Meta)
+    addressType: str = ""
+    endpoints: list[Endpoint] | None = None
+    ports: list[EndpointPort] | None = None
 
 
 # ---- envelopes ----

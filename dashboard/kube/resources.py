@@ -1,4 +1,4 @@
-"""The four watched resources and the two raw requests made for them: a paginated list and a
+"""The watched resources and the two raw requests made for them: a paginated list and a
 watch. Both go through the official client's generated methods (so auth, TLS, proxies and
 token refresh are the client's), with `_preload_content=False`: the body is read as bytes
 and decoded straight into compact records, never into the client's typed models
@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from kubernetes.client import ApiClient, AppsV1Api, CoreV1Api
+from kubernetes.client import ApiClient, AppsV1Api, CoreV1Api, DiscoveryV1Api
 from kubernetes.client.exceptions import ApiException
 from urllib3 import BaseHTTPResponse
 
@@ -84,6 +84,28 @@ RESOURCES: dict[str, ResourceSpec] = {
             AppsV1Api,
             "list_controller_revision_for_all_namespaces",
             "list_namespaced_controller_revision",
+        ),
+        # Access paths (docs/access.md): which Services select a DaemonSet's pods, and
+        # whether their EndpointSlices list each pod as ready.
+        ResourceSpec(
+            "services",
+            "Service",
+            "",
+            "v1",
+            True,
+            CoreV1Api,
+            "list_service_for_all_namespaces",
+            "list_namespaced_service",
+        ),
+        ResourceSpec(
+            "endpointslices",
+            "EndpointSlice",
+            "discovery.k8s.io",
+            "v1",
+            True,
+            DiscoveryV1Api,
+            "list_endpoint_slice_for_all_namespaces",
+            "list_namespaced_endpoint_slice",
         ),
     )
 }

@@ -51,6 +51,8 @@ RESOURCES: dict[str, Resource] = {
         Resource("pods", "Pod", "v1", True),
         Resource("daemonsets", "DaemonSet", "apps/v1", True),
         Resource("controllerrevisions", "ControllerRevision", "apps/v1", True),
+        Resource("services", "Service", "v1", True),
+        Resource("endpointslices", "EndpointSlice", "discovery.k8s.io/v1", True),
         Resource("namespaces", "Namespace", "v1", False),
     )
 }

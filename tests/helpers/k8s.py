@@ -139,6 +139,7 @@ def node(
     deleting: bool = False,
     resource_version: str = "1000",
     arch: str = "amd64",
+    internal_ip: str | None = None,
 ) -> dict[str, Any]:
     """A Node as the API serves it. The condition taints are *not* added implicitly:
     pass them (see `notready_taints`) so each test states what the node carries."""
@@ -219,6 +220,16 @@ def node(
             },
             "capacity": {"cpu": "4", "memory": "16Gi", "pods": "110"},
             "allocatable": {"cpu": "3920m", "memory": "15Gi", "pods": "110"},
+            **(
+                {
+                    "addresses": [
+                        {"type": "InternalIP", "address": internal_ip},
+                        {"type": "Hostname", "address": name},
+                    ]
+                }
+                if internal_ip
+                else {}
+            ),
         },
     }
 
@@ -254,7 +265,9 @@ def daemonset(
     deleting: bool = False,
     image: str = "registry.k8s.io/example/agent:v1.0.0",
     resource_version: str = "2000",
+    ports: Sequence[dict[str, Any]] = (),
 ) -> dict[str, Any]:
+    """`ports`: the container's `ports` entries, e.g. {"name": "metrics", "containerPort": 9100}."""
     labels = match_labels if match_labels is not None else {"app.kubernetes.io/name": name}
     pod_spec: dict[str, Any] = {
         "containers": [
@@ -275,6 +288,8 @@ def daemonset(
         "serviceAccountName": name,
         "terminationGracePeriodSeconds": 30,
     }
+    if ports:
+        pod_spec["containers"][0]["ports"] = [{"protocol": "TCP", **p} for p in ports]
     if host_network:
         pod_spec["hostNetwork"] = True
     if node_name:
@@ -454,6 +469,7 @@ def daemon_pod(
     created: str = CREATED,
     owner: dict[str, Any] | None = None,
     resource_version: str = "3000",
+    pod_ip: str | None = None,
 ) -> dict[str, Any]:
     """A pod the DaemonSet controller created for `node_name`.
 
@@ -557,6 +573,9 @@ def daemon_pod(
     if bound:
         status["hostIP"] = "10.0.0.10"
         status["startTime"] = created
+        if pod_ip:
+            status["podIP"] = pod_ip
+            status["podIPs"] = [{"ip": pod_ip}]
     meta: dict[str, Any] = {
         "name": name,
         "generateName": f"{ds_name}-",
@@ -605,6 +624,182 @@ def plain_pod(name: str, node_name: str, namespace: str = "default") -> dict[str
             "conditions": [_cond("Ready", "True", CREATED)],
             "containerStatuses": [container_status(name, running(), image="nginx:1.25")],
         },
+    }
+
+
+def mirror_pod(
+    component: str,
+    node_name: str,
+    *,
+    namespace: str = "kube-system",
+    phase: str = "Running",
+    ready: bool = True,
+    restarts: int = 0,
+    host_ports: Sequence[int] = (),
+    host_network: bool = True,
+    node_uid: str | None = None,
+) -> dict[str, Any]:
+    """The API's copy of a kubelet's static pod, as the kubelet creates it: named
+    `<manifest name>-<node name>`, the config.mirror annotation, a controller ownerReference
+    to its Node (pkg/kubelet/pod/mirror_client.go)."""
+    name = f"{component}-{node_name.lower()}"
+    config_hash = _uid(f"static/{namespace}/{name}").replace("-", "")
+    ports = [{"containerPort": p, "hostPort": p, "protocol": "TCP"} for p in host_ports]
+    return {
+        "kind": "Pod",
+        "apiVersion": "v1",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "uid": _uid(f"pod/{namespace}/{name}"),
+            "resourceVersion": "4100",
+            "creationTimestamp": CREATED,
+            "labels": {"component": component, "tier": "control-plane"},
+            "annotations": {
+                "kubernetes.io/config.hash": config_hash,
+                "kubernetes.io/config.mirror": config_hash,
+                "kubernetes.io/config.seen": CREATED,
+                "kubernetes.io/config.source": "file",
+            },
+            "ownerReferences": [
+                {
+                    "apiVersion": "v1",
+                    "kind": "Node",
+                    "name": node_name,
+                    "uid": node_uid or _uid("node/" + node_name),
+                    "controller": True,
+                }
+            ],
+        },
+        "spec": {
+            "nodeName": node_name,
+            "hostNetwork": host_network,
+            "containers": [
+                {"name": component, "image": f"registry.k8s.io/{component}:v1.29.3", "ports": ports}
+            ],
+            "tolerations": [{"operator": "Exists", "effect": "NoExecute"}],
+        },
+        "status": {
+            "phase": phase,
+            "conditions": [_cond("Ready", "True" if ready else "False", CREATED)],
+            "containerStatuses": [
+                container_status(component, running(), ready=ready, restarts=restarts)
+            ],
+        },
+    }
+
+
+# --------------------------------------------------------------------------- Service, EndpointSlice
+
+
+def service(
+    name: str,
+    namespace: str = "kube-system",
+    *,
+    selector: dict[str, str] | None = None,
+    ports: Sequence[dict[str, Any]] = ({"name": "metrics", "port": 9100, "targetPort": 9100},),
+    headless: bool = False,
+    type_: str = "ClusterIP",
+    internal_traffic_policy: str = "Cluster",
+    labels: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "type": type_,
+        "clusterIP": "None" if headless else "10.96.0." + str(int(_uid(name)[:2], 16) % 250 + 2),
+        "ports": [{"protocol": "TCP", **p} for p in ports],
+        "internalTrafficPolicy": internal_traffic_policy,
+        "sessionAffinity": "None",
+    }
+    if selector is not None:
+        spec["selector"] = dict(selector)
+    return {
+        "kind": "Service",
+        "apiVersion": "v1",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "uid": _uid(f"svc/{namespace}/{name}"),
+            "resourceVersion": "6000",
+            "creationTimestamp": CREATED,
+            "labels": dict(labels or {}),
+        },
+        "spec": spec,
+    }
+
+
+def endpoint(
+    pod: dict[str, Any],
+    address: str,
+    *,
+    ready: bool | None = True,
+    serving: bool | None = None,
+    terminating: bool | None = None,
+) -> dict[str, Any]:
+    conditions: dict[str, Any] = {}
+    if ready is not None:
+        conditions["ready"] = ready
+    conditions["serving"] = ready if serving is None else serving
+    if terminating is not None:
+        conditions["terminating"] = terminating
+    meta = pod["metadata"]
+    return {
+        "addresses": [address],
+        "conditions": conditions,
+        "nodeName": pod["spec"].get("nodeName", ""),
+        "targetRef": {
+            "kind": "Pod",
+            "namespace": meta["namespace"],
+            "name": meta["name"],
+            "uid": meta["uid"],
+        },
+    }
+
+
+def endpoint_slice(
+    svc: dict[str, Any],
+    endpoints: Sequence[dict[str, Any]],
+    *,
+    suffix: str = "abcde",
+    ports: Sequence[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """An EndpointSlice as the EndpointSlice controller writes it for `svc`."""
+    name = svc["metadata"]["name"]
+    namespace = svc["metadata"]["namespace"]
+    if ports is None:
+        ports = [
+            {"name": p.get("name", ""), "port": p["targetPort"], "protocol": "TCP"}
+            for p in svc["spec"]["ports"]
+            if isinstance(p.get("targetPort"), int)
+        ]
+    labels = {
+        "kubernetes.io/service-name": name,
+        "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io",
+    }
+    if svc["spec"].get("clusterIP") == "None":
+        labels["service.kubernetes.io/headless"] = ""
+    return {
+        "kind": "EndpointSlice",
+        "apiVersion": "discovery.k8s.io/v1",
+        "metadata": {
+            "name": f"{name}-{suffix}",
+            "namespace": namespace,
+            "uid": _uid(f"es/{namespace}/{name}/{suffix}"),
+            "resourceVersion": "7000",
+            "generateName": f"{name}-",
+            "labels": labels,
+            "ownerReferences": [
+                {
+                    "apiVersion": "v1",
+                    "kind": "Service",
+                    "name": name,
+                    "uid": svc["metadata"]["uid"],
+                    "controller": True,
+                }
+            ],
+        },
+        "addressType": "IPv4",
+        "endpoints": list(endpoints),
+        "ports": list(ports),
     }
 
 

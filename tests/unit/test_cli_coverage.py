@@ -303,9 +303,9 @@ def test_unknown_kinds_are_skipped_with_a_note(tmp_path):
     items = [
         node("n1"),
         {
-            "kind": "Service",
+            "kind": "ConfigMap",
             "apiVersion": "v1",
-            "metadata": {"name": "svc", "namespace": "default"},
+            "metadata": {"name": "cm", "namespace": "default"},
         },
         {"kind": "Event", "apiVersion": "v1", "metadata": {"name": "e1", "namespace": "default"}},
         {"kind": "Event", "apiVersion": "v1", "metadata": {"name": "e2", "namespace": "default"}},
@@ -315,7 +315,7 @@ def test_unknown_kinds_are_skipped_with_a_note(tmp_path):
     proc = run_cli("--snapshot", str(path), "--format", "json")
     assert proc.returncode == 0
     assert proc.stderr.decode().strip() == (
-        "note: skipped objects of kinds the matrix does not use: 2 Event, 1 Service"
+        "note: skipped objects of kinds the matrix does not use: 1 ConfigMap, 2 Event"
     )
     assert json.loads(proc.stdout)["summary"]["nodes"] == 1
 

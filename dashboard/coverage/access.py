@@ -1,0 +1,348 @@
+"""How clients reach a DaemonSet's pods: the Services that select them, their EndpointSlices,
+and the ports the pods take on their node (docs/access.md).
+
+The index keeps every Service as a small record (a selector and its ports), but
+EndpointSlices only of the Services that select a DaemonSet's pods: slices carry one entry
+per backing pod, and in a cluster with thousands of unrelated Services they would be most
+of the memory. Which Services are related is only known once both the Services and the
+DaemonSets have been seen (the lists of a first sync arrive in any order), so until then
+every slice is kept, and the unrelated ones are dropped at the first flush after.
+
+A Service that becomes related later (a new DaemonSet whose labels it selects) gets its
+slices at their next change, which is when the new daemon pods join them.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+
+from msgspec import Struct
+
+from .records import DaemonSet, EndpointSlice, HostPort, Node, Pod, Service, SliceEndpoint
+
+DEFAULT_CLUSTER_DOMAIN = "cluster.local"
+# Labels whose value usually names the application: a Service that shares one with a
+# DaemonSet's template (or its name) but selects none of its pods is worth explaining.
+APP_LABELS = ("app", "app.kubernetes.io/name", "k8s-app", "name")
+
+
+def selects(service: Service, ds: DaemonSet) -> bool:
+    """A Service selects a DaemonSet's pods when its selector is a subset of the pod
+    template's labels (same namespace). A Service without a selector selects nothing: its
+    endpoints are written by hand, not by the EndpointSlice controller."""
+    if not service.selector or service.namespace != ds.namespace:
+        return False
+    labels = ds.template_labels
+    return all(labels.get(k) == v for k, v in service.selector.items())
+
+
+def meant_for(service: Service, ds: DaemonSet) -> bool:
+    """Looks like it was written for this DaemonSet: same name, or the same app label."""
+    if service.namespace != ds.namespace:
+        return False
+    if service.name == ds.name:
+        return True
+    wanted = {v for k in APP_LABELS if (v := ds.template_labels.get(k))} | {ds.name}
+    mine = service.selector or {}
+    return any(mine.get(k) in wanted or service.labels.get(k) in wanted for k in APP_LABELS)
+
+
+def mismatch_reason(service: Service, ds: DaemonSet) -> str:
+    """Why a Service meant for a DaemonSet does not select its pods, in one line."""
+    if not service.selector:
+        return (
+            f"Service {service.key} has no selector: its endpoints are managed by hand, "
+            f"so the DaemonSet's pods never join them"
+        )
+    labels = ds.template_labels
+    wrong = []
+    for k, v in sorted(service.selector.items()):
+        have = labels.get(k)
+        if have is None:
+            wrong.append(f"{k}={v} (the pod template has no label {k})")
+        elif have != v:
+            wrong.append(f"{k}={v} (the pod template has {k}={have})")
+    return f"Service {service.key} selects none of its pods: selector " + ", ".join(wrong)
+
+
+def resolve_target(target: int | str, protocol: str, ds: DaemonSet) -> int | None:
+    """A Service port's targetPort on this DaemonSet's pods: a number as is, a name through
+    the containers' declared ports (same protocol); None when no container declares it."""
+    if isinstance(target, int):
+        return target
+    for p in ds.container_ports:
+        if p.name == target and p.protocol == protocol:
+            return p.port
+    return None
+
+
+def dns_name(service: Service, domain: str = DEFAULT_CLUSTER_DOMAIN) -> str:
+    return f"{service.name}.{service.namespace}.svc.{domain}"
+
+
+def pod_dns_name(
+    service: Service, endpoint: SliceEndpoint, domain: str = DEFAULT_CLUSTER_DOMAIN
+) -> str:
+    """The per-pod A record of a headless Service: the endpoint's hostname when the pod
+    sets hostname and subdomain, else (as CoreDNS names it) its address with dashes."""
+    label = endpoint.hostname or (endpoint.addresses[0].replace(".", "-").replace(":", "-"))
+    return f"{label}.{dns_name(service, domain)}"
+
+
+class PodEndpoint(Struct, frozen=True, gc=False):
+    """One pod as one Service's EndpointSlice lists it."""
+
+    service: str  # Service key
+    slice: str  # EndpointSlice key
+    endpoint: SliceEndpoint
+    ports: tuple[int, ...]
+
+
+class CellAccess(Struct, frozen=True, gc=False):
+    addresses: tuple[str, ...] = ()
+    # None: no Service selects the DaemonSet; True: ready in every selecting Service's
+    # slices; False: missing from one, or listed there but not ready (terminating).
+    in_service_endpoints: bool | None = None
+    out_of_endpoints: bool = False  # the pod runs, but a Service's clients miss it
+    note: str = ""  # why it is out of the endpoints, or who holds its host ports
+    port_conflict: bool = False
+    dns: tuple[str, ...] = ()  # per-pod records of headless Services
+
+
+NO_ACCESS = CellAccess()
+
+
+class AccessIndex:
+    def __init__(self) -> None:
+        self.services: dict[str, Service] = {}
+        self.slices: dict[str, EndpointSlice] = {}
+        self._services_by_ns: defaultdict[str, dict[str, Service]] = defaultdict(dict)
+        # pod key -> slice key -> its entry
+        self._pod_endpoints: defaultdict[str, dict[str, PodEndpoint]] = defaultdict(dict)
+        # DaemonSet key -> the Services that select it (kept up to date by `relate`)
+        self.selected_by: dict[str, tuple[str, ...]] = {}
+        self.related: set[str] = set()  # Services selecting at least one DaemonSet
+        # node -> pod key -> (ports, holder description): every pod that takes host ports
+        self.port_claims: defaultdict[str, dict[str, tuple[tuple[HostPort, ...], str]]] = (
+            defaultdict(dict)
+        )
+        self.seen_services = False
+        self.seen_daemonsets = False
+        self._relations_dirty = False
+        self._unjudged: set[str] = set()  # slices that arrived since the last prune
+
+    # ------------------------------------------------------------------ Services
+
+    def apply_service(self, deleted: bool, service: Service) -> None:
+        old = self.services.pop(service.key, None)
+        if old is not None:
+            self._services_by_ns[old.namespace].pop(old.name, None)
+        if not deleted:
+            self.services[service.key] = service
+            self._services_by_ns[service.namespace][service.name] = service
+        if old != service or deleted:
+            self._relations_dirty = True
+
+    def daemonsets_changed(self) -> None:
+        self._relations_dirty = True
+
+    def relate(self, daemonsets: Mapping[str, DaemonSet]) -> set[str]:
+        """Recompute which Services select which DaemonSets (when either changed); returns
+        the DaemonSets whose set of Services changed, or whose Services did."""
+        if not self._relations_dirty:
+            return set()
+        self._relations_dirty = False
+        before = self.selected_by
+        after: dict[str, tuple[str, ...]] = {}
+        related: set[str] = set()
+        for key, ds in daemonsets.items():
+            found = tuple(
+                sorted(
+                    s.key
+                    for s in self._services_by_ns.get(ds.namespace, {}).values()
+                    if selects(s, ds)
+                )
+            )
+            if found:
+                after[key] = found
+                related.update(found)
+        self.selected_by, self.related = after, related
+        # A column changes when its Services did (the Service objects too: ports, type).
+        changed = {k for k in after.keys() | before.keys() if after.get(k) != before.get(k)}
+        changed |= {k for k, svcs in after.items() if k not in changed and svcs}
+        self._unjudged.update(self.slices)  # relations moved: every slice is judged again
+        return changed
+
+    def services_of(self, ds_key: str) -> list[Service]:
+        return [self.services[k] for k in self.selected_by.get(ds_key, ()) if k in self.services]
+
+    def meant_but_missing(self, ds: DaemonSet) -> list[Service]:
+        """Services that look meant for this DaemonSet but select none of its pods, and no
+        other DaemonSet's either (then they are simply someone else's)."""
+        return [
+            s
+            for s in self._services_by_ns.get(ds.namespace, {}).values()
+            if s.key not in self.related and meant_for(s, ds)
+        ]
+
+    # ------------------------------------------------------------------ EndpointSlices
+
+    def apply_slice(self, deleted: bool, es: EndpointSlice) -> set[str]:
+        """Index a slice; returns the pod keys whose entries changed."""
+        old = self.slices.pop(es.key, None)
+        touched: set[str] = set()
+        if old is not None:
+            touched |= self._unindex(old)
+        if not deleted:
+            self.slices[es.key] = es
+            touched |= self._index(es)
+            self._unjudged.add(es.key)
+        return touched
+
+    def _index(self, es: EndpointSlice) -> set[str]:
+        ports = tuple(p.port for p in es.ports)
+        touched = set()
+        for ep in es.endpoints:
+            if ep.pod:
+                pod_key = f"{es.namespace}/{ep.pod}"
+                self._pod_endpoints[pod_key][es.key] = PodEndpoint(
+                    es.service_key, es.key, ep, ports
+                )
+                touched.add(pod_key)
+        return touched
+
+    def _unindex(self, es: EndpointSlice) -> set[str]:
+        touched = set()
+        for ep in es.endpoints:
+            if ep.pod:
+                pod_key = f"{es.namespace}/{ep.pod}"
+                entries = self._pod_endpoints.get(pod_key)
+                if entries is not None:
+                    entries.pop(es.key, None)
+                    if not entries:
+                        del self._pod_endpoints[pod_key]
+                touched.add(pod_key)
+        return touched
+
+    def prune(self) -> None:
+        """Drop the slices of Services that select no DaemonSet (once that can be told)."""
+        if not (self.seen_services and self.seen_daemonsets) or not self._unjudged:
+            return
+        for key in self._unjudged:
+            es = self.slices.get(key)
+            if es is not None and es.service_key not in self.related:
+                self._unindex(es)
+                del self.slices[key]
+        self._unjudged = set()
+
+    # ------------------------------------------------------------------ host ports
+
+    def apply_pod_ports(self, old: Pod | None, new: Pod | None, holder: str) -> set[str]:
+        """Track every pod that takes host ports; returns the nodes whose claims changed."""
+        nodes: set[str] = set()
+        if old is not None and old.host_ports:
+            claims = self.port_claims.get(old.node)
+            if claims is not None and claims.pop(old.key, None) is not None:
+                nodes.add(old.node)
+                if not claims:
+                    del self.port_claims[old.node]
+        if new is not None and new.host_ports and new.node and not _gone(new):
+            self.port_claims[new.node][new.key] = (new.host_ports, holder)
+            nodes.add(new.node)
+        return nodes
+
+    def holders(self, node: str, ports: Iterable[HostPort], mine: set[str]) -> list[str]:
+        """Who else on `node` holds one of `ports` (same protocol and number): one line each."""
+        wanted = {(p.port, p.protocol) for p in ports}
+        out = []
+        for pod_key, (claimed, holder) in self.port_claims.get(node, {}).items():
+            if pod_key in mine:
+                continue
+            for p in claimed:
+                if (p.port, p.protocol) in wanted:
+                    out.append(f"{p.protocol}/{p.port} held by {holder}")
+        return sorted(set(out))
+
+    # ------------------------------------------------------------------ cells
+
+    def cell_access(
+        self,
+        ds: DaemonSet,
+        node: Node,
+        pods: list[Pod],
+        described: str,
+        domain: str = DEFAULT_CLUSTER_DOMAIN,
+    ) -> CellAccess:
+        """The addresses that reach the daemon on this node, and whether its Services list
+        it as ready. `described` names the pod the cell shows."""
+        pod = next((p for p in pods if p.name == described), None)
+        mine = {p.key for p in pods}
+        conflicts = self.holders(node.name, ds.host_ports, mine) if ds.host_ports else []
+        if pod is None:
+            if conflicts:
+                return CellAccess(note="; ".join(conflicts), port_conflict=True)
+            return NO_ACCESS
+        addresses: list[str] = []
+        if node.internal_ip and not _gone(pod):
+            addresses += [_join(node.internal_ip, p.port) for p in ds.host_ports]
+        services = self.selected_by.get(ds.key, ())
+        in_endpoints: bool | None = None
+        missing: list[str] = []
+        dns: list[str] = []
+        if services:
+            in_endpoints = True
+            entries = self._pod_endpoints.get(pod.key, {})
+            for svc_key in services:
+                mine_here = [e for e in entries.values() if e.service == svc_key]
+                if not mine_here:
+                    in_endpoints = False
+                    missing.append(f"not in the endpoints of Service {svc_key}")
+                    continue
+                if not any(e.endpoint.ready for e in mine_here):
+                    in_endpoints = False
+                    why = (
+                        "terminating"
+                        if any(e.endpoint.terminating for e in mine_here)
+                        else "not ready"
+                    )
+                    missing.append(f"listed by Service {svc_key} as {why}")
+                svc = self.services.get(svc_key)
+                for e in mine_here:
+                    for address in e.endpoint.addresses:
+                        addresses += [_join(address, port) for port in e.ports]
+                    if svc is not None and svc.headless and e.endpoint.addresses:
+                        dns.append(pod_dns_name(svc, e.endpoint, domain))
+        running = pod.phase == "Running"
+        out = bool(running and in_endpoints is False)
+        notes = (missing if out else []) + conflicts
+        if out:
+            notes[0] += ": clients through the Service miss this node's daemon"
+        return CellAccess(
+            addresses=tuple(dict.fromkeys(addresses)),
+            in_service_endpoints=in_endpoints,
+            out_of_endpoints=out,
+            note="; ".join(notes),
+            port_conflict=bool(conflicts),
+            dns=tuple(dict.fromkeys(dns)),
+        )
+
+    def touches(self, ds: DaemonSet) -> bool:
+        """Whether cells of this DaemonSet have anything to show of access at all."""
+        return bool(ds.host_ports or ds.key in self.selected_by)
+
+
+def _gone(pod: Pod) -> bool:
+    return pod.phase in ("Succeeded", "Failed")
+
+
+def _join(address: str, port: int) -> str:
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+
+
+def holder_of(pod: Pod, ds_name: str | None) -> str:
+    if ds_name:
+        return f"DaemonSet {pod.namespace}/{ds_name} (pod {pod.name})"
+    if pod.mirror:
+        return f"static pod {pod.key}"
+    return f"pod {pod.key}"
