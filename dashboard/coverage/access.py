@@ -346,3 +346,92 @@ def holder_of(pod: Pod, ds_name: str | None) -> str:
     if pod.mirror:
         return f"static pod {pod.key}"
     return f"pod {pod.key}"
+
+
+# --------------------------------------------------------------------------- per DaemonSet
+
+
+class PortView(Struct, frozen=True):
+    name: str
+    port: int
+    protocol: str
+    target: int | str
+    container_port: int | None  # the target resolved on this DaemonSet's pods
+
+
+class ServiceView(Struct, frozen=True):
+    namespace: str
+    name: str
+    type: str
+    headless: bool
+    dns: str
+    ports: tuple[PortView, ...]
+    internal_traffic_policy: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+class DaemonSetAccess(Struct, frozen=True):
+    services: tuple[ServiceView, ...]
+    host_ports: tuple[HostPort, ...]
+    host_network: bool
+    notes: tuple[str, ...]  # selector mismatches, rivals for a host port, Local policies
+
+    @property
+    def empty(self) -> bool:
+        return not (self.services or self.host_ports or self.host_network or self.notes)
+
+
+def daemonset_access(
+    index: AccessIndex,
+    ds: DaemonSet,
+    daemonsets: Mapping[str, DaemonSet],
+    domain: str = DEFAULT_CLUSTER_DOMAIN,
+) -> DaemonSetAccess:
+    services = []
+    notes = []
+    for svc in index.services_of(ds.key):
+        ports = tuple(
+            PortView(p.name, p.port, p.protocol, p.target, resolve_target(p.target, p.protocol, ds))
+            for p in svc.ports
+        )
+        services.append(
+            ServiceView(
+                svc.namespace,
+                svc.name,
+                svc.type,
+                svc.headless,
+                dns_name(svc, domain),
+                ports,
+                svc.internal_traffic_policy,
+            )
+        )
+        for p in ports:
+            if p.container_port is None:
+                notes.append(
+                    f"Service {svc.key} port {p.port} targets {p.target!r}, which no container "
+                    f"of the pod template declares"
+                )
+        if svc.internal_traffic_policy == "Local":
+            notes.append(
+                f"Service {svc.key} has internalTrafficPolicy Local: clients reach only their "
+                f"own node's daemon, and a node without a ready one drops their traffic"
+            )
+    for svc in index.meant_but_missing(ds):
+        notes.append(mismatch_reason(svc, ds))
+    if ds.host_ports:
+        wanted = {(p.port, p.protocol) for p in ds.host_ports}
+        for other in daemonsets.values():
+            if other.key == ds.key:
+                continue
+            shared = sorted(
+                f"{p.protocol}/{p.port}" for p in other.host_ports if (p.port, p.protocol) in wanted
+            )
+            if shared:
+                notes.append(
+                    f"DaemonSet {other.key} wants the same host port ({', '.join(shared)}): "
+                    f"on a node both target, only one of the two pods can run"
+                )
+    return DaemonSetAccess(tuple(services), ds.host_ports, ds.host_network, tuple(notes))

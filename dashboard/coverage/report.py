@@ -6,15 +6,18 @@ names the version, and fields are only ever added within a version.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from .access import DEFAULT_CLUSTER_DOMAIN, DaemonSetAccess, daemonset_access
 from .cells import Cell
 from .matrix import Matrix
 from .records import Termination
 from .states import STATE_INFO, State
-from .summary import Counts, cluster_summary, daemonset_summary, node_summary
+from .static import STATIC_KIND, StaticColumn, duplicates, static_columns
+from .summary import Counts, cluster_summary, counts_from, daemonset_summary, node_summary
 
 SCHEMA = "daemonviz.coverage/v1"
 
@@ -46,13 +49,13 @@ def _termination_json(t: Termination | None) -> dict[str, Any] | None:
     }
 
 
-def cell_json(node: str, ds_key: str, cell: Cell) -> dict[str, Any]:
-    return {
+def cell_json(node: str, ds_key: str, cell: Cell, static: bool = False) -> dict[str, Any]:
+    out: dict[str, Any] = {
         "node": node,
         "daemonset": ds_key,
         "state": cell.state.value,
         "reason": cell.reason,
-        "should_run": cell.should_run,
+        "should_run": None if static else cell.should_run,
         "pod": cell.pod or None,
         "pods": cell.pods,
         "status": cell.status_word or None,
@@ -61,21 +64,86 @@ def cell_json(node: str, ds_key: str, cell: Cell) -> dict[str, Any]:
         "last_termination": _termination_json(cell.last_termination),
         "updated": cell.updated,
     }
+    if cell.pod:
+        out["addresses"] = list(cell.addresses)
+        out["in_service_endpoints"] = cell.in_service_endpoints
+        out["out_of_endpoints"] = cell.out_of_endpoints
+    if cell.access_note:
+        out["access_note"] = cell.access_note
+    return out
+
+
+def access_json(a: DaemonSetAccess) -> dict[str, Any]:
+    return {
+        "services": [
+            {
+                "namespace": s.namespace,
+                "name": s.name,
+                "type": s.type,
+                "headless": s.headless,
+                "dns": s.dns,
+                "ports": [
+                    {
+                        "name": p.name or None,
+                        "port": p.port,
+                        "protocol": p.protocol,
+                        "target_port": p.target,
+                        "container_port": p.container_port,
+                    }
+                    for p in s.ports
+                ],
+                "internal_traffic_policy": s.internal_traffic_policy,
+            }
+            for s in a.services
+        ],
+        "host_ports": [
+            {"port": p.port, "protocol": p.protocol, "container": p.container} for p in a.host_ports
+        ],
+        "host_network": a.host_network,
+    }
+
+
+def static_counts(col: StaticColumn) -> Counts:
+    """A static column counts the nodes that run it (and those "missing" one by role) as
+    targeted: there is no desired set, absent nodes count for nothing."""
+    c: Counter[str] = Counter()
+    for cell in col.cells.values():
+        c[cell.state.value] += 1
+        if cell.state is not State.ABSENT:
+            c["targeted"] += 1
+    return counts_from(c)
+
+
+def _statics(matrix: Matrix, only: str | None) -> list[StaticColumn]:
+    return [
+        c
+        for c in static_columns(matrix.nodes, matrix.static_pods.values())
+        if only is None or c.key == only
+    ]
 
 
 def to_json(
-    matrix: Matrix, *, daemonset: str | None = None, generated_at: datetime | None = None
+    matrix: Matrix,
+    *,
+    daemonset: str | None = None,
+    generated_at: datetime | None = None,
+    cluster_domain: str = DEFAULT_CLUSTER_DOMAIN,
 ) -> dict:
     ds_keys = [k for k in sorted(matrix.daemonsets) if daemonset is None or k == daemonset]
+    statics = _statics(matrix, daemonset)
+    twice = duplicates(statics, matrix.daemonsets, _pods_on(matrix, statics))
     summary = cluster_summary(matrix)
     daemonsets = []
     for key in ds_keys:
         s = daemonset_summary(matrix, key)
         ds = matrix.daemonsets[key]
+        access = daemonset_access(matrix.access, ds, matrix.daemonsets, cluster_domain)
+        counts: Mapping[str, int] = matrix.ds_counts.get(key, {})
         daemonsets.append(
             {
                 "namespace": s.namespace,
                 "name": s.name,
+                "kind": "DaemonSet",
                 "strategy": s.strategy,
                 **_counts_json(s.counts),
                 "status": {
@@ -90,6 +158,23 @@ def to_json(
                 },
                 "status_lag": s.status.lagging or None,
                 "status_mismatches": s.status.mismatches,
+                "access": access_json(access),
+                "access_notes": [*access.notes, *(t for t in twice if f" {key} " in t)],
+                "out_of_endpoints": counts.get("out-of-endpoints", 0),
+                "host_port_conflicts": counts.get("host-port-conflict", 0),
+            }
+        )
+    for col in statics:
+        daemonsets.append(
+            {
+                "namespace": col.namespace,
+                "name": col.name,
+                "kind": STATIC_KIND,
+                "strategy": None,
+                **_counts_json(static_counts(col)),
+                "images": list(col.images),
+                "access": {"services": [], "host_ports": [], "host_network": None},
+                "access_notes": [t for t in twice if t.startswith(f"{col.name} runs twice")],
             }
         )
     nodes = []
@@ -112,12 +197,19 @@ def to_json(
         for key in ds_keys
         if (node, key) in matrix.cells
     ]
+    cells += [
+        cell_json(node, col.key, col.cells[node], static=True)
+        for col in statics
+        for node in sorted(col.cells)
+        if col.cells[node].state is not State.ABSENT
+    ]
     return {
         "schema": SCHEMA,
         "generated_at": generated_at.isoformat() if generated_at else None,
         "summary": {
             "nodes": summary.nodes,
             "daemonsets": summary.daemonsets,
+            "static_pods": len(matrix.static_pods),
             "pods": summary.pods,
             "nodes_not_ready": summary.nodes_not_ready,
             **_counts_json(summary.counts),
@@ -132,12 +224,24 @@ def _pct(value: float | None) -> str:
     return "—" if value is None else f"{value:g}%"
 
 
-def to_table(matrix: Matrix, *, daemonset: str | None = None) -> str:
-    """Nodes × DaemonSets, one symbol per cell; then the legend and every problem's reason."""
+def _pods_on(matrix: Matrix, statics: list[StaticColumn]) -> dict[tuple[str, str], list]:
+    return {
+        (node, key): matrix.pods_in_cell(node, key)
+        for col in statics
+        for node in col.pods
+        for key in matrix.daemonsets
+        if (node, key) in matrix.cells
+    }
+
+
+def to_table(matrix: Matrix, *, daemonset: str | None = None, include_static: bool = False) -> str:
+    """Nodes × DaemonSets, one symbol per cell; then the legend and every problem's reason.
+    Static columns (kubelet-managed mirror pods) follow the DaemonSets with `include_static`."""
     ds_keys = [k for k in sorted(matrix.daemonsets) if daemonset is None or k == daemonset]
+    statics = _statics(matrix, daemonset) if include_static else []
     nodes = sorted(matrix.nodes)
     out: list[str] = []
-    if not ds_keys or not nodes:
+    if (not ds_keys and not statics) or not nodes:
         out.append(f"{len(nodes)} nodes, {len(ds_keys)} DaemonSets: nothing to show.")
         return "\n".join(out) + "\n"
 
@@ -152,16 +256,24 @@ def to_table(matrix: Matrix, *, daemonset: str | None = None) -> str:
             f"healthy {c.healthy:>4}  missing {c.missing:>3}  failing {c.failing:>3}  "
             f"outdated {c.outdated:>3}{extra}"
         )
+    for i, col in enumerate(statics, len(ds_keys) + 1):
+        c = static_counts(col)
+        out.append(
+            f"  {i:>2}  {col.key + ' (static)':<48} runs on {c.targeted - c.missing:>4}  "
+            f"healthy {c.healthy:>4}  missing {c.missing:>3}  failing {c.failing:>3}"
+        )
     out.append("")
     width = max(len(n) for n in nodes)
     status_width = max(len(matrix.health[n].word) for n in nodes)
-    header = " ".join(f"{i:>2}" for i in range(1, len(ds_keys) + 1))
+    header = " ".join(f"{i:>2}" for i in range(1, len(ds_keys) + len(statics) + 1))
     out.append(f"{'NODE':<{width}}  {'STATUS':<{status_width}}  {header}")
     for node in nodes:
         symbols = " ".join(
             f"{matrix.cells[(node, k)].symbol:>2}" if (node, k) in matrix.cells else " ?"
             for k in ds_keys
         )
+        if statics:
+            symbols += " " + " ".join(f"{col.cells[node].symbol:>2}" for col in statics)
         out.append(f"{node:<{width}}  {matrix.health[node].word:<{status_width}}  {symbols}")
     out.append("")
     out.append(
@@ -182,6 +294,23 @@ def to_table(matrix: Matrix, *, daemonset: str | None = None) -> str:
             problems.append(
                 f"  {cell.symbol} {key} on {node}: {cell.state.label}{pod} — {cell.reason}"
             )
+    for key in ds_keys:
+        for node in nodes:
+            cell = matrix.cells.get((node, key))
+            if cell is not None and (cell.out_of_endpoints or cell.port_conflict):
+                problems.append(f"  ! {key} on {node}: {cell.access_note}")
+    for col in statics:
+        for node in nodes:
+            cell = col.cells[node]
+            if cell.state.is_problem:
+                pod = f" pod {cell.pod}" if cell.pod else ""
+                problems.append(
+                    f"  {cell.symbol} {col.key} (static) on {node}: {cell.state.label}{pod} — "
+                    f"{cell.reason}"
+                )
+    problems += [
+        f"  ! {t}" for t in duplicates(statics, matrix.daemonsets, _pods_on(matrix, statics))
+    ]
     out.append("")
     out.append(f"Problems ({len(problems)}):" if problems else "Problems: none")
     out.extend(problems)
@@ -203,9 +332,11 @@ def to_table(matrix: Matrix, *, daemonset: str | None = None) -> str:
 
 
 def below(
-    matrix: Matrix, threshold: float, daemonset: str | None = None
+    matrix: Matrix, threshold: float, daemonset: str | None = None, include_static: bool = False
 ) -> list[tuple[str, float]]:
-    """DaemonSets whose coverage is under `threshold` percent (those targeting nothing excluded)."""
+    """DaemonSets whose coverage is under `threshold` percent (those targeting nothing excluded);
+    with `include_static`, static columns too (healthy among the nodes that run one, or miss
+    one by their role)."""
     low = []
     for key in sorted(matrix.daemonsets):
         if daemonset is not None and key != daemonset:
@@ -213,4 +344,9 @@ def below(
         cov = daemonset_summary(matrix, key).counts.coverage
         if cov is not None and cov < threshold:
             low.append((key, cov))
+    if include_static:
+        for col in _statics(matrix, daemonset):
+            cov = static_counts(col).coverage
+            if cov is not None and cov < threshold:
+                low.append((f"{col.key} (static)", cov))
     return low

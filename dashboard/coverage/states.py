@@ -35,6 +35,8 @@ class State(StrEnum):
     NOT_AVAILABLE = "not-available"
     OUTDATED = "outdated"
     HEALTHY = "healthy"
+    # Static pods only (coverage/static.py): no desired set, so "not here" is no problem.
+    ABSENT = "absent"
 
     @property
     def info(self) -> StateInfo:
@@ -78,6 +80,7 @@ STATE_INFO: dict[State, StateInfo] = {
     State.NOT_AVAILABLE: StateInfo("◔", "ready, not yet available", 20, "progressing"),
     State.OUTDATED: StateInfo("↑", "healthy, outdated", 10, "outdated"),
     State.HEALTHY: StateInfo("✓", "healthy", 1, "healthy"),
+    State.ABSENT: StateInfo("–", "absent (static pod)", 0, "idle"),
 }
 
 # Waiting reasons grouped as the kubelet reports them (docs/cells.md).

@@ -323,3 +323,103 @@ def test_unknown_kinds_are_skipped_with_a_note(tmp_path):
 def test_empty_directory_is_an_error(tmp_path):
     with pytest.raises(CommandError, match="directory has no .json files"):
         call("--snapshot", str(tmp_path))
+
+
+# --------------------------------------------------------------------------- access, static
+
+
+def _access_snapshot(tmp_path) -> Path:
+    from tests.helpers.k8s import endpoint, endpoint_slice, mirror_pod, service
+
+    cp = {"node-role.kubernetes.io/control-plane": ""}
+    ds = daemonset(
+        "log-agent",
+        "logging",
+        match_labels={"app": "log-agent"},
+        ports=[{"name": "metrics", "containerPort": 9100, "hostPort": 9100}],
+    )
+    pods = {n: daemon_pod(ds, n, pod_ip=f"10.244.{i}.5") for i, n in enumerate(("a", "b"), 1)}
+    svc = service(
+        "log-agent",
+        "logging",
+        selector={"app": "log-agent"},
+        headless=True,
+        ports=[{"name": "metrics", "port": 80, "targetPort": "metrics"}],
+    )
+    es = endpoint_slice(
+        svc,
+        [
+            endpoint(pods["a"], "10.244.1.5"),
+            endpoint(pods["b"], "10.244.2.5", ready=False),
+        ],
+        ports=[{"name": "metrics", "port": 9100, "protocol": "TCP"}],
+    )
+    items = [
+        node("a", labels=cp, internal_ip="192.0.2.1"),
+        node("b", labels=cp, internal_ip="192.0.2.2"),
+        ds,
+        *pods.values(),
+        svc,
+        es,
+        mirror_pod("kube-apiserver", "a"),
+    ]
+    path = tmp_path / "access.json"
+    path.write_text(json.dumps(v1_list(items)))
+    return path
+
+
+def test_json_carries_access_paths_and_static_columns(tmp_path):
+    doc = _json("--snapshot", str(_access_snapshot(tmp_path)), "--cluster-domain", "corp.local")
+    (ds,) = [d for d in doc["daemonsets"] if d["kind"] == "DaemonSet"]
+    assert ds["access"] == {
+        "services": [
+            {
+                "namespace": "logging",
+                "name": "log-agent",
+                "type": "ClusterIP",
+                "headless": True,
+                "dns": "log-agent.logging.svc.corp.local",
+                "ports": [
+                    {
+                        "name": "metrics",
+                        "port": 80,
+                        "protocol": "TCP",
+                        "target_port": "metrics",
+                        "container_port": 9100,
+                    }
+                ],
+                "internal_traffic_policy": "Cluster",
+            }
+        ],
+        "host_ports": [{"port": 9100, "protocol": "TCP", "container": "log-agent"}],
+        "host_network": False,
+    }
+    assert ds["out_of_endpoints"] == 1
+    cells = {(c["node"], c["daemonset"]): c for c in doc["cells"]}
+    a = cells[("a", "logging/log-agent")]
+    assert sorted(a["addresses"]) == ["10.244.1.5:9100", "192.0.2.1:9100"]
+    assert a["in_service_endpoints"] is True
+    b = cells[("b", "logging/log-agent")]
+    assert b["in_service_endpoints"] is False and b["out_of_endpoints"] is True
+    (static,) = [d for d in doc["daemonsets"] if d["kind"] == "StaticPod"]
+    assert (static["namespace"], static["name"]) == ("kube-system", "kube-apiserver")
+    sa = cells[("a", "kube-system/kube-apiserver")]
+    assert sa["should_run"] is None and sa["state"] == "healthy"
+    # Absent on b while present on its only control-plane peer: "missing".
+    assert cells[("b", "kube-system/kube-apiserver")]["state"] == "missing"
+    assert doc["schema"] == "daemonviz.coverage/v1"
+
+
+def test_table_and_fail_under_ignore_static_columns_unless_asked(tmp_path):
+    path = str(_access_snapshot(tmp_path))
+    out, _ = call("--snapshot", path)
+    assert "(static)" not in out
+    assert "! logging/log-agent on b: listed by Service logging/log-agent as not ready" in out
+    out, _ = call("--snapshot", path, "--include-static")
+    assert "kube-system/kube-apiserver (static)" in out
+    assert "absent on this control-plane node while present on the other 1" in out
+    # The DaemonSet is fully healthy; the static column is at 50 %.
+    assert run_cli("--snapshot", path, "--fail-under", "90").returncode == 0
+    proc = run_cli("--snapshot", path, "--fail-under", "90", "--include-static")
+    assert proc.returncode == 2
+    assert b"kube-system/kube-apiserver (static) is 50%" in proc.stderr

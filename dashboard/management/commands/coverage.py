@@ -13,6 +13,7 @@ from django.utils import timezone
 from dashboard.coverage.records import Record, Skipped
 from dashboard.coverage.report import below, to_json, to_table
 from dashboard.coverage.snapshot import SnapshotError, build_matrix, decode_documents, read_inputs
+from dashboard.coverage.static import static_columns
 
 # Exit status when a DaemonSet's coverage is below --fail-under (for cron/CI gating).
 EXIT_BELOW_THRESHOLD = 2
@@ -21,7 +22,8 @@ EXIT_BELOW_THRESHOLD = 2
 class Command(BaseCommand):
     help = (
         "Print the node × DaemonSet coverage matrix of a snapshot "
-        "(kubectl get nodes,daemonsets,pods,controllerrevisions -A -o json) or of a live cluster."
+        "(kubectl get nodes,daemonsets,pods,controllerrevisions,services,endpointslices -A -o json) "
+        "or of a live cluster."
     )
     requires_system_checks: list[str] = []
 
@@ -45,6 +47,18 @@ class Command(BaseCommand):
             metavar="PCT",
             help=f"exit {EXIT_BELOW_THRESHOLD} when any DaemonSet's coverage is below PCT",
         )
+        parser.add_argument(
+            "--include-static",
+            action="store_true",
+            help="also show static pods (kubelet-managed mirror pods) in the table, and hold "
+            "them to --fail-under (the JSON always lists them)",
+        )
+        parser.add_argument(
+            "--cluster-domain",
+            default="cluster.local",
+            metavar="DOMAIN",
+            help="the cluster's DNS domain, for Service names (default: cluster.local)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
@@ -56,17 +70,26 @@ class Command(BaseCommand):
             notes = ", ".join(f"{n} {kind}" for kind, n in sorted(skipped.items()))
             self.stderr.write(f"note: skipped objects of kinds the matrix does not use: {notes}")
         only = options["daemonset"]
-        if only and only not in matrix.daemonsets:
+        statics = {c.key for c in static_columns(matrix.nodes, matrix.static_pods.values())}
+        if only and only not in matrix.daemonsets and only not in statics:
             known = ", ".join(sorted(matrix.daemonsets)) or "none"
             raise CommandError(f"DaemonSet {only!r} not found (known: {known})")
+        include_static = options["include_static"]
         if options["format"] == "json":
-            doc = to_json(matrix, daemonset=only, generated_at=timezone.now())
+            doc = to_json(
+                matrix,
+                daemonset=only,
+                generated_at=timezone.now(),
+                cluster_domain=options["cluster_domain"],
+            )
             self.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False))
         else:
-            self.stdout.write(to_table(matrix, daemonset=only), ending="")
+            self.stdout.write(
+                to_table(matrix, daemonset=only, include_static=include_static), ending=""
+            )
         threshold = options["fail_under"]
         if threshold is not None:
-            low = below(matrix, threshold, only)
+            low = below(matrix, threshold, only, include_static=include_static)
             if low:
                 for key, cov in low:
                     self.stderr.write(f"coverage of {key} is {cov:g}%, below {threshold:g}%")
