@@ -23,8 +23,10 @@ from kubernetes.client.exceptions import ApiException
 
 from dashboard.clusters.config import ClusterConfig
 from dashboard.collect.collector import ClusterCollector
+from dashboard.coverage.access import daemonset_access
 from dashboard.coverage.matrix import Matrix
 from dashboard.coverage.states import State
+from dashboard.coverage.static import static_columns
 from dashboard.coverage.summary import daemonset_summary
 from dashboard.kube.clients import client_from_kubeconfig
 from tests.e2e.workload import (
@@ -35,9 +37,13 @@ from tests.e2e.workload import (
     NAMESPACE,
     POOLS,
     Admin,
+    access_daemonset_manifest,
+    access_service_manifest,
     controller_at_rest,
     daemonset_manifest,
     ds_key,
+    mirror_pod_manifest,
+    node_ip,
     node_names,
     pool_of,
     wait_until,
@@ -735,3 +741,170 @@ def test_deleted_daemonset_column_disappears(dash):
     assert key not in dash.matrix.ds_counts
     remaining = [n for n in DAEMONSETS if n != "amd64-only"]
     dash.wait_rest(remaining)
+
+
+# --------------------------------------------------------------------------- access paths
+
+
+def _slice_endpoints(admin, service: str) -> dict[str, object]:
+    """pod name -> its endpoint in the Service's EndpointSlices, as the controller wrote it."""
+    from kubernetes.client import DiscoveryV1Api
+
+    api = DiscoveryV1Api(admin.core.api_client)
+    slices = api.list_namespaced_endpoint_slice(
+        NAMESPACE, label_selector=f"kubernetes.io/service-name={service}"
+    ).items
+    return {e.target_ref.name: e for s in slices for e in (s.endpoints or []) if e.target_ref}
+
+
+def test_access_paths_come_from_the_real_endpointslice_controller(control_plane, dash):
+    name, port = "access-agent", 9400
+    key = ds_key(name)
+    general = node_names("general")
+    admin = dash.admin
+    admin.create_daemonset(access_daemonset_manifest(name, port))
+    admin.core.create_namespaced_service(NAMESPACE, access_service_manifest(name, {"app": name}))
+    # Meant for it (its app label says so), but its selector has a typo: selects nothing.
+    typo = access_service_manifest(f"{name}-old", {"app": "access-agnt"})
+    typo["metadata"]["labels"] = {"app": name}
+    admin.core.create_namespaced_service(NAMESPACE, typo)
+    try:
+        wait_until(
+            f"DaemonSet {name} at rest",
+            lambda: (
+                controller_at_rest(ds := admin.daemonset(name))
+                and ds.status.desired_number_scheduled == len(general)
+            ),
+            timeout=180,
+        )
+        # The real EndpointSlice controller lists every daemon pod, by its pod IP.
+        wait_until(
+            "every daemon pod ready in the Service's slices",
+            lambda: (
+                len(eps := _slice_endpoints(admin, name)) == len(general)
+                and all(e.conditions.ready for e in eps.values())
+            ),
+            timeout=120,
+        )
+
+        def every_cell_reachable(m: Matrix) -> bool:
+            cells = [m.cells.get((n, key)) for n in general]
+            return all(c is not None and c.in_service_endpoints is True for c in cells)
+
+        dash.until("every cell in its Service's endpoints", every_cell_reachable)
+        for node in general:
+            pod = admin.pod_on(name, node)
+            cell = dash.cell(node, name)
+            assert pod.status.pod_ip.startswith("10.244."), pod.status.pod_ip
+            assert set(cell.addresses) == {
+                f"{pod.status.pod_ip}:{port}",  # the Service's endpoint (named targetPort)
+                f"{node_ip(node)}:{port}",  # the hostPort on the node's InternalIP
+            }, (node, cell)
+            assert cell.dns == (
+                f"{pod.status.pod_ip.replace('.', '-')}.{name}.{NAMESPACE}.svc.cluster.local",
+            )
+            assert not cell.out_of_endpoints
+        # The column: its Service, the resolved named port, and the typo explained.
+        access = daemonset_access(
+            dash.matrix.access, dash.matrix.daemonsets[key], dash.matrix.daemonsets
+        )
+        (svc,) = access.services
+        assert (svc.name, svc.headless, svc.dns) == (
+            name,
+            True,
+            f"{name}.{NAMESPACE}.svc.cluster.local",
+        )
+        assert [(p.port, p.target, p.container_port) for p in svc.ports] == [(80, "metrics", 9400)]
+        assert any(
+            f"Service {NAMESPACE}/{name}-old selects none of its pods" in n
+            and "app=access-agnt (the pod template has app=access-agent)" in n
+            for n in access.notes
+        ), access.notes
+
+        # A readiness probe starts failing on one node (our kwok stage): the pod keeps
+        # running, the controller marks its endpoint not ready, the cell says so.
+        victim = general[0]
+        pod = admin.pod_on(name, victim)
+        admin.core.patch_namespaced_pod(
+            pod.metadata.name,
+            NAMESPACE,
+            {"metadata": {"labels": {"unready.stage.daemonviz.dev": "true"}}},
+        )
+        wait_until(
+            "the slice lists the pod as not ready",
+            lambda: (
+                (e := _slice_endpoints(admin, name).get(pod.metadata.name)) is None
+                or not e.conditions.ready
+            ),
+            timeout=90,
+        )
+        dash.until(
+            "the cell is out of the Service's endpoints",
+            lambda m: (c := m.cells.get((victim, key))) is not None and c.out_of_endpoints,
+        )
+        cell = dash.cell(victim, name)
+        assert cell.in_service_endpoints is False
+        assert f"Service {NAMESPACE}/{name}" in cell.access_note
+        assert "clients through the Service miss this node's daemon" in cell.access_note
+        assert dash.matrix.ds_counts[key]["out-of-endpoints"] == 1
+        assert not dash.cell(general[1], name).out_of_endpoints
+    finally:
+        admin.core.delete_namespaced_service(f"{name}-old", NAMESPACE)
+        admin.core.delete_namespaced_service(name, NAMESPACE)
+        admin.apps.delete_namespaced_daemon_set(name, NAMESPACE, propagation_policy="Background")
+    dash.until(
+        "the access agent, its Service and its slices gone",
+        lambda m: (
+            key not in m.daemonsets
+            and not any(s.namespace == NAMESPACE for s in m.access.services.values())
+            and not m.access.slices
+        ),
+        timeout=90,
+    )
+
+
+def test_a_mirror_pod_is_a_static_column(control_plane, dash):
+    admin = dash.admin
+    host = admin.core.read_node("infra-1")
+    manifest = mirror_pod_manifest("node-proxy", host)
+    admin.core.create_namespaced_pod(NAMESPACE, manifest)
+    pod_key = f"{NAMESPACE}/{manifest['metadata']['name']}"
+    try:
+
+        def static_healthy(m: Matrix):
+            cols = static_columns(m.nodes, m.static_pods.values())
+            col = next((c for c in cols if c.key == f"{NAMESPACE}/node-proxy"), None)
+            return col if col and col.cells["infra-1"].state is State.HEALTHY else None
+
+        col = dash.until("a healthy static column node-proxy", static_healthy)
+        assert pod_key in dash.matrix.static_pods
+        assert pod_key not in dash.matrix.pods  # no daemon pod, no DaemonSet cell
+        # Absent elsewhere, never "missing": the other infra nodes run none either.
+        assert {c.state for n, c in col.cells.items() if n != "infra-1"} == {State.ABSENT}
+        doc = json.loads(
+            subprocess.run(
+                [
+                    sys.executable,
+                    "manage.py",
+                    "coverage",
+                    "--kubeconfig",
+                    str(control_plane.sa_kubeconfig),
+                    "--format",
+                    "json",
+                ],
+                cwd=REPO,
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=True,
+                env={**os.environ, "DJANGO_SETTINGS_MODULE": "daemonviz.settings"},
+            ).stdout
+        )
+        (entry,) = [d for d in doc["daemonsets"] if d["kind"] == "StaticPod"]
+        assert (entry["namespace"], entry["name"]) == (NAMESPACE, "node-proxy")
+        cell = next(c for c in doc["cells"] if c["daemonset"] == f"{NAMESPACE}/node-proxy")
+        assert (cell["node"], cell["state"], cell["should_run"]) == ("infra-1", "healthy", None)
+        assert all(d["kind"] == "DaemonSet" for d in doc["daemonsets"] if d is not entry)
+    finally:
+        admin.core.delete_namespaced_pod(manifest["metadata"]["name"], NAMESPACE)
+    dash.until("the static column gone", lambda m: pod_key not in m.static_pods, timeout=60)

@@ -6,6 +6,7 @@ use to change the cluster (the dashboard itself only ever reads, with its Servic
 from __future__ import annotations
 
 import time
+import zlib
 from collections.abc import Callable
 from typing import Any
 
@@ -39,6 +40,23 @@ def node_names(pool: str) -> list[str]:
 ALL_NODES = [n for pool in POOLS for n in node_names(pool)]
 
 
+def node_number(name: str) -> int:
+    """1.. for the workload's nodes; nodes that join later get numbers from 200 on."""
+    if name in ALL_NODES:
+        return ALL_NODES.index(name) + 1
+    return 200 + zlib.crc32(name.encode()) % 50
+
+
+def node_ip(name: str) -> str:
+    # TEST-NET-1 (RFC 5737): addresses that only ever appear inside API objects. They must
+    # not be loopback: the EndpointSlice controller refuses those, and slices stay empty.
+    return f"192.0.2.{node_number(name)}"
+
+
+def node_pod_cidr(name: str) -> str:
+    return f"10.244.{node_number(name)}.0/24"  # kwok takes pod IPs from the node's podCIDR
+
+
 def node_manifest(name: str, pool: str) -> dict[str, Any]:
     _, extra, taints = POOLS[pool]
     return {
@@ -56,7 +74,15 @@ def node_manifest(name: str, pool: str) -> dict[str, Any]:
                 **extra,
             },
         },
-        "spec": {"taints": [dict(t) for t in taints]},
+        "spec": {"taints": [dict(t) for t in taints], "podCIDR": node_pod_cidr(name)},
+        # A node may be created with its status (kubelets register that way); kwok's
+        # node-initialize stage keeps addresses it finds.
+        "status": {
+            "addresses": [
+                {"type": "InternalIP", "address": node_ip(name)},
+                {"type": "Hostname", "address": name},
+            ]
+        },
     }
 
 
@@ -101,6 +127,68 @@ def daemonset_manifest(
             "selector": {"matchLabels": {"app": name}},
             "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 2}},
             "template": {"metadata": {"labels": {"app": name}}, "spec": spec},
+        },
+    }
+
+
+def access_daemonset_manifest(name: str, host_port: int) -> dict[str, Any]:
+    """A node agent reached two ways: a hostPort on the node's address, and a named port
+    behind a headless Service (access_service_manifest)."""
+    manifest = daemonset_manifest(
+        name, image=f"registry.example/{name}:1", node_selector={"pool": "general"}
+    )
+    container = manifest["spec"]["template"]["spec"]["containers"][0]
+    container["ports"] = [
+        {"name": "metrics", "containerPort": 9400, "hostPort": host_port, "protocol": "TCP"}
+    ]
+    return manifest
+
+
+def access_service_manifest(name: str, selector: dict[str, str]) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": NAMESPACE, "labels": {"app": name}},
+        "spec": {
+            "clusterIP": "None",
+            "selector": selector,
+            "ports": [{"name": "metrics", "port": 80, "targetPort": "metrics"}],
+        },
+    }
+
+
+def mirror_pod_manifest(component: str, node: Any) -> dict[str, Any]:
+    """A pod as a kubelet mirrors a static pod: the config.mirror annotation, named
+    `<manifest>-<node>`, a controller ownerReference to its Node, bound to it. No
+    ServiceAccount: admission refuses one on a mirror pod."""
+    digest = f"{zlib.crc32(component.encode()):08x}" * 4
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": f"{component}-{node.metadata.name}",
+            "namespace": NAMESPACE,
+            "labels": {"component": component, "tier": "control-plane"},
+            "annotations": {
+                "kubernetes.io/config.mirror": digest,
+                "kubernetes.io/config.hash": digest,
+                "kubernetes.io/config.source": "file",
+            },
+            "ownerReferences": [
+                {
+                    "apiVersion": "v1",
+                    "kind": "Node",
+                    "name": node.metadata.name,
+                    "uid": node.metadata.uid,
+                    "controller": True,
+                }
+            ],
+        },
+        "spec": {
+            "nodeName": node.metadata.name,
+            "automountServiceAccountToken": False,
+            "tolerations": [{"operator": "Exists", "effect": "NoExecute"}],
+            "containers": [_container(component, f"registry.example/{component}:1")],
         },
     }
 

@@ -98,7 +98,7 @@ def test_slices_reach_cells_live_and_unrelated_ones_are_dropped(tmp_path, world)
     c = _collector(tmp_path, server)
     try:
         c.start_source()
-        _synced(c, lambda: (("n2", KEY) in c.matrix.cells))
+        _synced(c, lambda: ("n2", KEY) in c.matrix.cells)
         cell = c.matrix.cells[("n2", KEY)]
         assert cell.in_service_endpoints is True
         assert set(cell.addresses) == {"10.244.2.5:9100", "192.0.2.2:9100"}
@@ -126,13 +126,12 @@ def test_single_namespace_lists_services_and_slices_in_it(tmp_path, world):
     c = _collector(tmp_path, server, namespaces_include=(NS,))
     try:
         c.start_source()
-        _synced(c, lambda: (("n1", KEY) in c.matrix.cells))
+        _synced(c, lambda: ("n1", KEY) in c.matrix.cells)
         assert c.matrix.cells[("n1", KEY)].in_service_endpoints is True
         paths = [p for _, p in server.requests]
         assert any(p.startswith(f"/api/v1/namespaces/{NS}/services") for p in paths)
         assert any(
-            p.startswith(f"/apis/discovery.k8s.io/v1/namespaces/{NS}/endpointslices")
-            for p in paths
+            p.startswith(f"/apis/discovery.k8s.io/v1/namespaces/{NS}/endpointslices") for p in paths
         )
         assert not any(p.startswith("/api/v1/services") for p in paths)
     finally:
@@ -149,7 +148,7 @@ def test_a_malformed_slice_is_skipped_and_the_rest_stays(tmp_path, world):
     c = _collector(tmp_path, server)
     try:
         c.start_source()
-        _synced(c, lambda: (("n1", KEY) in c.matrix.cells))
+        _synced(c, lambda: ("n1", KEY) in c.matrix.cells)
         assert c.matrix.cells[("n1", KEY)].in_service_endpoints is True
         assert f"{NS}/evil" not in c.matrix.access.slices
     finally:

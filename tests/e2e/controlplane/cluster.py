@@ -534,8 +534,11 @@ class ControlPlane:
                 f"--config={config}",
                 "--manage-all-nodes=true",
                 f"--server-address={HOST}:{port}",
-                f"--node-ip={HOST}",
-                "--cidr=127.10.0.1/16",  # pod IPs are only written into status; loopback anyway
+                # Node and pod addresses are only ever written into API objects, never dialled;
+                # they must not be loopback, which the EndpointSlice controller refuses (the
+                # workload's nodes also bring their own InternalIP and podCIDR).
+                "--node-ip=192.0.2.254",
+                "--cidr=10.250.0.1/16",
                 "--v=INFO",
             ],
         )
