@@ -221,6 +221,8 @@ DEFAULT_EXCEPTION_REPORTER_FILTER = "dashboard.clusters.redact.AlwaysSafeExcepti
 DAEMONVIZ_EMBEDDED_COLLECTOR = env_bool("DAEMONVIZ_EMBEDDED_COLLECTOR", default=True)
 # How long the collector gathers changes before publishing one delta (seconds).
 DAEMONVIZ_COALESCE_SECONDS = env_float("DAEMONVIZ_COALESCE_SECONDS", 0.25)
+# The clusters' DNS domain, for the Service names the access paths show.
+DAEMONVIZ_CLUSTER_DOMAIN = env_str("DAEMONVIZ_CLUSTER_DOMAIN", "cluster.local")
 # Churn of simulated clusters, in events per minute (empty: the scenario's default).
 DAEMONVIZ_SIM_CHURN = env_float("DAEMONVIZ_SIM_CHURN", 0.0) or None
 # Register a simulated demo cluster on first start when no cluster exists.

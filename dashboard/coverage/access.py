@@ -191,14 +191,22 @@ class AccessIndex:
     def apply_slice(self, deleted: bool, es: EndpointSlice) -> set[str]:
         """Index a slice; returns the pod keys whose entries changed."""
         old = self.slices.pop(es.key, None)
-        touched: set[str] = set()
+        before = self._entries(old) if old is not None else {}
         if old is not None:
-            touched |= self._unindex(old)
+            self._unindex(old)
         if not deleted:
             self.slices[es.key] = es
-            touched |= self._index(es)
+            self._index(es)
             self._unjudged.add(es.key)
-        return touched
+        after = self._entries(es) if not deleted else {}
+        # Only the pods whose own entry moved: the controller rewrites a whole slice (up to
+        # 100 endpoints) when one of its pods changes.
+        return {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
+
+    @staticmethod
+    def _entries(es: EndpointSlice) -> dict[str, tuple[SliceEndpoint, tuple[int, ...]]]:
+        ports = tuple(p.port for p in es.ports)
+        return {f"{es.namespace}/{ep.pod}": (ep, ports) for ep in es.endpoints if ep.pod}
 
     def _index(self, es: EndpointSlice) -> set[str]:
         ports = tuple(p.port for p in es.ports)

@@ -713,8 +713,12 @@ def _in_words(exc: BaseException) -> str:
 def _with_access(cell: Cell, a: CellAccess) -> Cell:
     if not (a.addresses or a.note or a.in_service_endpoints is not None):
         return cell
+    flagged = a.out_of_endpoints or a.port_conflict
     return _replace(
         cell,
+        # The note joins the reason when it is a problem: every view that shows a cell's
+        # reason (grid tooltip, wall, CLI, history) then says it too.
+        reason=f"{cell.reason}; {a.note}" if flagged and a.note else cell.reason,
         addresses=a.addresses,
         in_service_endpoints=a.in_service_endpoints,
         out_of_endpoints=a.out_of_endpoints,

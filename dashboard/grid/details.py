@@ -11,7 +11,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
+
 from dashboard.collect.registry import registry
+from dashboard.coverage.access import daemonset_access
 from dashboard.coverage.eligibility import describe_taint
 from dashboard.coverage.grouping import ZONE_LABEL, node_pool, node_role
 from dashboard.coverage.matrix import Matrix
@@ -116,6 +119,10 @@ def daemonset_detail(matrix: Matrix, ds_key: str) -> dict[str, Any] | None:
         "current_hash": matrix.current_hash(ds_key) or "",
         "rows": rows,
         "command": kubectl("-n", ds.namespace, "describe", "ds", ds.name),
+        "access": daemonset_access(
+            matrix.access, ds, matrix.daemonsets, settings.DAEMONVIZ_CLUSTER_DOMAIN
+        ),
+        "out_of_endpoints": (c := matrix.ds_counts.get(ds_key)) and c["out-of-endpoints"],
     }
 
 

@@ -28,7 +28,7 @@ from dashboard.coverage.summary import (
     daemonset_summary,
     headline,
 )
-from dashboard.grid.model import Column, GridView, Row, dom_id, make_row
+from dashboard.grid.model import Column, GridView, Row, access_title, dom_id, make_row
 
 if TYPE_CHECKING:  # a stub-only Protocol: what get_template returns, whatever the backend
     from django.template.backends.base import _EngineTemplate
@@ -55,9 +55,18 @@ _MARKS = {"id": "\x00I\x00", "node": "\x00N\x00", "ds": "\x00D\x00", "href": "\x
 
 
 @lru_cache(maxsize=8192)
-def _cell_skeleton(state: State | None, reason: str, restarts: int) -> str:
-    cell = None if state is None else Cell(state, reason, True, restarts=restarts)
+def _cell_skeleton(state: State | None, reason: str, restarts: int, flag: bool = False) -> str:
+    # `flag`: out of its Service's endpoints, or a host port taken (coverage/access.py).
+    cell = (
+        None
+        if state is None
+        else Cell(state, reason, True, restarts=restarts, out_of_endpoints=flag)
+    )
     return template("dashboard/_cell.html").render({**_MARKS, "cell": cell})
+
+
+def _flag(cell: Cell) -> bool:
+    return cell.out_of_endpoints or cell.port_conflict
 
 
 @lru_cache(maxsize=65536)
@@ -74,7 +83,7 @@ def render_cell(slug: str, node: str, ds_key: str, cell: Cell | None) -> str:
     if cell is None:
         skeleton = _cell_skeleton(None, "", 0)
     else:
-        skeleton = _cell_skeleton(cell.state, cell.reason, cell.restarts)
+        skeleton = _cell_skeleton(cell.state, cell.reason, cell.restarts, _flag(cell))
     return fill_cell(skeleton, _cell_base(slug), node, ds_key)
 
 
@@ -175,12 +184,19 @@ def delta_payload(
         # row or column (a removed column re-syncs the client).
         if cell is None or node in added or node in removed or ds_key not in matrix.daemonsets:
             continue
-        skeleton = _cell_skeleton(cell.state, cell.reason, cell.restarts)
+        skeleton = _cell_skeleton(cell.state, cell.reason, cell.restarts, _flag(cell))
         index = skeletons.setdefault(skeleton, len(skeletons))
         cells.append([node, ds_key, cell_id(node, ds_key), index])
 
     all_columns = [
-        Column(k, ds.namespace, ds.name, dom_id(k), daemonset_summary(matrix, k))
+        Column(
+            k,
+            ds.namespace,
+            ds.name,
+            dom_id(k),
+            daemonset_summary(matrix, k),
+            access_title(matrix, ds),
+        )
         for k, ds in sorted(matrix.daemonsets.items())
     ]
     rows_added = []

@@ -14,6 +14,9 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import urlencode
 
+from django.conf import settings
+
+from dashboard.coverage.access import daemonset_access
 from dashboard.coverage.cells import Cell, NodeHealth
 from dashboard.coverage.grouping import (
     ZONE_LABEL,
@@ -24,7 +27,7 @@ from dashboard.coverage.grouping import (
     proportion_bucket,
 )
 from dashboard.coverage.matrix import Matrix
-from dashboard.coverage.records import Node
+from dashboard.coverage.records import DaemonSet, Node
 from dashboard.coverage.selectors import Requirement, SelectorError, parse_selector
 from dashboard.coverage.states import State
 from dashboard.coverage.summary import DaemonSetSummary, daemonset_summary
@@ -144,6 +147,7 @@ class Column:
     name: str
     id: str
     summary: DaemonSetSummary
+    access: str = ""  # how clients reach it, one line for the header's tooltip
     html: str = ""  # filled by the view (fragments.render_colhead)
 
 
@@ -249,9 +253,44 @@ class GridView:
     error: str = ""
 
 
+def access_title(matrix: Matrix, ds: DaemonSet) -> str:
+    """The column head's access paths: Services (DNS name, ports → container ports), host
+    ports, and how many running daemons their Service's clients miss."""
+    a = daemonset_access(matrix.access, ds, matrix.daemonsets, settings.DAEMONVIZ_CLUSTER_DOMAIN)
+    if a.empty:
+        return ""
+    parts = []
+    for s in a.services:
+        ports = ", ".join(
+            f"{p.port}→{p.target}"
+            + (f" ({p.container_port})" if isinstance(p.target, str) and p.container_port else "")
+            for p in s.ports
+        )
+        kind = "headless" if s.headless else s.type
+        local = ", internalTrafficPolicy Local" if s.internal_traffic_policy == "Local" else ""
+        parts.append(f"Service {s.dns} ({kind}{local}) {ports}".rstrip())
+    if a.host_ports:
+        parts.append("host ports " + ", ".join(f"{p.protocol}/{p.port}" for p in a.host_ports))
+    if a.host_network:
+        parts.append("hostNetwork")
+    counts = matrix.ds_counts.get(ds.key)
+    out = counts["out-of-endpoints"] if counts else 0
+    if out:
+        parts.append(f"{out} running daemon(s) out of their Service's endpoints")
+    parts += a.notes
+    return "; ".join(parts)
+
+
 def visible_columns(matrix: Matrix, filters: GridFilters) -> list[Column]:
     return [
-        Column(key, ds.namespace, ds.name, dom_id(key), daemonset_summary(matrix, key))
+        Column(
+            key,
+            ds.namespace,
+            ds.name,
+            dom_id(key),
+            daemonset_summary(matrix, key),
+            access_title(matrix, ds),
+        )
         for key, ds in sorted(matrix.daemonsets.items())
         if filters.column_visible(key)
     ]

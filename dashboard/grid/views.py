@@ -95,7 +95,7 @@ def grid(request: HttpRequest, slug: str) -> HttpResponse:
     filters = GridFilters.from_query(request.GET)
     collector = registry.get(slug)
     ctx: dict = {"cluster": cluster, "filters": filters, "running": collector is not None}
-    ctx["states"] = list(State)
+    ctx["states"] = [s for s in State if s is not State.ABSENT]  # static pods are not in the grid
     if collector is None:
         return render(request, "dashboard/grid.html", ctx)
     ctx.update(_grid_body(request, cluster, collector, filters))
