@@ -760,8 +760,11 @@ def _slice_endpoints(admin, service: str) -> dict[str, object]:
 def test_access_paths_come_from_the_real_endpointslice_controller(control_plane, dash):
     name, port = "access-agent", 9400
     key = ds_key(name)
-    general = node_names("general")
     admin = dash.admin
+    # The general pool as it is now (a node joined it in an earlier test).
+    general = sorted(
+        n.metadata.name for n in admin.core.list_node(label_selector="pool=general").items
+    )
     admin.create_daemonset(access_daemonset_manifest(name, port))
     admin.core.create_namespaced_service(NAMESPACE, access_service_manifest(name, {"app": name}))
     # Meant for it (its app label says so), but its selector has a typo: selects nothing.
@@ -776,6 +779,7 @@ def test_access_paths_come_from_the_real_endpointslice_controller(control_plane,
                 and ds.status.desired_number_scheduled == len(general)
             ),
             timeout=180,
+            describe=lambda: str(admin.daemonset(name).status),
         )
         # The real EndpointSlice controller lists every daemon pod, by its pod IP.
         wait_until(

@@ -11,7 +11,7 @@ from dashboard.simulator.store import ObjectStore
 from tests.helpers.wait import wait_until
 
 TOKEN = "secret-token"
-RESOURCES = ("nodes", "pods", "daemonsets", "controllerrevisions")
+RESOURCES = ("nodes", "pods", "daemonsets", "controllerrevisions", "services", "endpointslices")
 # Fast retries so failure tests take milliseconds, not seconds.
 FAST = {"backoff_base": 0.01, "backoff_cap": 0.1, "read_timeout": 10.0}
 
@@ -69,6 +69,25 @@ def fill(store: ObjectStore, nodes: int = 3, pods: int = 10) -> None:
     for i in range(pods):
         owner = ds["metadata"]["uid"] if i % 2 == 0 else ""
         store.put("pods", pod(f"ns-{i % 3}", f"pod-{i}", f"node-{i % max(nodes, 1)}", owner))
+    store.put(
+        "services",
+        {
+            "metadata": {"name": "agent", "namespace": "kube-system"},
+            "spec": {"selector": {"app": "agent"}, "clusterIP": "None", "ports": [{"port": 80}]},
+        },
+    )
+    store.put(
+        "endpointslices",
+        {
+            "metadata": {
+                "name": "agent-x1",
+                "namespace": "kube-system",
+                "labels": {"kubernetes.io/service-name": "agent"},
+            },
+            "addressType": "IPv4",
+            "endpoints": [],
+        },
+    )
 
 
 def store_state(store: ObjectStore) -> dict[str, dict[str, str]]:

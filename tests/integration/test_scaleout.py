@@ -226,7 +226,14 @@ def test_metrics_parse_with_the_token(stack):
     cov = [s for s in fams["daemonviz_coverage_ratio"].samples if s.labels["cluster"] == SLUG]
     assert cov and all(0 <= s.value <= 1 for s in cov)
     lists = {s.labels["resource"] for s in fams["daemonviz_watch_lists"].samples}
-    assert lists == {"nodes", "pods", "daemonsets", "controllerrevisions"}
+    assert lists == {
+        "nodes",
+        "pods",
+        "daemonsets",
+        "controllerrevisions",
+        "services",
+        "endpointslices",
+    }
     age = fams["daemonviz_collector_heartbeat_age_seconds"].samples[0].value
     assert age < STALE
 
@@ -282,7 +289,8 @@ def test_second_collector_takes_over_and_is_exact(stack, redis_server):
     reader = SnapshotReader(redis.Redis.from_url(redis_server.url), stale_after=STALE)
     api = client_from_kubeconfig(str(stack.kubeconfig), "fake")
     kinds = {"nodes": "Node", "daemonsets": "DaemonSet", "pods": "Pod",
-             "controllerrevisions": "ControllerRevision"}  # fmt: skip
+             "controllerrevisions": "ControllerRevision", "services": "Service",
+             "endpointslices": "EndpointSlice"}  # fmt: skip
     mismatch = None
 
     def snapshot_matches(fresh: Matrix) -> bool:
