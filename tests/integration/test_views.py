@@ -469,3 +469,69 @@ def test_big_broken_cluster_stays_within_the_row_budget():
     view = build_grid(k8s.build(objs), GridFilters())  # every pod missing: all rows are problems
     assert view.capped and view.rows_rendered <= DEFAULT_ROW_BUDGET
     assert all(g.hidden_problems == 50 and len(g.rows) == 100 for g in view.groups)
+
+
+# --------------------------------------------------------------------------- access paths
+
+
+@pytest.fixture
+def access_cluster(db):
+    nodes = [k8s.node(f"n{i}", internal_ip=f"192.0.2.{i}") for i in (1, 2)]
+    ds = k8s.daemonset(
+        "log-agent",
+        "logging",
+        match_labels={"app": "log-agent"},
+        ports=[{"name": "metrics", "containerPort": 9100, "hostPort": 9100}],
+    )
+    pods = {n: k8s.daemon_pod(ds, n, pod_ip=f"10.244.{n[1]}.5") for n in ("n1", "n2")}
+    svc = k8s.service(
+        "log-agent",
+        "logging",
+        selector={"app": "log-agent"},
+        headless=True,
+        ports=[{"name": "metrics", "port": 80, "targetPort": "metrics"}],
+    )
+    es = k8s.endpoint_slice(
+        svc,
+        [
+            k8s.endpoint(pods["n1"], "10.244.1.5"),
+            k8s.endpoint(pods["n2"], "10.244.2.5", ready=False),
+        ],
+        ports=[{"name": "metrics", "port": 9100, "protocol": "TCP"}],
+    )
+    # A Service meant for it (same name prefix, app label) whose selector has a hostile typo.
+    typo = k8s.service(
+        "log-agent-old", "logging", selector={"app": HOSTILE}, labels={"app": "log-agent"}
+    )
+    c = Cluster.objects.create(name="Access", slug="acc", source="simulated")
+    collector = collectors.make(ClusterConfig(slug="acc", name="Access"))
+    collector.matrix = k8s.build([*nodes, ds, *pods.values(), svc, es, typo])
+    registry.register(collector)
+    yield collector
+    registry.unregister("acc")
+    c.delete()
+
+
+def test_pages_show_how_each_daemon_is_reached(user_client, access_cluster):
+    grid = user_client.get("/clusters/acc/").content.decode()
+    head = re.search(r'<div id="h-[^"]+" class="ch"[^>]*title="([^"]*)"', grid).group(1)
+    assert "Service log-agent.logging.svc.cluster.local (headless) 80→metrics (9100)" in head
+    assert "host ports TCP/9100" in head
+    assert "1 running daemon(s) out of their Service&#x27;s endpoints" in head
+    # The flagged cell carries the dot, and its tooltip says why.
+    n2 = re.search(
+        r'<a id="c-[^"]+" class="c s-healthy"[^>]*title="logging/log-agent on n2[^"]*"[^>]*>', grid
+    ).group(0)
+    assert 'data-a="1"' in n2 and "listed by Service logging/log-agent as not ready" in n2
+    page = user_client.get("/clusters/acc/daemonsets/logging/log-agent/").content.decode()
+    assert "How clients reach it" in page
+    assert "<code>log-agent.logging.svc.cluster.local</code>" in page
+    assert "<code>10.244.1.5:9100</code>" in page and "<code>192.0.2.1:9100</code>" in page
+    assert "1 running daemon pod not in its Service's endpoints" in page
+    assert "Service logging/log-agent-old selects none of its pods" in page
+    for html in (grid, page):
+        assert "<script>alert" not in html
+    detail = user_client.get("/clusters/acc/cell/", {"node": "n2", "ds": "logging/log-agent"})
+    html = detail.content.decode()
+    assert "<code>10-244-2-5.log-agent.logging.svc.cluster.local</code>" in html
+    assert "not listed as ready" in html
