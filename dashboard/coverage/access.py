@@ -118,8 +118,9 @@ class AccessIndex:
         self.services: dict[str, Service] = {}
         self.slices: dict[str, EndpointSlice] = {}
         self._services_by_ns: defaultdict[str, dict[str, Service]] = defaultdict(dict)
-        # pod key -> slice key -> its entry
-        self._pod_endpoints: defaultdict[str, dict[str, PodEndpoint]] = defaultdict(dict)
+        # pod key -> its entries, one per slice listing it (almost always one: a tuple is a
+        # quarter of a dict's size, and there is one per daemon pod)
+        self._pod_endpoints: dict[str, tuple[PodEndpoint, ...]] = {}
         # DaemonSet key -> the Services that select it (kept up to date by `relate`)
         self.selected_by: dict[str, tuple[str, ...]] = {}
         self.related: set[str] = set()  # Services selecting at least one DaemonSet
@@ -208,30 +209,30 @@ class AccessIndex:
         ports = tuple(p.port for p in es.ports)
         return {f"{es.namespace}/{ep.pod}": (ep, ports) for ep in es.endpoints if ep.pod}
 
-    def _index(self, es: EndpointSlice) -> set[str]:
-        ports = tuple(p.port for p in es.ports)
-        touched = set()
+    def _index(self, es: EndpointSlice) -> None:
+        # One service key, slice key and ports tuple per slice, shared by its entries.
+        ports, service, key = tuple(p.port for p in es.ports), es.service_key, es.key
+        index = self._pod_endpoints
         for ep in es.endpoints:
             if ep.pod:
                 pod_key = f"{es.namespace}/{ep.pod}"
-                self._pod_endpoints[pod_key][es.key] = PodEndpoint(
-                    es.service_key, es.key, ep, ports
-                )
-                touched.add(pod_key)
-        return touched
+                entry = PodEndpoint(service, key, ep, ports)
+                others = index.get(pod_key)
+                index[pod_key] = (entry,) if others is None else (*others, entry)
 
-    def _unindex(self, es: EndpointSlice) -> set[str]:
-        touched = set()
+    def _unindex(self, es: EndpointSlice) -> None:
+        index = self._pod_endpoints
         for ep in es.endpoints:
             if ep.pod:
                 pod_key = f"{es.namespace}/{ep.pod}"
-                entries = self._pod_endpoints.get(pod_key)
-                if entries is not None:
-                    entries.pop(es.key, None)
-                    if not entries:
-                        del self._pod_endpoints[pod_key]
-                touched.add(pod_key)
-        return touched
+                entries = index.get(pod_key)
+                if entries is None:
+                    continue
+                kept = tuple(e for e in entries if e.slice != es.key)
+                if kept:
+                    index[pod_key] = kept
+                else:
+                    del index[pod_key]
 
     def prune(self) -> None:
         """Drop the slices of Services that select no DaemonSet (once that can be told)."""
@@ -300,9 +301,9 @@ class AccessIndex:
         dns: list[str] = []
         if services:
             in_endpoints = True
-            entries = self._pod_endpoints.get(pod.key, {})
+            entries = self._pod_endpoints.get(pod.key, ())
             for svc_key in services:
-                mine_here = [e for e in entries.values() if e.service == svc_key]
+                mine_here = [e for e in entries if e.service == svc_key]
                 if not mine_here:
                     in_endpoints = False
                     missing.append(f"not in the endpoints of Service {svc_key}")

@@ -62,13 +62,12 @@ class Cell(Struct, frozen=True, gc=False):
     updated: bool | None = None  # None: no pod, or no way to tell
     ready: bool = False  # the oldest pod's Ready condition (what the DS status counts)
     available: bool = False
-    # How clients reach this daemon (coverage/access.py; docs/access.md).
-    addresses: tuple[str, ...] = ()  # "podIP:port" of Service endpoints, "nodeIP:hostPort"
+    # How clients reach this daemon (coverage/access.py; docs/access.md). The addresses and
+    # DNS names are not kept here (150,000 cells): Matrix.access_of computes them.
     in_service_endpoints: bool | None = None  # None: no Service selects the DaemonSet
     out_of_endpoints: bool = False  # runs, yet a Service's clients miss it: a flag of its own
     port_conflict: bool = False  # another pod holds one of its host ports on this node
     access_note: str = ""  # why it is out of the endpoints; who holds its host ports
-    dns: tuple[str, ...] = ()  # per-pod A records of headless Services
 
     @property
     def symbol(self) -> str:

@@ -20,7 +20,7 @@ from datetime import datetime
 from msgspec import Struct, field
 from msgspec.structs import replace as _replace
 
-from .access import AccessIndex, CellAccess, holder_of
+from .access import DEFAULT_CLUSTER_DOMAIN, AccessIndex, CellAccess, holder_of
 from .cells import Cell, NodeHealth, classify, node_health
 from .eligibility import Eligibility, evaluate
 from .records import DaemonSet, EndpointSlice, Node, Pod, Record, Revision, Service, Skipped, decode
@@ -686,6 +686,20 @@ class Matrix:
 
     # ------------------------------------------------------------------ comparisons
 
+    def access_of(
+        self, node: str, ds_key: str, domain: str = DEFAULT_CLUSTER_DOMAIN
+    ) -> CellAccess | None:
+        """A cell's access paths in full: its addresses and DNS names too (computed on
+        demand, not kept in the cell)."""
+        cell, ds, row = (
+            self.cells.get((node, ds_key)),
+            self.daemonsets.get(ds_key),
+            self.nodes.get(node),
+        )
+        if cell is None or ds is None or row is None:
+            return None
+        return self.access.cell_access(ds, row, self.pods_in_cell(node, ds_key), cell.pod, domain)
+
     def services(self) -> list[Service]:
         return list(self.access.services.values())
 
@@ -711,7 +725,7 @@ def _in_words(exc: BaseException) -> str:
 
 
 def _with_access(cell: Cell, a: CellAccess) -> Cell:
-    if not (a.addresses or a.note or a.in_service_endpoints is not None):
+    if not (a.note or a.in_service_endpoints is not None):
         return cell
     flagged = a.out_of_endpoints or a.port_conflict
     return _replace(
@@ -719,10 +733,8 @@ def _with_access(cell: Cell, a: CellAccess) -> Cell:
         # The note joins the reason when it is a problem: every view that shows a cell's
         # reason (grid tooltip, wall, CLI, history) then says it too.
         reason=f"{cell.reason}; {a.note}" if flagged and a.note else cell.reason,
-        addresses=a.addresses,
         in_service_endpoints=a.in_service_endpoints,
         out_of_endpoints=a.out_of_endpoints,
         port_conflict=a.port_conflict,
         access_note=a.note,
-        dns=a.dns,
     )

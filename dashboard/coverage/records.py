@@ -210,7 +210,6 @@ class SliceEndpoint(Struct, frozen=True, gc=False):
     serving: bool
     terminating: bool
     hostname: str
-    node: str
     pod: str  # targetRef name when it is a Pod; "" otherwise
 
 
@@ -565,7 +564,6 @@ def endpointslice_from_wire(w: wire.WireEndpointSlice) -> EndpointSlice:
                 serving=c.serving is not False,
                 terminating=bool(c.terminating),
                 hostname=e.hostname or "",
-                node=e.nodeName or "",
                 pod=ref.name if ref is not None and ref.kind == "Pod" else "",
             )
         )

@@ -49,7 +49,13 @@ def _termination_json(t: Termination | None) -> dict[str, Any] | None:
     }
 
 
-def cell_json(node: str, ds_key: str, cell: Cell, static: bool = False) -> dict[str, Any]:
+def cell_json(
+    node: str,
+    ds_key: str,
+    cell: Cell,
+    static: bool = False,
+    addresses: tuple[str, ...] = (),
+) -> dict[str, Any]:
     out: dict[str, Any] = {
         "node": node,
         "daemonset": ds_key,
@@ -65,7 +71,7 @@ def cell_json(node: str, ds_key: str, cell: Cell, static: bool = False) -> dict[
         "updated": cell.updated,
     }
     if cell.pod:
-        out["addresses"] = list(cell.addresses)
+        out["addresses"] = list(addresses)
         out["in_service_endpoints"] = cell.in_service_endpoints
         out["out_of_endpoints"] = cell.out_of_endpoints
     if cell.access_note:
@@ -191,12 +197,14 @@ def to_json(
                 **_counts_json(node_summary(matrix, name)),
             }
         )
-    cells = [
-        cell_json(node, key, matrix.cells[(node, key)])
-        for node in sorted(matrix.nodes)
-        for key in ds_keys
-        if (node, key) in matrix.cells
-    ]
+    cells = []
+    for node in sorted(matrix.nodes):
+        for key in ds_keys:
+            cell = matrix.cells.get((node, key))
+            if cell is None:
+                continue
+            reach = matrix.access_of(node, key, cluster_domain) if cell.pod else None
+            cells.append(cell_json(node, key, cell, addresses=reach.addresses if reach else ()))
     cells += [
         cell_json(node, col.key, col.cells[node], static=True)
         for col in statics

@@ -300,7 +300,6 @@ class Endpoint(Struct, gc=False):
     addresses: list[str] = field(default_factory=list)
     conditions: EndpointConditions = field(default_factory=EndpointConditions)
     hostname: str | None = None
-    nodeName: str | None = None
     targetRef: ObjectReference | None = None
 
 

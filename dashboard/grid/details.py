@@ -98,6 +98,7 @@ def cell_detail(matrix: Matrix, node: str, ds_key: str) -> dict[str, Any] | None
         "current_hash": current or "",
         "pods": [pod_view(p, current, now) for p in pods],
         "ds_commands": commands,
+        "reach": matrix.access_of(node, ds_key, settings.DAEMONVIZ_CLUSTER_DOMAIN),
         **node_facts(matrix, node),
     }
 
@@ -110,7 +111,8 @@ def daemonset_detail(matrix: Matrix, ds_key: str) -> dict[str, Any] | None:
     for name in matrix.nodes:
         cell = matrix.cells.get((name, ds_key))
         if cell is not None:
-            rows.append((name, cell, matrix.health[name]))
+            reach = matrix.access_of(name, ds_key) if cell.pod else None
+            rows.append((name, cell, matrix.health[name], reach.addresses if reach else ()))
     rows.sort(key=lambda r: (-r[1].state.severity, r[0]))
     return {
         "ds": ds,

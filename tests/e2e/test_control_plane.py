@@ -800,11 +800,12 @@ def test_access_paths_come_from_the_real_endpointslice_controller(control_plane,
             pod = admin.pod_on(name, node)
             cell = dash.cell(node, name)
             assert pod.status.pod_ip.startswith("10.244."), pod.status.pod_ip
-            assert set(cell.addresses) == {
+            reach = dash.matrix.access_of(node, key)
+            assert set(reach.addresses) == {
                 f"{pod.status.pod_ip}:{port}",  # the Service's endpoint (named targetPort)
                 f"{node_ip(node)}:{port}",  # the hostPort on the node's InternalIP
             }, (node, cell)
-            assert cell.dns == (
+            assert reach.dns == (
                 f"{pod.status.pod_ip.replace('.', '-')}.{name}.{NAMESPACE}.svc.cluster.local",
             )
             assert not cell.out_of_endpoints

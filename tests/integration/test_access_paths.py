@@ -101,7 +101,8 @@ def test_slices_reach_cells_live_and_unrelated_ones_are_dropped(tmp_path, world)
         _synced(c, lambda: ("n2", KEY) in c.matrix.cells)
         cell = c.matrix.cells[("n2", KEY)]
         assert cell.in_service_endpoints is True
-        assert set(cell.addresses) == {"10.244.2.5:9100", "192.0.2.2:9100"}
+        reach = c.matrix.access_of("n2", KEY)
+        assert set(reach.addresses) == {"10.244.2.5:9100", "192.0.2.2:9100"}
         assert set(c.matrix.access.slices) == {es["metadata"]["namespace"] + "/log-agent-abcde"}
         assert set(c.matrix.static_pods) == {"kube-system/kube-apiserver-n1"}
         # The controller marks n2's endpoint not ready: the watch brings the flag.

@@ -96,9 +96,13 @@ def test_cells_show_pod_and_host_addresses_and_the_endpoint_readiness():
     cell = m.cells[("node-a", ds_key(ds))]
     assert cell.state is State.HEALTHY
     assert cell.in_service_endpoints is True and not cell.out_of_endpoints
-    assert set(cell.addresses) == {"192.0.2.1:9100", "10.244.1.7:9100"}
+    reach = m.access_of("node-a", ds_key(ds))
+    assert set(reach.addresses) == {"192.0.2.1:9100", "10.244.1.7:9100"}
     # The headless Service's per-pod record: the address with dashes (no hostname set).
-    assert cell.dns == ("10-244-1-7.log-agent.logging.svc.cluster.local",)
+    assert reach.dns == ("10-244-1-7.log-agent.logging.svc.cluster.local",)
+    assert m.access_of("node-a", ds_key(ds), "corp.local").dns == (
+        "10-244-1-7.log-agent.logging.svc.corp.local",
+    )
 
 
 def test_a_running_pod_missing_from_the_endpoints_is_flagged_and_counted():
@@ -137,7 +141,8 @@ def test_no_selecting_service_means_null_and_no_flag():
     m = build([*objs, ds, *pods.values(), other])
     cell = m.cells[("node-a", ds_key(ds))]
     assert cell.in_service_endpoints is None and not cell.out_of_endpoints
-    assert cell.addresses == ("192.0.2.1:9100",)  # the hostPort still reaches it
+    # The hostPort still reaches it.
+    assert m.access_of("node-a", ds_key(ds)).addresses == ("192.0.2.1:9100",)
 
 
 def test_slices_of_unrelated_services_are_not_kept_whatever_the_order():
