@@ -36,10 +36,13 @@ kind: ClusterRole
 metadata: {{name: daemonviz-e2e-list-only}}
 rules:
   - apiGroups: [""]
-    resources: [nodes, pods, namespaces]
+    resources: [nodes, pods, namespaces, services]
     verbs: [get, list]
   - apiGroups: [apps]
     resources: [daemonsets, controllerrevisions]
+    verbs: [get, list]
+  - apiGroups: [discovery.k8s.io]
+    resources: [endpointslices]
     verbs: [get, list]
 ---
 apiVersion: rbac.authorization.k8s.io/v1
