@@ -201,7 +201,14 @@ def test_a_collector_shows_what_it_leaves_out(kubeconfig, client, admin_client, 
             if f.name == "daemonviz_skipped_objects"
             for s in f.samples
         }
-        assert left_out == {"Node": 0, "DaemonSet": 0, "Pod": 0, "ControllerRevision": 1}
+        assert left_out == {
+            "Node": 0,
+            "DaemonSet": 0,
+            "Pod": 0,
+            "ControllerRevision": 1,
+            "Service": 0,
+            "EndpointSlice": 0,
+        }
 
         badge = admin_client.get("/admin/dashboard/cluster/").content.decode()
         assert "1 left out" in badge and "kube-system/deep" in badge
