@@ -303,6 +303,7 @@ class Faults:
         self._lock = threading.Lock()
         self._failures: list[_Failure] = []
         self._forbidden: set[tuple[str, str]] = set()
+        self._broken_events: list[str] = []
         self.latency = 0.0
 
     def cut_watches(self) -> int:
@@ -324,6 +325,27 @@ class Faults:
         with self._lock:
             self._failures.append(_Failure(status, count, resource, watch, retry_after, too_large))
 
+    def break_next_event(self, how: str) -> None:
+        """The next event line any watch sends is sent half-written. `cut`: then the
+        connection is torn down (a proxy or node dying mid-event: the client reads a partial
+        JSON line, then EOF). `truncate`: the half line ends in a newline and the stream ends
+        cleanly (a buggy intermediary that truncates lines). cut_watches() only ever cuts
+        between events, which is the easy case; clients must survive both of these."""
+        if how not in ("cut", "truncate"):
+            raise ValueError(f"how must be 'cut' or 'truncate', not {how!r}")
+        with self._lock:
+            self._broken_events.append(how)
+
+    def take_broken_event(self) -> str | None:
+        with self._lock:
+            return self._broken_events.pop(0) if self._broken_events else None
+
+    def armed(self) -> int:
+        """How many injected failures and broken events have not fired yet: lets a test
+        prove its fault really happened."""
+        with self._lock:
+            return sum(f.count for f in self._failures) + len(self._broken_events)
+
     def delay(self, seconds: float) -> None:
         self.latency = max(0.0, seconds)
 
@@ -337,6 +359,7 @@ class Faults:
         with self._lock:
             self._failures.clear()
             self._forbidden.clear()
+            self._broken_events.clear()
         self.latency = 0.0
 
     # -- used by the handler
@@ -1071,6 +1094,16 @@ class FakeApiServer:
                 h.write_chunk(_line("ERROR", _expired_status(exc.requested, exc.oldest)))
                 return True
             lines = [line for ev in events if (line := self._event_line(ev, w, filt))]
+            broken = self.faults.take_broken_event() if lines else None
+            if broken is not None:
+                h.write_chunk(
+                    lines[0][: len(lines[0]) // 2] + (b"\n" if broken == "truncate" else b"")
+                )
+                if broken == "truncate":
+                    return True  # end the stream cleanly after the damaged line
+                w.cut = True
+                _hard_shutdown(w.sock)
+                return False
             self._write_batched(h, lines)
             cursor = max(cursor, head, events[-1].rv if events else 0)
             now = time.monotonic()

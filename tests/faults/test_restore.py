@@ -20,9 +20,6 @@ import urllib.request
 import pytest
 
 from dashboard.clusters.config import ClusterConfig
-from dashboard.collect.collector import ClusterCollector
-from dashboard.coverage.matrix import Matrix
-from dashboard.coverage.records import decode
 from dashboard.kube.clients import client_from_kubeconfig
 from dashboard.kube.errors import from_status
 from dashboard.kube.reflector import SYNCED, ClusterWatch
@@ -30,42 +27,14 @@ from dashboard.simulator import Simulator
 from dashboard.simulator.apiserver import FakeApiServer
 from dashboard.simulator.store import ObjectStore
 from tests.helpers import collectors
+from tests.helpers.collectors import fresh_matrix, tick_until
 from tests.helpers.kube_support import FAST, TOKEN, Mirror, fill, node, pod, wait_mirrors
 from tests.helpers.wait import wait_until
 
 pytestmark = pytest.mark.faults
 
-KINDS = {
-    "nodes": "Node",
-    "daemonsets": "DaemonSet",
-    "pods": "Pod",
-    "controllerrevisions": "ControllerRevision",
-}
 # The real server waits 3 s before its 504; a tenth of that keeps the tests quick.
 TOO_LARGE_WAIT = 0.3
-
-
-def fresh_matrix(store: ObjectStore) -> Matrix:
-    """The matrix a client that lists `store` right now builds."""
-    m = Matrix()
-    m.replace_all(
-        {
-            kind: [decode(kind, data) for _, data in store.list(res)[0]]
-            for res, kind in KINDS.items()
-        }
-    )
-    return m
-
-
-def tick_until(collector: ClusterCollector, done, seconds: float = 20.0) -> bool:
-    """Tick as the collector's loop does until `done()`; whether it came true."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        collector.tick()
-        if done():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def serve(store: ObjectStore, port: int = 0) -> FakeApiServer:

@@ -1,13 +1,28 @@
 """Collectors as the tests build them: the production payload builder, and a publisher
-only when a channel layer is given (no history unless a test attaches it)."""
+only when a channel layer is given (no history unless a test attaches it); and the
+reference a collector is judged against: the matrix a fresh client builds from a store."""
 
 from __future__ import annotations
+
+import time
+from collections.abc import Callable
 
 from channels.layers import BaseChannelLayer
 
 from dashboard import pipeline
 from dashboard.clusters.config import ClusterConfig
 from dashboard.collect.collector import ClusterCollector
+from dashboard.coverage.matrix import Matrix
+from dashboard.coverage.records import DecodeError, decode
+from dashboard.simulator.store import ObjectStore
+
+# The resources the matrix is built from, and their kinds.
+KINDS = {
+    "nodes": "Node",
+    "daemonsets": "DaemonSet",
+    "pods": "Pod",
+    "controllerrevisions": "ControllerRevision",
+}
 
 
 def make(
@@ -19,3 +34,33 @@ def make(
         payload=pipeline.delta_payload,
         publish=pipeline.channel_publisher(layer) if layer is not None else None,
     )
+
+
+def fresh_matrix(store: ObjectStore) -> Matrix:
+    """The matrix a client that lists `store` right now builds: decoded from the bytes the
+    server sends, leaving out (as every client must) what cannot be decoded."""
+    lists = {}
+    for resource, kind in KINDS.items():
+        records = []
+        for _, data in store.list(resource)[0]:
+            try:
+                records.append(decode(kind, data))
+            except DecodeError:
+                continue
+        lists[kind] = records
+    m = Matrix()
+    m.replace_all(lists)
+    return m
+
+
+def tick_until(
+    collector: ClusterCollector, done: Callable[[], bool], seconds: float = 20.0
+) -> bool:
+    """Tick as the collector's loop does until `done()`; whether it came true."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        collector.tick()
+        if done():
+            return True
+        time.sleep(0.05)
+    return False
