@@ -101,6 +101,7 @@ bench: dev-deps browser-deps
 	$(BIN)/python bench/kube_bench.py
 	$(BIN)/python bench/fanout_bench.py
 	$(BIN)/python bench/browser_bench.py
+	$(BIN)/python bench/fault_bench.py
 
 clean:
 	rm -rf $(VENV) var tests/artifacts bench/out
