@@ -384,6 +384,32 @@ def test_cut_watches_breaks_streams_mid_flight(server, store, open_stream):
         stream.resp.read()
 
 
+def test_break_next_event_cut_sends_half_a_line_then_breaks_the_body(server, store, open_stream):
+    stream = open_stream(f"/api/v1/pods?watch=1&resourceVersion={store.resource_version}")
+    server.faults.break_next_event("cut")
+    assert server.faults.armed() == 1
+    store.put("pods", synthetic_pod(1001))
+    with pytest.raises((http.client.IncompleteRead, ConnectionError, ValueError)) as caught:
+        stream.resp.read()
+    assert isinstance(caught.value, http.client.IncompleteRead), caught.value
+    partial = caught.value.partial
+    assert partial.startswith(b'{"type":"ADDED"') and not partial.endswith(b"\n")
+    assert server.faults.armed() == 0
+
+
+def test_break_next_event_truncate_ends_the_stream_after_a_half_line(server, store, open_stream):
+    stream = open_stream(f"/api/v1/pods?watch=1&resourceVersion={store.resource_version}")
+    server.faults.break_next_event("truncate")
+    store.put("pods", synthetic_pod(1002))
+    line = stream.resp.readline()
+    assert line.startswith(b'{"type":"ADDED"') and line.endswith(b"\n")
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(line)
+    assert stream.resp.read() == b""  # then a clean end of the body
+    with pytest.raises(ValueError):
+        server.faults.break_next_event("sideways")
+
+
 def test_fail_next_matches_resource_and_count(server):
     server.faults.fail_next(500, count=2, resource="pods")
     assert get(server, "/api/v1/nodes")["kind"] == "NodeList"  # other resources unaffected
