@@ -4,7 +4,8 @@ It speaks the read-only subset of the API that kubectl, the official Python clie
 dashboard's reflectors use (docs/list-watch.md): discovery, list with
 limit/continue and resourceVersion, GET of one object, and watch as a chunked stream of
 JSON lines with bookmarks, `timeoutSeconds` and 410 Expired. Fault switches let tests cut
-streams and inject error statuses, latency and RBAC refusals. Every non-GET request is
+streams (between events or in the middle of one), truncate an event line, and inject error
+statuses, latency and RBAC refusals. Every non-GET request is
 refused with 405 and recorded, so tests can assert the dashboard never wrote anything.
 
 Why threads: the store is a `threading.Condition`-based structure and each watch is one
