@@ -19,8 +19,9 @@ from tests.deploy.tools import CHART, DEPLOY, helm, run, sync
 
 READ_VERBS = {"get", "list", "watch"}
 READ_RESOURCES = {
-    "": {"nodes", "pods", "events", "namespaces"},
+    "": {"nodes", "pods", "events", "namespaces", "services"},
     "apps": {"daemonsets", "controllerrevisions"},
+    "discovery.k8s.io": {"endpointslices"},
 }
 SECRET_KEYS = {
     "DAEMONVIZ_SECRET_KEY",

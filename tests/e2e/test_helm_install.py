@@ -47,12 +47,15 @@ VALUES = {
     },
     "secret": {"metricsToken": "e2e-metrics-token"},
 }
-# The four resources the matrix is built from (namespaces and events are extras).
+# The resources the matrix is built from (namespaces and events are extras): the four of
+# coverage, and the Services and EndpointSlices of the access paths.
 MATRIX_RESOURCES = (
     ("", "nodes"),
     ("", "pods"),
     ("apps", "daemonsets"),
     ("apps", "controllerrevisions"),
+    ("", "services"),
+    ("discovery.k8s.io", "endpointslices"),
 )
 WRITE_VERBS = ("create", "update", "patch", "delete", "deletecollection")
 

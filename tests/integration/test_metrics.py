@@ -93,7 +93,7 @@ async def test_websocket_clients_gauge(demo):
     def session_key():
         s = SessionStore()
         s["_auth_user_id"] = str(user.pk)
-        s["_auth_user_backend"] = "django.contrib.auth.backends.ModelBackend"
+        s["_auth_user_backend"] = "dashboard.auth.local.LocalPasswordBackend"
         s["_auth_user_hash"] = user.get_session_auth_hash()
         s.create()
         return s.session_key

@@ -128,7 +128,7 @@ Cluster.objects.create(name="Simulated over HTTP", slug="{slug}", source="kubeco
 user = get_user_model().objects.create_user("viewer", password="viewer-pw-123")
 s = SessionStore()
 s["_auth_user_id"] = str(user.pk)
-s["_auth_user_backend"] = "django.contrib.auth.backends.ModelBackend"
+s["_auth_user_backend"] = "dashboard.auth.local.LocalPasswordBackend"  # as a password sign-in sets it
 s["_auth_user_hash"] = user.get_session_auth_hash()
 s.create()
 print("SESSION=" + s.session_key)
