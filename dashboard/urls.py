@@ -28,6 +28,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("clusters/<slug:slug>/", views.grid, name="grid"),
     path("clusters/<slug:slug>/grid/", views.grid_body, name="grid-body"),
     path("clusters/<slug:slug>/status/", views.grid_status, name="grid-status"),
+    path("clusters/<slug:slug>/summary/", views.grid_summary, name="grid-summary"),
     path("clusters/<slug:slug>/cell/", views.cell, name="cell"),
     path(
         "clusters/<slug:slug>/daemonsets/<str:namespace>/<str:name>/",

@@ -74,6 +74,8 @@ class SimulatedSource:
             nodes=config.nodes,
             daemonsets=config.daemonsets,
             churn=config.churn,
+            # Anchored at the present: ages and "last exit 3 m ago" must read as real time.
+            start=utcnow(),
         )
         self._rv: int | None = None
         self._since = utcnow()

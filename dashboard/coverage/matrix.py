@@ -140,6 +140,12 @@ def _tally(cell: Cell) -> tuple[str, ...]:
     return tags
 
 
+def cell_tally(cell: Cell) -> tuple[str, ...]:
+    """The counters one cell contributes to (its state, "targeted", "ready", …): what a
+    summary over a subset of the matrix adds up (summary.view_summary)."""
+    return _tally(cell)
+
+
 def _compute_tally(cell: Cell) -> list[str]:
     tags = [cell.state._value_]
     if cell.should_run:

@@ -358,3 +358,13 @@ def below(
             if cov is not None and cov < threshold:
                 low.append((f"{col.key} (static)", cov))
     return low
+
+
+def judged(matrix: Matrix, daemonset: str | None = None) -> list[str]:
+    """DaemonSets that have a coverage to judge (they target at least one node)."""
+    return [
+        key
+        for key in sorted(matrix.daemonsets)
+        if (daemonset is None or key == daemonset)
+        and daemonset_summary(matrix, key).counts.coverage is not None
+    ]

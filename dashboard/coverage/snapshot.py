@@ -11,6 +11,8 @@ from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
+import msgspec
+
 from .matrix import ADDED, Matrix
 from .records import KINDS, DecodeError, Record, decode, decode_list, kind_of
 
@@ -55,6 +57,12 @@ def decode_documents(docs: Iterable[tuple[str, bytes]]) -> tuple[list[Record], C
                 records.append(decode(kind, data))
                 continue
             if kind and kind != "List" and not kind.endswith("List"):
+                if not _is_object(data):
+                    raise SnapshotError(
+                        f"{name}: holds no Kubernetes objects (a {kind!r} without metadata"
+                        + (", i.e. a kubeconfig" if kind == "Config" else "")
+                        + "); expected kubectl get … -o json output"
+                    )
                 skipped[kind] += 1  # a single object of a kind the matrix does not use
                 continue
             decoded = decode_list(data)
@@ -63,6 +71,15 @@ def decode_documents(docs: Iterable[tuple[str, bytes]]) -> tuple[list[Record], C
         records.extend(decoded.records)
         skipped.update(decoded.skipped)
     return records, skipped
+
+
+def _is_object(data: bytes) -> bool:
+    """A Kubernetes object has metadata; a kubeconfig (kind Config), say, has none."""
+    try:
+        doc = msgspec.json.decode(data)
+    except msgspec.DecodeError:
+        return False
+    return isinstance(doc, dict) and isinstance(doc.get("metadata"), dict)
 
 
 def build_matrix(records: Iterable[Record], matrix: Matrix | None = None) -> Matrix:

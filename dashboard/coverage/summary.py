@@ -9,11 +9,12 @@ is behind (observedGeneration lags) or one of us is wrong, and both are worth kn
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from typing import Any
 
 from msgspec import Struct, field
 
-from .matrix import Matrix
+from .matrix import Matrix, cell_tally
 from .records import DaemonSet
 from .states import State
 
@@ -162,6 +163,29 @@ def cluster_summary(matrix: Matrix) -> ClusterSummary:
         counts=counts_from(total),
         worst_daemonsets=worst,
         nodes_not_ready=sum(1 for h in matrix.health.values() if h.ready != "True"),
+    )
+
+
+def view_summary(matrix: Matrix, nodes: Iterable[str], ds_keys: Iterable[str]) -> ClusterSummary:
+    """The summary of a part of the matrix (a filtered grid: these nodes × these DaemonSets),
+    counted cell by cell. `worst_daemonsets` stays empty: only the cluster-wide one ranks."""
+    names = [n for n in nodes if n in matrix.nodes]
+    keys = [k for k in ds_keys if k in matrix.daemonsets]
+    total: Counter[str] = Counter()
+    get = matrix.cells.get
+    for node in names:
+        for key in keys:
+            cell = get((node, key))
+            if cell is not None:
+                total.update(cell_tally(cell))
+    health = matrix.health
+    return ClusterSummary(
+        nodes=len(names),
+        daemonsets=len(keys),
+        pods=0,
+        counts=counts_from(total),
+        worst_daemonsets=[],
+        nodes_not_ready=sum(1 for n in names if n in health and health[n].ready != "True"),
     )
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from django.conf import settings
 
-from dashboard.collect.registry import registry
+from dashboard.collect.registry import Collector, registry
 from dashboard.coverage.access import daemonset_access
 from dashboard.coverage.eligibility import describe_taint
 from dashboard.coverage.grouping import ZONE_LABEL, node_pool, node_role
@@ -27,6 +27,7 @@ from dashboard.coverage.summary import (
     node_summary,
 )
 from dashboard.coverage.timefmt import ago, utcnow
+from dashboard.kube.connection import ConnectionState
 from dashboard.models import Cluster
 
 
@@ -145,6 +146,18 @@ def node_detail(matrix: Matrix, name: str) -> dict[str, Any] | None:
     }
 
 
+def no_data(collector: Collector) -> bool:
+    """Never synced (connecting, failed, …): an empty matrix then means *unknown*, not
+    "nothing is missing", and no page may show a tick or a zero for it. A stale cluster
+    keeps its last known matrix, which is data. Called with the collector's lock held."""
+    matrix = collector.matrix
+    return (
+        collector.status.state not in (ConnectionState.SYNCED, ConnectionState.STALE)
+        and not matrix.nodes
+        and not matrix.daemonsets
+    )
+
+
 @dataclass
 class ClusterCard:
     cluster: Any
@@ -152,6 +165,7 @@ class ClusterCard:
     status: Any = None
     summary: ClusterSummary | None = None
     last_update: Any = None
+    no_data: bool = False
 
 
 def cluster_cards() -> list[ClusterCard]:
@@ -169,6 +183,7 @@ def cluster_cards() -> list[ClusterCard]:
                     collector.status,
                     cluster_summary(collector.matrix),
                     collector.last_update,
+                    no_data(collector),
                 )
             )
     return cards

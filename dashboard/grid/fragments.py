@@ -145,12 +145,68 @@ def render_colhead(slug: str, column: Column, oob: bool = False) -> str:
     return template("dashboard/_colhead.html").render({"slug": slug, "col": column, "oob": oob})
 
 
+# (key, label, where the number lives, how a non-zero value is marked); the overview
+# cards show the same classes (details.cluster_cards).
+TILES = (
+    ("coverage", "coverage", "", ""),
+    ("missing", "missing", "counts", "bad"),
+    ("failing", "failing", "counts", "bad"),
+    ("crash_looping", "crash-looping", "counts", "bad"),
+    ("progressing", "progressing", "counts", "warn"),
+    ("outdated", "outdated", "counts", "warn"),
+    ("misscheduled", "misscheduled", "counts", "warn"),
+    ("nodes_not_ready", "nodes not ready", "summary", "bad"),
+    ("nodes", "nodes", "summary", "dim"),
+    ("daemonsets", "DaemonSets", "summary", "dim"),
+)
+
+
+def _coverage_text(value: float | None) -> str:
+    return "–" if value is None else f"{value}%"
+
+
+def summary_tiles(
+    shown: ClusterSummary, cluster: ClusterSummary, *, no_data: bool = False
+) -> list[dict[str, Any]]:
+    """The tiles of the grid: `shown` (the filtered view) with `cluster`'s number beside.
+    Before the first sync every tile says "–": zero would claim nothing is missing."""
+    tiles = []
+    for key, label, where, mark in TILES:
+        if key == "coverage":
+            value, total = shown.counts.coverage, cluster.counts.coverage
+            text, beside = _coverage_text(value), f"cluster {_coverage_text(total)}"
+            level = ""
+        else:
+            src_shown = shown.counts if where == "counts" else shown
+            src_cluster = cluster.counts if where == "counts" else cluster
+            value, total = getattr(src_shown, key), getattr(src_cluster, key)
+            text, beside = str(value), f"of {total} in cluster"
+            level = mark if (value or mark == "dim") else ""
+        if no_data:
+            text, beside, level = "–", "", "dim"
+        tiles.append({"key": key, "label": label, "value": text, "beside": beside, "level": level})
+    return tiles
+
+
 def render_summary(
-    slug: str, matrix: Matrix, oob: bool = False, summary: ClusterSummary | None = None
+    slug: str,
+    matrix: Matrix,
+    oob: bool = False,
+    summary: ClusterSummary | None = None,
+    shown: ClusterSummary | None = None,
+    no_data: bool = False,
 ) -> str:
+    """The tiles: the cluster's (`summary`), or a filtered view's (`shown`) beside them."""
     summary = cluster_summary(matrix) if summary is None else summary
+    tiles = summary_tiles(shown or summary, summary, no_data=no_data)
     return template("dashboard/_summary.html").render(
-        {"slug": slug, "summary": summary, "oob": oob}
+        {
+            "slug": slug,
+            "summary": summary,
+            "tiles": tiles,
+            "filtered": shown is not None and not no_data,
+            "oob": oob,
+        }
     )
 
 
@@ -233,7 +289,8 @@ def delta_payload(
         if key in by_key
     ]
     # Any cell change can move the counters.
-    touched = bool(cells or rows_added or delta.removed_nodes or columns_changed)
+    # A node's health (rows_changed) moves "nodes not ready" without any cell changing.
+    touched = bool(cells or rows_added or delta.removed_nodes or columns_changed or rows_changed)
     return {
         "slug": slug,
         "epoch": matrix.epoch,

@@ -16,8 +16,10 @@ Frames are JSON text; the htmx ws extension hands them to static/js/daemonviz.js
                                                    (state, reason, restarts), with markers
    "cells": [[element id, skeleton index], …],     for the id, names and link
    "cell_url": "/clusters/<slug>/cell/?",
-   "html": "…"}                                    out-of-band swaps: joining and removed
+   "html": "…",                                    out-of-band swaps: joining and removed
                                                    rows, row and column heads, the summary
+   "summary": 1}                                   (filtered pages) the counts moved: fetch
+                                                   this view's tiles
 `rev`/`base`/`epoch` let the page spot a gap or a restarted matrix. The page fills a
 skeleton's markers (fragments._MARKS) from the cell it replaces, whose names it already
 holds, so a 1,000-cell rollout frame carries ids, not a thousand copies of names and links.
@@ -154,6 +156,9 @@ def client_frame(payload: dict[str, Any], filters: GridFilters) -> str:
     html = oob_html(payload, filters)
     if html:
         frame["html"] = html
+    if payload.get("summary") and filters.active:
+        # The pushed tiles are the cluster's; a filtered page fetches its own view's.
+        frame["summary"] = 1
     return _encode(frame)
 
 
@@ -200,6 +205,6 @@ def oob_html(payload: dict[str, Any], filters: GridFilters) -> str:
     for key, html in payload.get("columns_changed", ()):
         if filters.column_visible(key):
             parts.append(html)
-    if payload.get("summary"):
+    if payload.get("summary") and not filters.active:
         parts.append(payload["summary"])
     return "".join(parts)

@@ -251,6 +251,7 @@ class GridView:
     big: bool
     capped: bool = False  # some problem rows were left out too (row budget)
     error: str = ""
+    matching_nodes: list[str] = field(default_factory=list)  # every row the filters let in
 
 
 def access_title(matrix: Matrix, ds: DaemonSet) -> str:
@@ -407,6 +408,7 @@ def build_grid(
         big=big,
         capped=capped,
         error=error,
+        matching_nodes=list(member),
     )
 
 

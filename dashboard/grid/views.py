@@ -21,9 +21,16 @@ from django_htmx.middleware import HtmxDetails
 
 from dashboard.collect.registry import Collector, registry
 from dashboard.coverage.states import State
+from dashboard.coverage.summary import view_summary
 from dashboard.grid import details, fragments
 from dashboard.grid import export as view_export
-from dashboard.grid.model import NO_GROUP, GridFilters, build_grid, effective_group_label
+from dashboard.grid.model import (
+    NO_GROUP,
+    GridFilters,
+    GridView,
+    build_grid,
+    effective_group_label,
+)
 from dashboard.models import Cluster
 
 
@@ -57,6 +64,16 @@ def overview_cards(request: HttpRequest) -> HttpResponse:
 # --------------------------------------------------------------------------- grid
 
 
+def _summary_html(slug: str, collector: Collector, view: GridView) -> str:
+    """The tiles for this view: filtered numbers with the cluster's beside, or the
+    cluster's alone. Called with the collector's lock held."""
+    matrix = collector.matrix
+    shown = None
+    if view.filters.active:
+        shown = view_summary(matrix, view.matching_nodes, [c.key for c in view.columns])
+    return fragments.render_summary(slug, matrix, shown=shown, no_data=details.no_data(collector))
+
+
 def _grid_body(
     request: HttpRequest, cluster: Cluster, collector: Collector, filters: GridFilters
 ) -> dict:
@@ -67,6 +84,7 @@ def _grid_body(
         matrix = collector.matrix
         view = build_grid(matrix, filters, _group_setting(cluster, collector))
         revision, epoch = matrix.revision, matrix.epoch
+        status, no_data = collector.status, details.no_data(collector)
     fragments.attach_html(cluster.slug, view)
     for col in view.columns:
         col.html = mark_safe(fragments.render_colhead(cluster.slug, col))  # template output
@@ -80,6 +98,10 @@ def _grid_body(
             "epoch": epoch,
             "body_base": body_base,
             "body_url": f"{body_base}?{filters.querystring()}",
+            "summary_url": reverse("grid-summary", args=[cluster.slug])
+            + f"?{filters.querystring(expand=())}",
+            "status": status,
+            "no_data": no_data,
         },
         request=request,
     )
@@ -104,7 +126,7 @@ def grid(request: HttpRequest, slug: str) -> HttpResponse:
         ctx["status"] = collector.status
         ctx["last_update"] = collector.last_update
         ctx["skipped"] = collector.skipped_summary()
-        ctx["summary_html"] = mark_safe(fragments.render_summary(slug, matrix))
+        ctx["summary_html"] = mark_safe(_summary_html(slug, collector, ctx["view"]))
         ctx["namespaces"] = sorted({ds.namespace for ds in matrix.daemonsets.values()})
         ctx["ds_keys"] = sorted(matrix.daemonsets)
         ctx["label_keys"] = sorted({k for n in matrix.nodes.values() for k in n.labels})
@@ -127,6 +149,18 @@ def grid_body(request: HttpRequest, slug: str) -> HttpResponse:
         raise Http404("no collector for this cluster")
     ctx = _grid_body(request, cluster, collector, GridFilters.from_query(request.GET))
     return HttpResponse(ctx["grid_html"])
+
+
+@login_required
+def grid_summary(request: HttpRequest, slug: str) -> HttpResponse:
+    """The tiles of a filtered grid (its page fetches them when a push moved the counts)."""
+    cluster = _cluster(slug)
+    collector = _running(slug)
+    filters = GridFilters.from_query(request.GET)
+    with collector.lock:
+        view = build_grid(collector.matrix, filters, _group_setting(cluster, collector))
+        html = _summary_html(slug, collector, view)
+    return HttpResponse(html)
 
 
 @login_required

@@ -4,6 +4,7 @@
 //  - revision-gap detection on every pushed frame (re-fetch #grid, replay what came meanwhile);
 //  - flash a cell whose restart count went up;
 //  - re-sync when a pushed problem cell has no row on a filtered/collapsed page;
+//  - keep every count (corner, group heads, tiles) in step with the rows shown;
 //  - open the cell detail panel.
 (function () {
   "use strict";
@@ -121,10 +122,78 @@
       joined.splice(0).forEach(placeRow);
     }
     if (broken) resync("unreadable cell");
+    recount();
+    if (f.summary) refreshSummary();
     document.dispatchEvent(new CustomEvent("daemonviz:applied", { detail: { cells: ids } }));
   }
   function apply(f) {
     if (accept(f)) swapFrame(f);
+  }
+
+  // Every count on the page follows every frame: rows join and leave, cells turn bad.
+  // The server rendered the counts once; from then on they are read off the rows shown
+  // (plus what collapsed groups left out, and the cluster's node total from the tiles).
+  function plural(n, word) { return n + " " + word + (n === 1 ? "" : "s"); }
+  function isProblem(row) {
+    return !!row.querySelector('[data-p="1"], .rh .badge:not(.deleting)');
+  }
+  function recount() {
+    var g = grid();
+    if (!g) return;
+    var rendered = 0, matching = 0;
+    g.querySelectorAll("section.group").forEach(function (sec) {
+      var rows = sec.querySelectorAll(".grows > [role=row][data-node]"), problems = 0;
+      rows.forEach(function (r) {
+        var p = isProblem(r);
+        r.classList.toggle("prob", p);
+        problems += p;
+      });
+      var hidden = +(sec.dataset.hidden || 0), total = rows.length + hidden;
+      problems += +(sec.dataset.hiddenProblems || 0);
+      rendered += rows.length;
+      matching += total;
+      var head = sec.querySelector('[data-count="group"]');
+      if (head) {
+        head.textContent = plural(total, "node");
+        if (problems) {
+          var b = document.createElement("b");
+          b.className = "badtext";
+          b.textContent = problems + " with problems";
+          head.append(", ", b);
+        }
+      }
+    });
+    var corner = g.querySelector('[data-count="corner"]'), summary = document.getElementById("summary");
+    var inCluster = summary ? +summary.dataset.nodes : matching;
+    if (corner && (matching || corner.textContent.indexOf("no data") === -1)) {
+      corner.textContent = rendered + " of " + plural(matching, "node") +
+        (matching !== inCluster ? " (" + inCluster + " in cluster)" : "");
+    }
+    g.setAttribute("aria-rowcount", matching);
+  }
+  stats.recount = recount;
+
+  // A filtered page's tiles count its own view: the server renders them on request, at
+  // most once a second however fast frames come (the last frame always gets its fetch).
+  var summaryTimer = null, summaryDue = false;
+  function refreshSummary() {
+    if (summaryTimer) { summaryDue = true; return; }
+    var g = grid(), url = g && g.dataset.summaryUrl;
+    if (!url) return;
+    summaryTimer = setTimeout(function () {
+      summaryTimer = null;
+      if (summaryDue) { summaryDue = false; refreshSummary(); }
+    }, 1000);
+    fetch(url, { credentials: "same-origin" }).then(function (r) {
+      return r.ok ? r.text() : null;
+    }).then(function (html) {
+      var old = document.getElementById("summary");
+      if (!html || !old) return;
+      var tpl = document.createElement("template");
+      tpl.innerHTML = html.trim();
+      var fresh = tpl.content.querySelector("#summary");
+      if (fresh) { old.replaceWith(fresh); recount(); }
+    }, function () { /* the next frame tries again */ });
   }
 
   document.addEventListener("htmx:wsBeforeMessage", function (e) {

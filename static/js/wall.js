@@ -103,6 +103,7 @@
     this.codes = [];
     this.heads = [];
     this.note = null;
+    this.conn = null;  // the cluster's connection status, from the heartbeat
   }
 
   Panel.prototype.apply = function (data) {
@@ -127,8 +128,10 @@
     this.el.classList.toggle("cov-warn", level === "cov-warn");
     this.el.classList.toggle("cov-bad", level === "cov-bad");
     var keys = ["missing", "crash_looping", "outdated", "nodes", "daemonsets", "nodes_not_ready"];
+    // Never synced: zeros would read as "nothing missing".
+    var st = this.conn, none = st && st.state !== CONN.SYNCED && st.state !== CONN.STALE && !h.nodes && !h.daemonsets;
     for (var i = 0; i < keys.length; i++) {
-      if (this.k[keys[i]]) setText(this.k[keys[i]], String(h[keys[i]] || 0));
+      if (this.k[keys[i]]) setText(this.k[keys[i]], none ? "–" : String(h[keys[i]] || 0));
     }
     setClass(this.stat.missing, h.missing ? "bad" : "");
     setClass(this.stat.crash_looping, h.crash_looping ? "bad" : "");
@@ -265,7 +268,17 @@
   Panel.prototype.exceptions = function () {
     var d = this.data, lines = d.exceptions || [], total = d.exception_lines || 0;
     var slots = this.slots || 6, want = [], short = shortener(lines);
-    if (!total) {
+    var st = this.conn, state = st ? st.state : CONN.SYNCED;
+    if (!total && state !== CONN.SYNCED) {
+      // A tick claims "all fine": only a synced cluster can say so. Before its first sync
+      // there is no data at all; a stale one only has the last known state.
+      var since = st && parseTime(st.since), at = since ? " since " + when(since) : "";
+      var text = state === CONN.FAILED ? "Failed" + at + " — no data yet"
+        : state === CONN.STALE ? "No exceptions in the last known state (stale" + at + ")"
+        : state === CONN.CONNECTING || !d.daemonsets.length ? "No data yet"
+        : "No exceptions in the last known state (" + state + at + ")";
+      want.push(["nodata", "", text, "", "", "", ""]);
+    } else if (!total) {
       want.push(["ok", "✓", "No exceptions", "", "", "", ""]);
     } else {
       var show = total > slots ? Math.max(0, slots - 1) : lines.length;
@@ -343,6 +356,9 @@
 
   Panel.prototype.status = function (st) {
     if (!st) return;
+    var changed = !this.conn || this.conn.state !== st.state;
+    this.conn = st;
+    if (changed && this.data) { this.headline(this.data.headline); this.exceptions(); }
     var stale = st.state !== CONN.SYNCED, since = parseTime(st.since);
     this.el.classList.toggle("is-stale", stale);
     this.stale.hidden = !stale;

@@ -146,6 +146,7 @@ def test_every_url_is_accounted_for():
         "grid",
         "grid-body",
         "grid-status",
+        "grid-summary",
         "cell",
         "daemonset",
         "node",

@@ -423,3 +423,36 @@ def test_table_and_fail_under_ignore_static_columns_unless_asked(tmp_path):
     proc = run_cli("--snapshot", path, "--fail-under", "90", "--include-static")
     assert proc.returncode == 2
     assert b"kube-system/kube-apiserver (static) is 50%" in proc.stderr
+
+
+# --------------------------------------------------------------------------- nothing to judge
+
+
+@pytest.mark.parametrize(
+    "items",
+    [[], [node("n1")], [node("n1"), daemonset("picky", "kube-system", node_selector={"x": "y"})]],
+    ids=["empty-list", "nodes-only", "targets-nothing"],
+)
+def test_fail_under_with_nothing_to_judge_fails_with_its_own_code(tmp_path, items):
+    path = tmp_path / "empty.json"
+    path.write_text(json.dumps(v1_list(items)))
+    proc = run_cli("--snapshot", str(path), "--fail-under", "95")
+    assert proc.returncode == 3, proc.stderr
+    assert b"nothing to judge" in proc.stderr
+    # Without a gate the same file is just an empty report.
+    assert run_cli("--snapshot", str(path)).returncode == 0
+
+
+def test_a_kubeconfig_is_not_a_snapshot(tmp_path):
+    path = tmp_path / "config.json"
+    kubeconfig = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:6443"}}],
+        "contexts": [],
+        "users": [],
+    }
+    path.write_text(json.dumps(kubeconfig))
+    proc = run_cli("--snapshot", str(path), "--fail-under", "95")
+    assert proc.returncode == 1
+    assert b"holds no Kubernetes objects" in proc.stderr and b"kubeconfig" in proc.stderr

@@ -497,3 +497,21 @@ def test_delete_and_add_daemonset(sim):
     sim.step(30)
     assert actual_status(sim, key) == expected_status(sim, key)
     assert actual_status(sim, key)["current"] == actual_status(sim, key)["desired"] > 0
+
+
+def test_the_collected_demo_is_anchored_at_the_present():
+    """A simulated cluster that the dashboard collects runs on today's clock: ages and
+    "last exit … ago" read as real time, not as months before a fixed date."""
+    from datetime import timedelta
+
+    from dashboard.clusters.config import ClusterConfig
+    from dashboard.collect.sources import SimulatedSource
+    from dashboard.coverage.timefmt import utcnow
+
+    source = SimulatedSource(ClusterConfig(slug="s", name="s", scenario="demo"))
+    assert abs(source.simulator.now - utcnow()) < timedelta(seconds=30)
+    created = [
+        json.loads(data)["metadata"]["creationTimestamp"]
+        for _, data in source.simulator.store.list("nodes")[0]
+    ]
+    assert max(created) >= (utcnow() - timedelta(days=31)).strftime("%Y-%m-%dT%H:%M:%SZ")

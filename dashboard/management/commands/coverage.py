@@ -11,12 +11,15 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from dashboard.coverage.records import Record, Skipped
-from dashboard.coverage.report import below, to_json, to_table
+from dashboard.coverage.report import below, judged, to_json, to_table
 from dashboard.coverage.snapshot import SnapshotError, build_matrix, decode_documents, read_inputs
 from dashboard.coverage.static import static_columns
 
 # Exit status when a DaemonSet's coverage is below --fail-under (for cron/CI gating).
 EXIT_BELOW_THRESHOLD = 2
+# Exit status of --fail-under when no DaemonSet targets any node: an empty or wrong dump
+# must not pass a gate.
+EXIT_NOTHING_TO_JUDGE = 3
 
 
 class Command(BaseCommand):
@@ -45,7 +48,10 @@ class Command(BaseCommand):
             "--fail-under",
             type=float,
             metavar="PCT",
-            help=f"exit {EXIT_BELOW_THRESHOLD} when any DaemonSet's coverage is below PCT",
+            help=(
+                f"exit {EXIT_BELOW_THRESHOLD} when any DaemonSet's coverage is below PCT, "
+                f"{EXIT_NOTHING_TO_JUDGE} when no DaemonSet targets any node"
+            ),
         )
         parser.add_argument(
             "--include-static",
@@ -89,6 +95,12 @@ class Command(BaseCommand):
             )
         threshold = options["fail_under"]
         if threshold is not None:
+            if not judged(matrix, only):
+                self.stderr.write(
+                    f"nothing to judge: {len(matrix.nodes)} nodes, "
+                    f"{len(matrix.daemonsets)} DaemonSets, none targets a node"
+                )
+                sys.exit(EXIT_NOTHING_TO_JUDGE)
             low = below(matrix, threshold, only, include_static=include_static)
             if low:
                 for key, cov in low:
