@@ -64,6 +64,15 @@ class Timeline:
     # node/DaemonSet arrivals, removals, syncs
     events: list[CoverageEvent] = field(default_factory=list)
     gap_seconds: dict[str, float] = field(default_factory=dict)  # by DaemonSet or node
+    # From when on the window was recorded (a collector's first baseline); before it there
+    # is no data, which is not the same as "healthy". None: nothing recorded in the window.
+    recorded_from: datetime | None = None
+
+    @property
+    def no_data_seconds(self) -> float:
+        """The part of the window before recording started."""
+        until = self.end if self.recorded_from is None else self.recorded_from
+        return max(0.0, (until - self.start).total_seconds())
 
     @property
     def gap_minutes(self) -> dict[str, float]:
@@ -116,6 +125,8 @@ def timeline(
         if ep is not None:
             ep.end = at
 
+    first_sync = next((r.at for r in rows if r.kind == "sync"), None)
+    recorded_from = None if first_sync is None else max(first_sync, start)
     for r in rows:
         if carried and r.at != carried_at:
             carried.clear()
@@ -162,7 +173,20 @@ def timeline(
             lane = e.node if daemonset else e.daemonset
             gaps[lane] = gaps.get(lane, 0.0) + e.clipped_seconds(start, now)
     events.sort(key=lambda r: (r.at, r.id), reverse=True)
-    return Timeline(start, now, episodes, events, dict(sorted(gaps.items(), key=lambda kv: -kv[1])))
+    by_gap = dict(sorted(gaps.items(), key=lambda kv: -kv[1]))
+    return Timeline(start, now, episodes, events, by_gap, recorded_from)
+
+
+def recorded_from(cluster: Cluster, hours: float = 24.0, now: datetime | None = None) -> datetime | None:
+    """When recording of the last `hours` began (the window's start if a baseline predates
+    it); None when no collector recorded anything in the window."""
+    now = now or utcnow()
+    start = now - timedelta(hours=hours)
+    syncs = CoverageEvent.objects.filter(cluster=cluster, kind="sync")
+    if syncs.filter(at__lte=start).exists():
+        return start
+    first = syncs.filter(at__gt=start, at__lte=now).order_by("at").first()
+    return None if first is None else first.at
 
 
 def gap_minutes(

@@ -5,7 +5,7 @@ DaemonSet for a cluster, and a timeline per DaemonSet and per node. See dashboar
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -44,6 +44,7 @@ def _bars(tl: history.Timeline, by: str, url: Callable[[str], str]) -> list[dict
     percent of the window, for a CSS-only timeline."""
     span = (tl.end - tl.start).total_seconds() or 1.0
     lanes: dict[str, list[dict]] = {}
+    no_data = _no_data_segment(tl.start, tl.end, tl.recorded_from)
     for e in tl.episodes:
         a = max(e.start, tl.start)
         b = min(e.end or tl.end, tl.end)
@@ -57,9 +58,28 @@ def _bars(tl: history.Timeline, by: str, url: Callable[[str], str]) -> list[dict
         )
     order = sorted(lanes, key=lambda k: (-tl.gap_seconds.get(k, 0.0), k))
     return [
-        {"name": k, "segments": lanes[k], "gap": tl.gap_minutes.get(k, 0.0), "url": url(k)}
+        {
+            "name": k,
+            "segments": ([no_data] if no_data else []) + lanes[k],
+            "gap": tl.gap_minutes.get(k, 0.0),
+            "url": url(k),
+        }
         for k in order
     ]
+
+
+def _no_data_segment(start: datetime, end: datetime, recorded: datetime | None) -> dict | None:
+    """The part of a window before recording started, drawn hatched: unknown, not healthy."""
+    until = end if recorded is None else recorded
+    if until <= start:
+        return None
+    span = (end - start).total_seconds() or 1.0
+    return {
+        "left": 0.0,
+        "width": round(100 * (until - start).total_seconds() / span, 3),
+        "state": "nodata",
+        "title": f"no data: nothing was recorded {start:%H:%M} → {until:%H:%M} (no collector ran)",
+    }
 
 
 def _episodes(tl: history.Timeline) -> list[dict]:
