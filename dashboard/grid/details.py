@@ -31,29 +31,51 @@ from dashboard.kube.connection import ConnectionState
 from dashboard.models import Cluster
 
 
-def kubectl(*args: str) -> str:
-    """A command line safe to paste into a shell, whatever the names contain."""
-    return "kubectl " + " ".join(shlex.quote(a) for a in args)
+def kubectl(*args: str, context: str = "") -> str:
+    """A command line safe to paste into a shell, whatever the names contain; with the
+    cluster's kubeconfig context when it has one, so it runs against the right cluster."""
+    head = ["--context", context] if context else []
+    return "kubectl " + " ".join(shlex.quote(a) for a in [*head, *args])
 
 
-def pod_view(pod: Pod, current_hash: str | None, now: datetime) -> dict[str, Any]:
+def pod_commands(pod: Pod, context: str = "") -> list[str]:
+    """The kubectl commands that fit the pod's state: logs only of a container that ran,
+    `--previous` only after a restart (never for an image that was never pulled)."""
+    ns, name = pod.namespace, pod.name
+    cmds = [kubectl("-n", ns, "describe", "pod", name, context=context)]
+    if pod.restarts > 0 or pod.last_termination is not None:
+        cmds.append(kubectl("-n", ns, "logs", name, "--previous", context=context))
+    if pod.status_word == "Running":
+        cmds.append(kubectl("-n", ns, "logs", name, context=context))
+    cmds.append(
+        kubectl(
+            "-n",
+            ns,
+            "get",
+            "events",
+            "--field-selector",
+            f"involvedObject.name={name}",
+            context=context,
+        )
+    )
+    return cmds
+
+
+def pod_view(
+    pod: Pod, current_hash: str | None, now: datetime, context: str = ""
+) -> dict[str, Any]:
     t = pod.last_termination
     if pod.revision_hash and current_hash:
         revision = "current" if pod.revision_hash == current_hash else "outdated"
     else:
         revision = "unknown"
-    ns, name = pod.namespace, pod.name
     return {
         "pod": pod,
         "age": ago(pod.created, now),
         "termination": t,
         "termination_ago": ago(t.finished_at, now) if t else "",
         "revision": revision,
-        "commands": [
-            kubectl("-n", ns, "describe", "pod", name),
-            kubectl("-n", ns, "logs", name, "--previous"),
-            kubectl("-n", ns, "get", "events", "--field-selector", f"involvedObject.name={name}"),
-        ],
+        "commands": pod_commands(pod, context),
     }
 
 
@@ -78,7 +100,7 @@ def node_facts(matrix: Matrix, name: str) -> dict[str, Any]:
     }
 
 
-def cell_detail(matrix: Matrix, node: str, ds_key: str) -> dict[str, Any] | None:
+def cell_detail(matrix: Matrix, node: str, ds_key: str, context: str = "") -> dict[str, Any] | None:
     cell = matrix.cells.get((node, ds_key))
     ds = matrix.daemonsets.get(ds_key)
     if cell is None or ds is None or node not in matrix.nodes:
@@ -89,7 +111,7 @@ def cell_detail(matrix: Matrix, node: str, ds_key: str) -> dict[str, Any] | None
     pods = sorted(matrix.pods_in_cell(node, ds_key), key=lambda p: (p.created or "", p.name))
     commands = []
     if cell.state in (State.MISSING, State.NOT_TARGETED, State.UNSCHEDULABLE):
-        commands.append(kubectl("-n", ds.namespace, "describe", "ds", ds.name))
+        commands.append(kubectl("-n", ds.namespace, "describe", "ds", ds.name, context=context))
     return {
         "cell": cell,
         "ds": ds,
@@ -97,7 +119,7 @@ def cell_detail(matrix: Matrix, node: str, ds_key: str) -> dict[str, Any] | None
         "node_name": node,
         "rule": elig.reason if elig is not None and elig.reason else "",
         "current_hash": current or "",
-        "pods": [pod_view(p, current, now) for p in pods],
+        "pods": [pod_view(p, current, now, context) for p in pods],
         "ds_commands": commands,
         "reach": matrix.access_of(node, ds_key, settings.DAEMONVIZ_CLUSTER_DOMAIN),
         **node_facts(matrix, node),

@@ -191,7 +191,7 @@ def cell(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     collector = _running(slug)
     node, ds_key = request.GET.get("node", ""), request.GET.get("ds", "")
     with collector.lock:
-        ctx = details.cell_detail(collector.matrix, node, ds_key)
+        ctx = details.cell_detail(collector.matrix, node, ds_key, context=cluster.context)
     if ctx is None:
         raise Http404("no such cell")
     ctx["cluster"] = cluster

@@ -177,7 +177,9 @@ def timeline(
     return Timeline(start, now, episodes, events, by_gap, recorded_from)
 
 
-def recorded_from(cluster: Cluster, hours: float = 24.0, now: datetime | None = None) -> datetime | None:
+def recorded_from(
+    cluster: Cluster, hours: float = 24.0, now: datetime | None = None
+) -> datetime | None:
     """When recording of the last `hours` began (the window's start if a baseline predates
     it); None when no collector recorded anything in the window."""
     now = now or utcnow()

@@ -34,6 +34,8 @@
       if (!fresh || !g) throw new Error("grid: no #grid in the response");
       g.replaceWith(fresh);
       htmx.process(fresh);
+      applyWiden();
+      recount();
     });
   }
 
@@ -163,6 +165,7 @@
         }
       }
     });
+    tallies(g);
     var corner = g.querySelector('[data-count="corner"]'), summary = document.getElementById("summary");
     var inCluster = summary ? +summary.dataset.nodes : matching;
     if (corner && (matching || corner.textContent.indexOf("no data") === -1)) {
@@ -172,6 +175,45 @@
     g.setAttribute("aria-rowcount", matching);
   }
   stats.recount = recount;
+
+  // Group heads carry per-column tallies: "27/27" healthy of targeted, and the count and
+  // symbol of the worst problem class present ("3 ↻"). Read off the rows, like the counts.
+  var BAD = /\bs-(missing|failed|unschedulable|init-error|image-error|config-error|crash-looping)\b/;
+  var MIS = /\bs-misscheduled\b/;
+  function tallies(g) {
+    g.querySelectorAll("section.group:not(.collapsed)").forEach(function (sec) {
+      var heads = sec.querySelectorAll(".gsum .gt");
+      if (!heads.length) return;
+      var n = heads.length, targeted = [], healthy = [], worst = [];
+      for (var i = 0; i < n; i++) { targeted.push(0); healthy.push(0); worst.push({}); }
+      sec.querySelectorAll(".grows > [role=row][data-node]").forEach(function (r) {
+        var cells = r.querySelectorAll("[role=gridcell]");
+        for (var i = 0; i < n && i < cells.length; i++) {
+          var cl = cells[i].className;
+          if (cl.indexOf("s-not-targeted") !== -1 || cl.indexOf("s-none") !== -1) continue;
+          targeted[i]++;
+          if (cl.indexOf("s-healthy") !== -1 || cl.indexOf("s-outdated") !== -1) { healthy[i]++; continue; }
+          var rank = BAD.test(cl) ? 3 : MIS.test(cl) ? 2 : 1, sym = cells[i].textContent;
+          var w = worst[i];
+          if (!w.rank || rank > w.rank) { w.rank = rank; w.by = {}; }
+          if (rank === w.rank) w.by[sym] = (w.by[sym] || 0) + 1;
+        }
+      });
+      for (i = 0; i < n; i++) {
+        var text = targeted[i] ? healthy[i] + "/" + targeted[i] : "·", kind = targeted[i] ? "ok" : "idle";
+        var w = worst[i], label = healthy[i] + " of " + targeted[i] + " targeted nodes healthy";
+        if (w.rank) {
+          var top = Object.keys(w.by).sort(function (a, b) { return w.by[b] - w.by[a]; })[0];
+          text += "\n" + w.by[top] + " " + top;
+          kind = w.rank === 3 ? "bad" : "prog";
+          label += "; " + w.by[top] + " " + top;
+        } else if (targeted[i]) text += " ✓";
+        if (heads[i].textContent !== text) heads[i].textContent = text;
+        heads[i].className = "gt " + kind;
+        heads[i].title = label;
+      }
+    });
+  }
 
   // A filtered page's tiles count its own view: the server renders them on request, at
   // most once a second however fast frames come (the last frame always gets its fetch).
@@ -288,28 +330,129 @@
       history.pushState({ daemonviz: 1 }, "", a.getAttribute("href"));
     }, function () { location.href = a.href; });
   });
+  var pageKey = location.pathname + location.search;
   window.addEventListener("popstate", function (e) {
-    if (grid() && !(e.state && e.state.htmx)) location.reload();
+    if (!grid()) return;
+    if (location.pathname + location.search === pageKey) { fromHash(); return; }  // the cell panel
+    if (!(e.state && e.state.htmx)) location.reload();
   });
 
   // Cell detail panel: links work without JS (a full page); with JS they fill the aside.
+  // The open cell is in the URL (#cell=<node>&ds=<ns/name>): a shareable link, and the
+  // back button closes the panel.
+  var opener = null;
+  function cellHref(node, ds) {
+    var any = document.querySelector("#grid a.c");
+    if (!any) return null;
+    var base = any.getAttribute("href").split("?")[0];
+    return base + "?node=" + encodeURIComponent(node) + "&ds=" + encodeURIComponent(ds);
+  }
+  function cellHash() {
+    var m = /^#cell=/.test(location.hash) ? new URLSearchParams(location.hash.slice(1)) : null;
+    return m && m.get("cell") && m.get("ds") ? { node: m.get("cell"), ds: m.get("ds") } : null;
+  }
+  function openCell(href, push) {
+    var panel = document.getElementById("detail");
+    if (!panel) return;
+    var q = new URLSearchParams(href.split("?")[1] || "");
+    if (push) {
+      var hash = "#cell=" + encodeURIComponent(q.get("node")) + "&ds=" + encodeURIComponent(q.get("ds"));
+      if (location.hash !== hash) history.pushState({ daemonvizCell: 1 }, "", pageKey + hash);
+    }
+    htmx.ajax("GET", href, { target: "#detail", swap: "innerHTML" }).then(function () {
+      panel.hidden = false;
+      var h = panel.querySelector("h2");
+      if (h) { h.tabIndex = -1; h.focus(); }
+    });
+  }
+  function fromHash() {
+    var c = cellHash(), href = c && cellHref(c.node, c.ds);
+    if (href) openCell(href, false); else hideDetail();
+  }
   document.addEventListener("click", function (e) {
     var a = e.target.closest && e.target.closest("#grid a.c");
     if (a && !e.ctrlKey && !e.metaKey && !e.shiftKey) {
       e.preventDefault();
-      var panel = document.getElementById("detail");
-      htmx.ajax("GET", a.getAttribute("href"), { target: "#detail", swap: "innerHTML" }).then(function () {
-        panel.hidden = false;
-        var h = panel.querySelector("h2");
-        if (h) { h.tabIndex = -1; h.focus(); }
-      });
+      opener = a.id;
+      openCell(a.getAttribute("href"), true);
       return;
     }
     if (e.target.closest && e.target.closest("[data-close-detail]")) closeDetail();
+    var copy = e.target.closest && e.target.closest("[data-copy]");
+    if (copy) copyCommand(copy);
+    var widen = e.target.closest && e.target.closest("#grid [data-widen]");
+    if (widen) {
+      try { localStorage.setItem("daemonviz.widenames", grid().classList.contains("widenames") ? "" : "1"); } catch (err) { /* private mode */ }
+      applyWiden();
+    }
   });
-  function closeDetail() {
+  function hideDetail() {
     var panel = document.getElementById("detail");
     if (panel && !panel.hidden) { panel.hidden = true; panel.innerHTML = ""; }
+    var back = opener && document.getElementById(opener);
+    if (back) back.focus();
   }
-  document.addEventListener("keydown", function (e) { if (e.key === "Escape") closeDetail(); });
+  function closeDetail() {
+    if (cellHash() && history.state && history.state.daemonvizCell) history.back();  // popstate hides it
+    else {
+      if (cellHash()) history.replaceState(null, "", pageKey);
+      hideDetail();
+    }
+  }
+  // kubectl commands: a copy button beside each (the text stays selectable without JS).
+  function copyCommand(btn) {
+    var pre = btn.parentNode.querySelector("code"), text = pre ? pre.textContent : "";
+    var done = function () { btn.textContent = "copied"; setTimeout(function () { btn.textContent = "copy"; }, 1500); };
+    if (navigator.clipboard && window.isSecureContext) navigator.clipboard.writeText(text).then(done, function () {});
+    else {
+      var r = document.createRange(); r.selectNodeContents(pre);
+      var sel = window.getSelection(); sel.removeAllRanges(); sel.addRange(r);
+      try { document.execCommand("copy"); done(); } catch (err) { /* selected: Ctrl+C */ }
+    }
+  }
+
+  // Arrow keys move between cells (rows across groups, skipping cells without a link);
+  // Enter opens the focused cell (it is a link); Esc closes the panel.
+  function move(cell, key) {
+    var row = cell.closest("[role=row]"), cells = Array.prototype.slice.call(row.querySelectorAll("[role=gridcell]"));
+    var i = cells.indexOf(cell);
+    if (key === "ArrowLeft" || key === "ArrowRight") {
+      var step = key === "ArrowLeft" ? -1 : 1;
+      for (var j = i + step; j >= 0 && j < cells.length; j += step) if (cells[j].tagName === "A") return cells[j];
+      return null;
+    }
+    var rows = Array.prototype.slice.call(grid().querySelectorAll(".grows > [role=row][data-node]"));
+    var k = rows.indexOf(row), dir = key === "ArrowUp" ? -1 : 1;
+    for (k += dir; k >= 0 && k < rows.length; k += dir) {
+      var c = rows[k].querySelectorAll("[role=gridcell]")[i];
+      if (c && c.tagName === "A") return c;
+    }
+    return null;
+  }
+  document.addEventListener("keydown", function (e) {
+    if (e.key === "Escape") { closeDetail(); return; }
+    var cell = e.target.closest && e.target.closest("#grid a.c");
+    if (!cell || e.altKey || e.ctrlKey || e.metaKey) return;
+    if (["ArrowLeft", "ArrowRight", "ArrowUp", "ArrowDown"].indexOf(e.key) === -1) return;
+    var next = move(cell, e.key);
+    e.preventDefault();
+    if (next) { next.focus(); next.scrollIntoView({ block: "nearest", inline: "nearest" }); }
+  });
+
+  // "Wider names": the first column's width, remembered per browser.
+  function applyWiden() {
+    var g = grid(), on = false;
+    try { on = !!localStorage.getItem("daemonviz.widenames"); } catch (err) { /* private mode */ }
+    if (!g) return;
+    g.classList.toggle("widenames", on);
+    var b = g.querySelector("[data-widen]");
+    if (b) { b.setAttribute("aria-pressed", on ? "true" : "false"); b.textContent = on ? "⇔ narrower names" : "⇔ wider names"; }
+  }
+  function start() {
+    applyWiden();
+    recount();
+    if (cellHash()) fromHash();
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
 })();
