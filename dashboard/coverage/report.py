@@ -6,6 +6,7 @@ names the version, and fields are only ever added within a version.
 
 from __future__ import annotations
 
+import textwrap
 from collections import Counter, defaultdict
 from collections.abc import Mapping
 from datetime import datetime
@@ -13,6 +14,7 @@ from typing import Any
 
 from .access import DEFAULT_CLUSTER_DOMAIN, DaemonSetAccess, daemonset_access
 from .cells import Cell
+from .grouping import natural_key
 from .matrix import Matrix
 from .records import Termination
 from .states import STATE_INFO, State
@@ -242,12 +244,62 @@ def _pods_on(matrix: Matrix, statics: list[StaticColumn]) -> dict[tuple[str, str
     }
 
 
-def to_table(matrix: Matrix, *, daemonset: str | None = None, include_static: bool = False) -> str:
-    """Nodes × DaemonSets, one symbol per cell; then the legend and every problem's reason.
-    Static columns (kubelet-managed mirror pods) follow the DaemonSets with `include_static`."""
+# ANSI colours per summary bucket, for a terminal (the symbols alone already carry the
+# state: colour is a help, never the only cue).
+_ANSI = {
+    "healthy": "32",
+    "outdated": "34",
+    "progressing": "33",
+    "failing": "31;1",
+    "missing": "31;1",
+    "misscheduled": "35",
+    "idle": "2",
+}
+
+
+def _paint(text: str, state: State | None, color: bool) -> str:
+    if not color or state is None:
+        return text
+    return f"\x1b[{_ANSI[state.bucket]}m{text}\x1b[0m"
+
+
+def _fit(text: str, room: int) -> str:
+    """Cut to `room` characters with an ellipsis (a full name is one `-o wide` away)."""
+    return text if len(text) <= room else text[: max(1, room - 1)] + "…"
+
+
+def _names(names: list[str], room: int | None) -> str:
+    """A list of node names, as many as fit in `room` characters, then "+N more"."""
+    if room is None:
+        return ", ".join(names)
+    shown: list[str] = []
+    used = 0
+    for i, name in enumerate(names):
+        rest = len(names) - i - 1
+        tail = len(f", +{rest} more") if rest else 0
+        if shown and used + len(name) + 2 + tail > room:
+            return ", ".join(shown) + f", +{len(names) - len(shown)} more"
+        shown.append(name)
+        used += len(name) + 2
+    return ", ".join(shown)
+
+
+def to_table(
+    matrix: Matrix,
+    *,
+    daemonset: str | None = None,
+    width: int | None = None,
+    color: bool = False,
+    include_static: bool = False,
+) -> str:
+    """Nodes × DaemonSets, one symbol per cell; then the legend and the problems, grouped
+    by (DaemonSet, state, reason) with their nodes. Nodes in natural order (node-2 before
+    node-10). `width`: fit the lines to a terminal that wide (None: never cut, `-o wide`);
+    `color`: ANSI colours on the symbols. Static columns (kubelet-managed mirror pods)
+    follow the DaemonSets with `include_static`."""
     ds_keys = [k for k in sorted(matrix.daemonsets) if daemonset is None or k == daemonset]
     statics = _statics(matrix, daemonset) if include_static else []
-    nodes = sorted(matrix.nodes)
+    nodes = sorted(matrix.nodes, key=natural_key)
     out: list[str] = []
     if (not ds_keys and not statics) or not nodes:
         out.append(f"{len(nodes)} nodes, {len(ds_keys)} DaemonSets: nothing to show.")
@@ -255,41 +307,78 @@ def to_table(matrix: Matrix, *, daemonset: str | None = None, include_static: bo
 
     # Columns are numbered: DaemonSet names are far too wide to head a grid.
     out.append("DaemonSets:")
-    for i, key in enumerate(ds_keys, 1):
-        s = daemonset_summary(matrix, key)
-        c = s.counts
+    key_width = max((len(k) for k in ds_keys), default=12)
+    summaries = [daemonset_summary(matrix, key) for key in ds_keys]
+    full = [
+        f"coverage {_pct(s.counts.coverage):>6}  targeted {s.counts.targeted:>4}  "
+        f"healthy {s.counts.healthy:>4}  missing {s.counts.missing:>3}  "
+        f"failing {s.counts.failing:>3}  outdated {s.counts.outdated:>3}"
+        for s in summaries
+    ]
+    numbers, shown_width = full, key_width
+    if width is not None and full and 8 + key_width + max(map(len, full)) > width:
+        # A narrow terminal: the short spelling of the numbers, then the names give way.
+        numbers = [
+            f"{_pct(s.counts.coverage):>6} {f'{s.counts.healthy}/{s.counts.targeted}':>9} ok"
+            f" {s.counts.missing:>3} missing {s.counts.failing:>3} failing"
+            f" {s.counts.outdated:>3} outdated"
+            for s in summaries
+        ]
+        shown_width = min(key_width, max(12, width - 8 - max(map(len, numbers))))
+    for i, (key, s, nums) in enumerate(zip(ds_keys, summaries, numbers, strict=True), 1):
         extra = f"  [{s.status.lagging}]" if s.status.lagging else ""
-        out.append(
-            f"  {i:>2}  {key:<48} coverage {_pct(c.coverage):>6}  targeted {c.targeted:>4}  "
-            f"healthy {c.healthy:>4}  missing {c.missing:>3}  failing {c.failing:>3}  "
-            f"outdated {c.outdated:>3}{extra}"
-        )
+        line = f"  {i:>2}  {_fit(key, shown_width):<{shown_width}}  {nums}{extra}"
+        out.append(line if width is None else _fit(line, width))
     for i, col in enumerate(statics, len(ds_keys) + 1):
         c = static_counts(col)
-        out.append(
-            f"  {i:>2}  {col.key + ' (static)':<48} runs on {c.targeted - c.missing:>4}  "
+        name = _fit(col.key + " (static)", max(shown_width, 12))
+        line = (
+            f"  {i:>2}  {name:<{max(shown_width, 12)}}  runs on {c.targeted - c.missing:>4}  "
             f"healthy {c.healthy:>4}  missing {c.missing:>3}  failing {c.failing:>3}"
         )
+        out.append(line if width is None else _fit(line, width))
     out.append("")
-    width = max(len(n) for n in nodes)
     status_width = max(len(matrix.health[n].word) for n in nodes)
-    header = " ".join(f"{i:>2}" for i in range(1, len(ds_keys) + len(statics) + 1))
-    out.append(f"{'NODE':<{width}}  {'STATUS':<{status_width}}  {header}")
+    columns = len(ds_keys) + len(statics)
+    cols_width = 3 * columns
+    name_width = max(len(n) for n in nodes)
+    if width is not None:
+        name_width = max(12, min(name_width, width - status_width - 4 - cols_width))
+    header = " ".join(f"{i:>2}" for i in range(1, columns + 1))
+    out.append(f"{'NODE':<{name_width}}  {'STATUS':<{status_width}}  {header}")
     for node in nodes:
         symbols = " ".join(
-            f"{matrix.cells[(node, k)].symbol:>2}" if (node, k) in matrix.cells else " ?"
+            _paint(f"{matrix.cells[(node, k)].symbol:>2}", matrix.cells[(node, k)].state, color)
+            if (node, k) in matrix.cells
+            else " ?"
             for k in ds_keys
         )
         if statics:
             symbols += " " + " ".join(f"{col.cells[node].symbol:>2}" for col in statics)
-        out.append(f"{node:<{width}}  {matrix.health[node].word:<{status_width}}  {symbols}")
+        name = _fit(node, name_width)
+        out.append(f"{name:<{name_width}}  {matrix.health[node].word:<{status_width}}  {symbols}")
     out.append("")
-    out.append(
-        "Legend: " + "  ".join(f"{info.symbol} {info.label}" for info in STATE_INFO.values())
+    legend = "  ".join(
+        f"{_paint(info.symbol, state, color)} {info.label}" for state, info in STATE_INFO.items()
     )
+    if width is None:
+        out.append("Legend: " + legend)
+    else:  # wrapped between entries, by visible width (colour codes take no column)
+        entries = [f"{_paint(i.symbol, st, color)} {i.label}" for st, i in STATE_INFO.items()]
+        line, used = "Legend:", len("Legend:")
+        for entry, st in zip(entries, STATE_INFO, strict=True):
+            visible = len(STATE_INFO[st].symbol) + 1 + len(STATE_INFO[st].label)
+            if used + 2 + visible > width:
+                out.append(line)
+                line, used = "       ", 7
+            line, used = line + "  " + entry, used + 2 + visible
+        out.append(line)
 
-    problems: list[str] = []
+    # Problems grouped by (DaemonSet, state, reason): 34 nodes with the same image pull
+    # error are one line with their names, not 34 lines.
+    groups: dict[tuple[str, State, str], list[tuple[str, Cell]]] = defaultdict(list)
     untargeted: dict[tuple[str, str], list[str]] = defaultdict(list)
+    cells = 0
     for key in ds_keys:
         for node in nodes:
             cell = matrix.cells.get((node, key))
@@ -298,45 +387,84 @@ def to_table(matrix: Matrix, *, daemonset: str | None = None, include_static: bo
             if cell.state is State.NOT_TARGETED:
                 untargeted[(key, cell.reason)].append(node)
                 continue
-            pod = f" pod {cell.pod}" if cell.pod else ""
-            problems.append(
-                f"  {cell.symbol} {key} on {node}: {cell.state.label}{pod} — {cell.reason}"
-            )
+            groups[(key, cell.state, cell.reason)].append((node, cell))
+            cells += 1
+    ordered = sorted(groups.items(), key=lambda kv: (-kv[0][1].severity, kv[0][0], -len(kv[1])))
+    # Access and static-pod problems: one line each, after the daemons' groups.
+    flagged: list[str] = []
     for key in ds_keys:
         for node in nodes:
             cell = matrix.cells.get((node, key))
             if cell is not None and (cell.out_of_endpoints or cell.port_conflict):
-                problems.append(f"  ! {key} on {node}: {cell.access_note}")
+                flagged.append(f"  ! {key} on {node}: {cell.access_note}")
     for col in statics:
         for node in nodes:
             cell = col.cells[node]
             if cell.state.is_problem:
                 pod = f" pod {cell.pod}" if cell.pod else ""
-                problems.append(
+                flagged.append(
                     f"  {cell.symbol} {col.key} (static) on {node}: {cell.state.label}{pod} — "
                     f"{cell.reason}"
                 )
-    problems += [
+    flagged += [
         f"  ! {t}" for t in duplicates(statics, matrix.daemonsets, _pods_on(matrix, statics))
     ]
+    cells += len(flagged)
     out.append("")
-    out.append(f"Problems ({len(problems)}):" if problems else "Problems: none")
-    out.extend(problems)
+    out.append(f"Problems ({cells}):" if cells else "Problems: none")
+    for (key, state, reason), members in ordered:
+        symbol = _paint(state.symbol, state, color)
+        if width is None:  # one line each, for grep
+            if len(members) == 1:
+                node, cell = members[0]
+                pod = f" pod {cell.pod}" if cell.pod else ""
+                out.append(f"  {symbol} {key} on {node}: {state.label}{pod} — {reason}")
+            else:
+                names = ", ".join(n for n, _ in members)
+                out.append(f"  {symbol} {key} on {len(members)} nodes: {state.label} — {reason}")
+                out.append(f"      {names}")
+            continue
+        # On a terminal: the nodes that fit, and the reason wrapped below (never cut).
+        # State and count first: on a narrow terminal the DaemonSet's name gives way.
+        if len(members) == 1:
+            node, cell = members[0]
+            pod = f" (pod {cell.pod})" if cell.pod else ""
+            head = f"{state.label} on {node}: {key}{pod}"
+        else:
+            head = f"{state.label} on {len(members)} nodes: {key}"
+        out.append(f"  {symbol} " + _fit(head, width - 4))
+        if len(members) > 1:
+            out.append("      " + _names([n for n, _ in members], max(20, width - 6)))
+        out.extend(
+            textwrap.wrap(reason, width, initial_indent="      ", subsequent_indent="      ")
+        )
+    out.extend(flagged if width is None else [_fit(line, width) for line in flagged])
     if untargeted:
         out.append("")
         out.append("Not targeted (why the cell is empty):")
-        for (key, reason), names in untargeted.items():
-            shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
-            out.append(f"  · {key} on {len(names)} node(s) [{shown}]: {reason}")
+        for (key, reason), idle in untargeted.items():
+            first = ", ".join(idle[:3]) + (f" and {len(idle) - 3} more" if len(idle) > 3 else "")
+            line = f"  · {key} on {len(idle)} node(s) [{first}]: {reason}"
+            if width is None:
+                out.append(line)
+            else:
+                out.extend(
+                    textwrap.wrap(line, width, subsequent_indent="      ", break_on_hyphens=False)
+                )
     cs = cluster_summary(matrix)
     out.append("")
-    out.append(
+    summary_line = (
         f"Cluster: {cs.nodes} nodes, {cs.daemonsets} DaemonSets, {cs.pods} daemon pods; "
         f"coverage {_pct(cs.counts.coverage)}, missing {cs.counts.missing}, failing {cs.counts.failing} "
         f"({cs.counts.crash_looping} crash-looping), outdated {cs.counts.outdated}, "
         f"misscheduled {cs.counts.misscheduled}; {cs.nodes_not_ready} node(s) not Ready"
     )
-    return "\n".join(out) + "\n"
+    if width is None:
+        out.append(summary_line)
+    else:
+        out.extend(textwrap.wrap(summary_line, width, subsequent_indent="  "))
+    out.append("")
+    return "\n".join(out)
 
 
 def below(

@@ -456,3 +456,97 @@ def test_a_kubeconfig_is_not_a_snapshot(tmp_path):
     proc = run_cli("--snapshot", str(path), "--fail-under", "95")
     assert proc.returncode == 1
     assert b"holds no Kubernetes objects" in proc.stderr and b"kubeconfig" in proc.stderr
+
+
+# --------------------------------------------------------------------------- in a terminal
+
+
+def _numbered_snapshot(tmp_path, count: int = 12) -> Path:
+    """node-1 … node-12 with long names, one DaemonSet whose image never pulls anywhere."""
+    ds = daemonset("agent-with-a-rather-long-name", "observability-platform")
+    suffix = ".eu-central-1.compute.internal"
+    nodes = [node(f"node-{i}{suffix}") for i in range(1, count + 1)]
+    pods = []
+    for n in nodes:
+        pod = daemon_pod(ds, n["metadata"]["name"])
+        pod["status"]["phase"] = "Pending"
+        pod["status"]["containerStatuses"] = [
+            {
+                "name": "agent",
+                "ready": False,
+                "restartCount": 0,
+                "image": "registry.example/agent:v0.8.99",
+                "imageID": "",
+                "state": {"waiting": {"reason": "ImagePullBackOff", "message": "Back-off"}},
+            }
+        ]
+        pods.append(pod)
+    path = tmp_path / "numbered.json"
+    path.write_text(json.dumps(v1_list([*nodes, ds, *pods, controller_revision(ds, 1, "h1")])))
+    return path
+
+
+def _cli_env(**extra: str) -> dict[str, str]:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "NO_COLOR")}
+    return {**env, **extra}
+
+
+def test_nodes_in_natural_order(tmp_path):
+    out, _ = call("--snapshot", str(_numbered_snapshot(tmp_path)))
+    rows = [line.split()[0] for line in out.splitlines() if line.startswith("node-")]
+    assert [r.split(".")[0] for r in rows] == [f"node-{i}" for i in range(1, 13)]
+
+
+def test_output_fits_the_terminal_width_and_wide_keeps_everything(tmp_path):
+    path = _numbered_snapshot(tmp_path)
+    fitted = subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), "coverage", "--snapshot", str(path)],
+        capture_output=True,
+        cwd=ROOT,
+        timeout=60,
+        env=_cli_env(COLUMNS="60"),
+    )
+    assert fitted.returncode == 0, fitted.stderr
+    lines = fitted.stdout.decode().splitlines()
+    assert max(len(line) for line in lines) <= 60, [ln for ln in lines if len(ln) > 60]
+    text = "\n".join(lines)
+    # The twelve identical image errors are one group with its nodes, not twelve lines.
+    assert "image error on 12 nodes" in text and "+" in text and "more" in text
+    assert "Back-off" in text  # the reason is wrapped, never cut away
+
+    wide = run_cli("--snapshot", str(path), "-o", "wide")
+    assert any(len(line) > 60 for line in wide.stdout.decode().splitlines())
+    assert "node-12.eu-central-1.compute.internal" in wide.stdout.decode()
+
+
+def test_colours_only_on_a_terminal_and_never_with_no_color(tmp_path):
+    import pty
+
+    path = _numbered_snapshot(tmp_path, 3)
+    args = [sys.executable, str(ROOT / "manage.py"), "coverage", "--snapshot", str(path)]
+
+    def on_a_tty(env: dict[str, str]) -> bytes:
+        leader, follower = pty.openpty()
+        proc = subprocess.Popen(args, stdout=follower, stderr=subprocess.DEVNULL, cwd=ROOT, env=env)
+        os_close(follower)
+        chunks = []
+        while True:
+            try:
+                chunk = os_read(leader, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        proc.wait(timeout=60)
+        os_close(leader)
+        return b"".join(chunks)
+
+    from os import close as os_close
+    from os import read as os_read
+
+    assert b"\x1b[" in on_a_tty(_cli_env())
+    assert b"\x1b[" not in on_a_tty(_cli_env(NO_COLOR="1"))
+    assert b"\x1b[" not in run_cli("--snapshot", str(path)).stdout  # piped: plain

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sys
 from collections import Counter
 from typing import Any
@@ -43,6 +45,18 @@ class Command(BaseCommand):
             "--context", metavar="NAME", help="kubeconfig context (default: current)"
         )
         parser.add_argument("--format", choices=("table", "json"), default="table")
+        parser.add_argument(
+            "-o",
+            "--output",
+            choices=("wide",),
+            help="wide: never cut names to the terminal's width",
+        )
+        parser.add_argument(
+            "--color",
+            choices=("auto", "always", "never"),
+            default="auto",
+            help="colour the symbols: auto = when stdout is a terminal and NO_COLOR is unset",
+        )
         parser.add_argument("--daemonset", metavar="NS/NAME", help="only this DaemonSet")
         parser.add_argument(
             "--fail-under",
@@ -90,9 +104,15 @@ class Command(BaseCommand):
             )
             self.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False))
         else:
-            self.stdout.write(
-                to_table(matrix, daemonset=only, include_static=include_static), ending=""
+            width, color = self._terminal(options)
+            table = to_table(
+                matrix,
+                daemonset=only,
+                width=width,
+                color=color,
+                include_static=include_static,
             )
+            self.stdout.write(table, ending="")
         threshold = options["fail_under"]
         if threshold is not None:
             if not judged(matrix, only):
@@ -106,6 +126,17 @@ class Command(BaseCommand):
                 for key, cov in low:
                     self.stderr.write(f"coverage of {key} is {cov:g}%, below {threshold:g}%")
                 sys.exit(EXIT_BELOW_THRESHOLD)
+
+    def _terminal(self, options: dict[str, Any]) -> tuple[int | None, bool]:
+        """The width to fit the table to and whether to colour it. Fitted on a terminal
+        (its size) or when COLUMNS is set; piped output keeps full names for scripts."""
+        tty = self.stdout.isatty()
+        width = None
+        if options["output"] != "wide" and (tty or os.environ.get("COLUMNS")):
+            width = max(40, shutil.get_terminal_size().columns)
+        choice = options["color"]
+        color = choice == "always" or (choice == "auto" and tty and not os.environ.get("NO_COLOR"))
+        return width, color
 
     def _load(self, options: dict[str, Any]) -> tuple[list[Record], Counter[str]]:
         if options["snapshot"]:
