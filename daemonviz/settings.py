@@ -227,6 +227,8 @@ DAEMONVIZ_CLUSTER_DOMAIN = env_str("DAEMONVIZ_CLUSTER_DOMAIN", "cluster.local")
 DAEMONVIZ_SIM_CHURN = env_float("DAEMONVIZ_SIM_CHURN", 0.0) or None
 # Register a simulated demo cluster on first start when no cluster exists.
 DAEMONVIZ_DEMO_CLUSTER = env_bool("DAEMONVIZ_DEMO_CLUSTER", default=True)
+# ... and a second, differently shaped simulated cluster beside it (the fleet view).
+DAEMONVIZ_DEMO_FLEET = env_bool("DAEMONVIZ_DEMO_FLEET", default=True)
 # Key(s) encrypting uploaded kubeconfigs at rest (comma-separated: the first encrypts, all
 # decrypt). Empty: a key derived from SECRET_KEY. See dashboard/clusters/crypto.py and the README.
 DAEMONVIZ_ENCRYPTION_KEY = env_str("DAEMONVIZ_ENCRYPTION_KEY", "")

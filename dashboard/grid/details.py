@@ -27,6 +27,7 @@ from dashboard.coverage.summary import (
     node_summary,
 )
 from dashboard.coverage.timefmt import ago, utcnow
+from dashboard.grid.fleet import FleetColumn, fleet_column
 from dashboard.kube.connection import ConnectionState
 from dashboard.models import Cluster
 
@@ -188,6 +189,20 @@ class ClusterCard:
     summary: ClusterSummary | None = None
     last_update: Any = None
     no_data: bool = False
+
+
+def fleet_columns() -> list[FleetColumn]:
+    """Every running cluster's column of the fleet matrix, in the overview's order."""
+    columns = []
+    for cluster in Cluster.objects.filter(enabled=True):
+        collector = registry.get(cluster.slug)
+        if collector is None:
+            continue
+        with collector.lock:
+            columns.append(
+                fleet_column(cluster.slug, cluster.name, collector.matrix, no_data(collector))
+            )
+    return columns
 
 
 def cluster_cards() -> list[ClusterCard]:

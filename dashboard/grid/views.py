@@ -22,7 +22,7 @@ from django_htmx.middleware import HtmxDetails
 from dashboard.collect.registry import Collector, registry
 from dashboard.coverage.states import State
 from dashboard.coverage.summary import view_summary
-from dashboard.grid import details, fragments
+from dashboard.grid import details, fleet, fragments
 from dashboard.grid import export as view_export
 from dashboard.grid.model import (
     NO_GROUP,
@@ -51,14 +51,26 @@ def _group_setting(cluster: Cluster, collector: Collector) -> str:
 # --------------------------------------------------------------------------- overview
 
 
+def _overview(request: HttpRequest) -> dict[str, Any]:
+    """Cards, and with several clusters the fleet matrix (?sort=worst|name) and the search
+    across clusters (?find=)."""
+    sort = "name" if request.GET.get("sort") == "name" else "worst"
+    columns = details.fleet_columns()
+    return {
+        "cards": details.cluster_cards(),
+        "fleet": {"columns": columns, "rows": fleet.fleet_rows(columns, sort), "sort": sort},
+        "found": fleet.search(columns, request.GET.get("find", "")),
+    }
+
+
 @login_required
 def overview(request: HttpRequest) -> HttpResponse:
-    return render(request, "dashboard/overview.html", {"cards": details.cluster_cards()})
+    return render(request, "dashboard/overview.html", _overview(request))
 
 
 @login_required
 def overview_cards(request: HttpRequest) -> HttpResponse:
-    return render(request, "dashboard/_cards.html", {"cards": details.cluster_cards()})
+    return render(request, "dashboard/_cards.html", _overview(request))
 
 
 # --------------------------------------------------------------------------- grid

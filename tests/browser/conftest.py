@@ -66,6 +66,9 @@ def server(tmp_path_factory):
         # The simulator changes things by itself (events per minute): crashes, node joins...
         "DAEMONVIZ_SIM_CHURN": os.environ.get("DAEMONVIZ_SIM_CHURN", "600"),
         "DAEMONVIZ_DEBUG": "0",  # as `make run` serves
+        # One simulated cluster (two churning clusters would double the suite's load); the
+        # fleet test adds a second one itself.
+        "DAEMONVIZ_DEMO_FLEET": "false",
     }
     env.pop("DJANGO_SETTINGS_MODULE", None)
     manage(env, "migrate", "--noinput")

@@ -31,6 +31,7 @@ def big_server(tmp_path_factory, server):  # `server` skips the module without C
         "DAEMONVIZ_ADMIN_PASSWORD": PASSWORD,
         "DAEMONVIZ_SIM_CHURN": "120",
         "DAEMONVIZ_DEBUG": "1",
+        "DAEMONVIZ_DEMO_FLEET": "false",
     }
     env.pop("DJANGO_SETTINGS_MODULE", None)
     manage(env, "migrate", "--noinput")

@@ -351,7 +351,8 @@ def test_embedded_default_still_runs_without_redis_or_postgres(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     env.pop("DJANGO_SETTINGS_MODULE", None)
     env |= {"DAEMONVIZ_SQLITE_PATH": str(tmp_path / "db.sqlite3"), "DAEMONVIZ_SIM_CHURN": "60",
-            "DAEMONVIZ_ADMIN_PASSWORD": "admin-pw-123", "DAEMONVIZ_HISTORY_FLUSH_SECONDS": "0.5"}  # fmt: skip
+            "DAEMONVIZ_ADMIN_PASSWORD": "admin-pw-123", "DAEMONVIZ_HISTORY_FLUSH_SECONDS": "0.5",
+            "DAEMONVIZ_DEMO_FLEET": "false"}  # fmt: skip
     s = Stack(tmp_path, env)
     try:
         s.manage("migrate", "--noinput")

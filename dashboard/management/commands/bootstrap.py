@@ -1,6 +1,7 @@
 """`manage.py bootstrap`: first-run set-up for the embedded default.
 
-Registers a simulated demo cluster when no cluster exists, and makes sure someone can sign
+Registers the simulated demo cluster (and a second one, DAEMONVIZ_DEMO_FLEET) when no
+cluster exists, and makes sure someone can sign
 in: an admin user from DAEMONVIZ_ADMIN_USER / DAEMONVIZ_ADMIN_PASSWORD, or, when no
 user exists at all, `admin` with a random password printed once (it is not stored in
 clear anywhere, so write it down or set the env vars).
@@ -12,6 +13,7 @@ import os
 import secrets
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
@@ -22,11 +24,26 @@ class Command(BaseCommand):
     help = "Register the demo cluster and an admin user on first start."
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if not Cluster.objects.exists():
+        if not Cluster.objects.exists() and settings.DAEMONVIZ_DEMO_CLUSTER:
             Cluster.objects.create(
                 name="Demo (simulated)", slug="demo", source="simulated", scenario="demo"
             )
-            self.stdout.write("Registered the simulated demo cluster.")
+            if settings.DAEMONVIZ_DEMO_FLEET:
+                # A second, differently shaped cluster, so the overview's fleet matrix has
+                # something to compare from the first start.
+                Cluster.objects.create(
+                    name="Staging (simulated)",
+                    slug="staging",
+                    source="simulated",
+                    scenario="demo",
+                    sim_seed=7,
+                    sim_nodes=14,
+                    sim_daemonsets=11,
+                    display_order=1,
+                )
+                self.stdout.write("Registered two simulated clusters: demo and staging.")
+            else:
+                self.stdout.write("Registered the simulated demo cluster.")
         self._ensure_admin()
 
     def _ensure_admin(self) -> None:
