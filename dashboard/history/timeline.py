@@ -191,11 +191,10 @@ def recorded_from(
     return None if first is None else first.at
 
 
-def gap_minutes(
+def daemonset_timelines(
     cluster: Cluster, hours: float = 24.0, now: datetime | None = None
-) -> dict[str, float]:
-    """Gap-minutes per DaemonSet over the last `hours`: the sum, over its nodes, of the time
-    each node's cell spent in a gap state (missing, failing, not ready)."""
+) -> dict[str, Timeline]:
+    """The timeline of every DaemonSet with recorded cell changes, over the last `hours`."""
     now = now or utcnow()
     keys = (
         CoverageEvent.objects.filter(cluster=cluster, kind="cell")
@@ -203,11 +202,18 @@ def gap_minutes(
         .values_list("daemonset", flat=True)
         .distinct()
     )
-    out = {}
-    for ds_key in sorted(set(keys)):
-        t = timeline(cluster, daemonset=ds_key, hours=hours, now=now)
-        out[ds_key] = round(sum(t.gap_seconds.values()) / 60.0, 1)
-    return out
+    return {k: timeline(cluster, daemonset=k, hours=hours, now=now) for k in sorted(set(keys))}
+
+
+def gap_minutes(
+    cluster: Cluster, hours: float = 24.0, now: datetime | None = None
+) -> dict[str, float]:
+    """Gap-minutes per DaemonSet over the last `hours`: the sum, over its nodes, of the time
+    each node's cell spent in a gap state (missing, failing, not ready)."""
+    return {
+        k: round(sum(t.gap_seconds.values()) / 60.0, 1)
+        for k, t in daemonset_timelines(cluster, hours, now).items()
+    }
 
 
 def purge(days: int | None = None, now: datetime | None = None) -> int:

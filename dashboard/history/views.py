@@ -14,6 +14,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 
+from dashboard.coverage.timefmt import utcnow
+from dashboard.history import charts
 from dashboard.history import timeline as history
 from dashboard.models import Cluster
 
@@ -134,8 +136,12 @@ def node_history(request: HttpRequest, slug: str, name: str) -> HttpResponse:
 def cluster_history(request: HttpRequest, slug: str) -> HttpResponse:
     cluster = get_object_or_404(Cluster, slug=slug)
     hours = _hours(request)
-    gaps = history.gap_minutes(cluster, hours=hours)
+    now = utcnow()
+    timelines = history.daemonset_timelines(cluster, hours=hours, now=now)
+    gaps = {k: round(sum(t.gap_seconds.values()) / 60.0, 1) for k, t in timelines.items()}
     rows = sorted(gaps.items(), key=lambda kv: (-kv[1], kv[0]))
+    longest = max(gaps.values(), default=0.0)
+    recorded = history.recorded_from(cluster, hours=hours, now=now)
     return render(
         request,
         "dashboard/history_cluster.html",
@@ -147,6 +153,10 @@ def cluster_history(request: HttpRequest, slug: str) -> HttpResponse:
                 {"key": k, "ns": k.split("/", 1)[0], "name": k.split("/", 1)[1], "minutes": m}
                 for k, m in rows
             ],
+            "charts": [charts.chart(k, timelines[k], longest) for k, _ in rows],
+            "axis": charts.ticks(now - timedelta(hours=hours), now),
+            "recorded_from": recorded,
+            "window_start": now - timedelta(hours=hours),
             "retention_days": settings.DAEMONVIZ_HISTORY_DAYS,
             "recording": settings.DAEMONVIZ_HISTORY,
         },

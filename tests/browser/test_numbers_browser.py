@@ -139,3 +139,16 @@ def test_history_before_recording_is_no_data(page, server):
     width = float(re.search(r"width:([\d.]+)%", seg.get_attribute("style")).group(1))
     assert width > 90  # 24 h window, recorded for minutes
     page.screenshot(path=str(ARTIFACTS / "numbers-history-no-data.png"), full_page=True)
+
+
+def test_cluster_history_charts_hatch_the_time_before_recording(page, server):
+    page.goto(f"{server}/clusters/demo/history/?hours=6")
+    assert page.inner_text("[data-no-data]").startswith("No data before")
+    panels = page.locator(".charts figure.panel")
+    assert panels.count() >= 1
+    first = panels.first
+    width = float(first.locator("svg rect.nodata").get_attribute("width"))
+    assert 500 < width < 600  # six hours, recorded for minutes: mostly unknown
+    d = first.locator("svg path.line").get_attribute("d")
+    assert float(d[1:].split(",")[0]) == width  # the line starts where recording did
+    page.screenshot(path=str(ARTIFACTS / "history-chart.png"), full_page=True)
