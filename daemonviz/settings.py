@@ -282,7 +282,13 @@ LOGGING = {
         }
     },
     "loggers": {
+        # Django's default config gives "django" its own console handler in debug mode:
+        # with the root handler below every 404 was printed twice.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
         **{name: {"filters": ["wall_tokens"]} for name in _PATH_LOGGERS},
+        # The start-up lines a user needs are daphne.cli's "Starting server at …"; the
+        # server's own (HTTP/2 extras, endpoint strings) are for debugging.
+        "daphne.server": {"filters": ["wall_tokens"], "level": "WARNING"},
         # django-axes says INFO at every start and sign-in (and would clutter the CLI's
         # stderr); lockouts are WARNINGs.
         "axes": {"level": "WARNING"},

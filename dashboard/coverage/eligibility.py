@@ -139,6 +139,20 @@ def _describe_term(term: NodeSelectorTerm) -> str:
     return ", ".join(parts) or "(empty term)"
 
 
+def describe_term(term: NodeSelectorTerm) -> str:
+    """A required node affinity term in selector syntax (`zone in (a,b), !spot`)."""
+    return _describe_term(term)
+
+
+def describe_toleration(t: Toleration) -> str:
+    """A toleration as `kubectl describe` shows it: key=value:effect, or "everything"."""
+    key = t.key or "(every key)"
+    effect = f":{t.effect}" if t.effect else " (every effect)"
+    if t.operator == "Exists":
+        return f"{key} exists{effect}" if t.key else f"everything{effect}"
+    return f"{key}={t.value}{effect}"
+
+
 def _affinity_reason(
     terms: tuple[NodeSelectorTerm, ...],
     problems: tuple[str, ...],

@@ -15,8 +15,8 @@ from django.conf import settings
 
 from dashboard.collect.registry import Collector, registry
 from dashboard.coverage.access import daemonset_access
-from dashboard.coverage.eligibility import describe_taint
-from dashboard.coverage.grouping import ZONE_LABEL, node_pool, node_role
+from dashboard.coverage.eligibility import describe_taint, describe_term, describe_toleration
+from dashboard.coverage.grouping import ZONE_LABEL, natural_key, node_pool, node_role
 from dashboard.coverage.matrix import Matrix
 from dashboard.coverage.records import Pod
 from dashboard.coverage.states import State
@@ -138,7 +138,32 @@ def daemonset_detail(matrix: Matrix, ds_key: str) -> dict[str, Any] | None:
             reach = matrix.access_of(name, ds_key) if cell.pod else None
             rows.append((name, cell, matrix.health[name], reach.addresses if reach else ()))
     rows.sort(key=lambda r: (-r[1].state.severity, r[0]))
+    # Identical cells (same state and reason) are one line with their nodes: 34 nodes that
+    # cannot pull the same image are one problem, not 34.
+    grouped: dict[tuple[State, str], list[str]] = {}
+    for name, cell, *_ in rows:
+        grouped.setdefault((cell.state, cell.reason), []).append(name)
+    groups = [
+        {"state": st, "reason": reason, "nodes": sorted(names, key=natural_key)}
+        for (st, reason), names in grouped.items()
+    ]
+    spec = {
+        "node_name": ds.node_name,
+        "node_selector": sorted(ds.node_selector.items()),
+        "affinity": None
+        if ds.required_terms is None
+        else [describe_term(t) for t in ds.required_terms],
+        "tolerations": [describe_toleration(t) for t in ds.tolerations],
+        "strategy": ds.strategy,
+        "max_unavailable": ds.max_unavailable,
+        "max_surge": ds.max_surge,
+        "min_ready_seconds": ds.min_ready_seconds,
+        "images": ds.images,
+        "host_network": ds.host_network,
+    }
     return {
+        "groups": groups,
+        "spec": spec,
         "ds": ds,
         "ds_key": ds_key,
         "summary": daemonset_summary(matrix, ds_key),
