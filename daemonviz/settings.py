@@ -147,10 +147,21 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-# Static files are served by WhiteNoise straight from the finders (app + static/), so no
-# collectstatic step is needed; a deployment that wants one sets DAEMONVIZ_STATIC_ROOT.
+# Static files are served by WhiteNoise. Without DAEMONVIZ_STATIC_ROOT straight from the
+# finders (app + static/), so `make run` needs no collectstatic step. With it (the image
+# sets it and runs collectstatic at build time) from WhiteNoise's compressed manifest
+# storage: file names carry a content hash (cached for ever, busted by any change) and
+# gzip/brotli copies are made once, at build time.
 STATIC_ROOT = env_str("DAEMONVIZ_STATIC_ROOT") or None
-WHITENOISE_USE_FINDERS = True
+WHITENOISE_USE_FINDERS = STATIC_ROOT is None
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if STATIC_ROOT
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -290,7 +290,9 @@ def test_cell_detail_missing_and_not_targeted(user_client, cluster):
         "/clusters/t/cell/",
         {"node": "ip-10-0-1-1.ec2.internal", "ds": "gpu-operator/nvidia-device-plugin"},
     ).content.decode()
-    assert "Rule:" in html and POOL in html
+    # The rule is the cell's reason here: shown once, not again as "Rule:".
+    assert POOL in html and "Rule:" not in html
+    assert html.count("nodegroup=gpu not matched") == 1, html
     assert user_client.get("/clusters/t/cell/", {"node": "nope", "ds": "a/b"}).status_code == 404
 
 
