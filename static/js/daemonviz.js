@@ -328,6 +328,7 @@
     e.preventDefault();
     replaceGrid(a.dataset.body).then(function () {
       history.pushState({ daemonviz: 1 }, "", a.getAttribute("href"));
+      pageKey = location.pathname + location.search;   // going back to the old query reloads
     }, function () { location.href = a.href; });
   });
   var pageKey = location.pathname + location.search;
