@@ -342,6 +342,9 @@
   // The open cell is in the URL (#cell=<node>&ds=<ns/name>): a shareable link, and the
   // back button closes the panel.
   var opener = null;
+  // Every open and close takes a new number: a panel whose content arrives after the user
+  // went on (Back twice in a row: open, then close) must not reopen it.
+  var panelTurn = 0;
   function cellHref(node, ds) {
     var any = document.querySelector("#grid a.c");
     if (!any) return null;
@@ -360,7 +363,9 @@
       var hash = "#cell=" + encodeURIComponent(q.get("node")) + "&ds=" + encodeURIComponent(q.get("ds"));
       if (location.hash !== hash) history.pushState({ daemonvizCell: 1 }, "", pageKey + hash);
     }
+    var turn = ++panelTurn;
     htmx.ajax("GET", href, { target: "#detail", swap: "innerHTML" }).then(function () {
+      if (turn !== panelTurn) return;
       panel.hidden = false;
       var h = panel.querySelector("h2");
       if (h) { h.tabIndex = -1; h.focus(); }
@@ -388,6 +393,7 @@
     }
   });
   function hideDetail() {
+    panelTurn++;
     var panel = document.getElementById("detail");
     if (panel && !panel.hidden) { panel.hidden = true; panel.innerHTML = ""; }
     var back = opener && document.getElementById(opener);
