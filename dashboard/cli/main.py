@@ -1,11 +1,14 @@
 """`daemonviz coverage` / `kubectl daemonviz coverage`: the coverage matrix of a kubectl
 snapshot or of a live cluster (list only), without Django.
 
-It takes the options of `manage.py coverage` (--snapshot, --kubeconfig, --context,
---format, --daemonset, --fail-under) plus kubectl's habits: `-o json|table|wide`,
-`-n/--namespace`, and a kubeconfig that defaults to `$KUBECONFIG` (`:`-separated files
-merged as kubectl merges them), then `~/.kube/config`. Exit status: 0, 1 for bad input
-(one error line), 2 when a DaemonSet's coverage is below --fail-under.
+The one implementation of the coverage command: `manage.py coverage` is a thin wrapper
+around `add_coverage_arguments` and `coverage`. Options: --snapshot, --kubeconfig,
+--context, --daemonset, --fail-under, --include-static, --cluster-domain, --color, plus
+kubectl's habits: `-o json|table|wide` (`--format` is an alias), `-n/--namespace`, and a
+kubeconfig that defaults to `$KUBECONFIG` (`:`-separated files merged as kubectl merges
+them), then `~/.kube/config`. Exit status: 0; 1 for bad input (one error line); 2 when a
+DaemonSet's coverage is below --fail-under; 3 when --fail-under has nothing to judge (no
+DaemonSet targets any node: an empty or wrong dump must not pass a gate).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 from collections import Counter
 from collections.abc import Sequence
@@ -21,14 +25,17 @@ from importlib import metadata
 from typing import NoReturn, TextIO
 
 from dashboard.coverage.matrix import Matrix
-from dashboard.coverage.records import Record
-from dashboard.coverage.report import below, to_json, to_table
+from dashboard.coverage.records import Record, Skipped
+from dashboard.coverage.report import below, judged, to_json, to_table
 from dashboard.coverage.snapshot import SnapshotError, build_matrix, decode_documents, read_inputs
 from dashboard.coverage.states import State
+from dashboard.coverage.static import static_columns
 
 EXIT_ERROR = 1
 # Exit status when a DaemonSet's coverage is below --fail-under (for cron/CI gating).
 EXIT_BELOW_THRESHOLD = 2
+# Exit status of --fail-under when no DaemonSet targets any node.
+EXIT_NOTHING_TO_JUDGE = 3
 DEFAULT_KUBECONFIG = os.path.join("~", ".kube", "config")
 
 
@@ -61,23 +68,29 @@ def build_parser(prog: str = "daemonviz") -> argparse.ArgumentParser:
             "(get/list only)."
         ),
     )
-    cov.add_argument(
+    add_coverage_arguments(cov)
+    return parser
+
+
+def add_coverage_arguments(parser: argparse.ArgumentParser) -> None:
+    """The coverage command's options, for this parser and for `manage.py coverage`."""
+    parser.add_argument(
         "--snapshot",
         nargs="+",
         metavar="FILE",
         help="kubectl JSON output: files, directories of .json files, or - for stdin "
         "(default: list the live cluster of the kubeconfig)",
     )
-    cov.add_argument(
+    parser.add_argument(
         "--kubeconfig",
         metavar="PATH",
         help="kubeconfig file(s), ':'-separated (default: $KUBECONFIG, then ~/.kube/config)",
     )
-    cov.add_argument("--context", metavar="NAME", help="kubeconfig context (default: current)")
-    cov.add_argument(
+    parser.add_argument("--context", metavar="NAME", help="kubeconfig context (default: current)")
+    parser.add_argument(
         "-n", "--namespace", metavar="NS", help="only the DaemonSets of this namespace"
     )
-    cov.add_argument(
+    parser.add_argument(
         "-o",
         "--output",
         "--format",
@@ -86,14 +99,34 @@ def build_parser(prog: str = "daemonviz") -> argparse.ArgumentParser:
         default="table",
         help="table (the matrix), wide (the matrix, then one line per targeted cell), json",
     )
-    cov.add_argument("--daemonset", metavar="NS/NAME", help="only this DaemonSet")
-    cov.add_argument(
+    parser.add_argument("--daemonset", metavar="NS/NAME", help="only this DaemonSet")
+    parser.add_argument(
         "--fail-under",
         type=float,
         metavar="PCT",
-        help=f"exit {EXIT_BELOW_THRESHOLD} when any DaemonSet's coverage is below PCT",
+        help=(
+            f"exit {EXIT_BELOW_THRESHOLD} when any DaemonSet's coverage is below PCT, "
+            f"{EXIT_NOTHING_TO_JUDGE} when no DaemonSet targets any node"
+        ),
     )
-    return parser
+    parser.add_argument(
+        "--include-static",
+        action="store_true",
+        help="also show static pods (kubelet-managed mirror pods) in the table, and hold "
+        "them to --fail-under (the JSON always lists them)",
+    )
+    parser.add_argument(
+        "--cluster-domain",
+        default="cluster.local",
+        metavar="DOMAIN",
+        help="the cluster's DNS domain, for Service names (default: cluster.local)",
+    )
+    parser.add_argument(
+        "--color",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="colour the symbols: auto = when stdout is a terminal and NO_COLOR is unset",
+    )
 
 
 def kubeconfig_paths(option: str | None, environ: dict[str, str] | os._Environ[str]) -> list[str]:
@@ -107,6 +140,10 @@ def _in_namespace(record: Record, namespace: str) -> bool:
     return ns is None or ns == namespace
 
 
+class CoverageError(Exception):
+    """Bad input, in one line: the CLI prints it and exits 1, manage.py raises CommandError."""
+
+
 def load(args: argparse.Namespace, stderr: TextIO) -> tuple[list[Record], Counter[str]]:
     if args.snapshot:
         records, skipped = decode_documents(read_inputs(args.snapshot))
@@ -115,21 +152,43 @@ def load(args: argparse.Namespace, stderr: TextIO) -> tuple[list[Record], Counte
         from dashboard.kube.clients import KubeconfigError, client_from_kubeconfigs
         from dashboard.kube.snapshot import ClusterUnreachable, list_cluster
 
+        unreadable: list[Skipped] = []
         try:
             api = client_from_kubeconfigs(
                 kubeconfig_paths(args.kubeconfig, os.environ), args.context
             )
             try:
-                by_resource = list_cluster(api, namespace=args.namespace)
+                by_resource = list_cluster(
+                    api, namespace=args.namespace, on_skipped=unreadable.append
+                )
             finally:
                 api.close()
         except (KubeconfigError, ClusterUnreachable) as exc:
             raise SnapshotError(str(exc)) from None
+        if unreadable:
+            # Like a collector: one object we cannot read must not hide the cluster.
+            n = len(unreadable)
+            names = "; ".join(item.describe() for item in unreadable[:5])
+            more = f"; and {n - 5} more" if n > 5 else ""
+            noun = "object" if n == 1 else "objects"
+            stderr.write(f"note: skipped {n} {noun} that cannot be read: {names}{more}\n")
         records = [r for rs in by_resource.values() for r in rs]
         skipped = Counter[str]()
     if args.namespace:
         records = [r for r in records if _in_namespace(r, args.namespace)]
     return records, skipped
+
+
+def terminal(args: argparse.Namespace, stdout: TextIO) -> tuple[int | None, bool]:
+    """The width to fit the table to and whether to colour it. Fitted on a terminal (its
+    size) or when COLUMNS is set; piped output and `-o wide` keep full names for scripts."""
+    tty = stdout.isatty()
+    width = None
+    if args.output != "wide" and (tty or os.environ.get("COLUMNS")):
+        width = max(40, shutil.get_terminal_size().columns)
+    choice = args.color
+    color = choice == "always" or (choice == "auto" and tty and not os.environ.get("NO_COLOR"))
+    return width, color
 
 
 def cell_lines(matrix: Matrix, daemonset: str | None) -> str:
@@ -157,29 +216,50 @@ def cell_lines(matrix: Matrix, daemonset: str | None) -> str:
 
 
 def coverage(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    """Print the report; returns the exit status (0, 2 or 3). Bad input raises
+    CoverageError."""
     try:
         records, skipped = load(args, stderr)
     except SnapshotError as exc:
-        stderr.write(f"error: {exc}\n")
-        return EXIT_ERROR
+        raise CoverageError(str(exc)) from None
     matrix = build_matrix(records)
     if skipped:
         notes = ", ".join(f"{n} {kind}" for kind, n in sorted(skipped.items()))
         stderr.write(f"note: skipped objects of kinds the matrix does not use: {notes}\n")
     only = args.daemonset
-    if only and only not in matrix.daemonsets:
+    statics = {c.key for c in static_columns(matrix.nodes, matrix.static_pods.values())}
+    if only and only not in matrix.daemonsets and only not in statics:
         known = ", ".join(sorted(matrix.daemonsets)) or "none"
-        stderr.write(f"error: DaemonSet {only!r} not found (known: {known})\n")
-        return EXIT_ERROR
+        raise CoverageError(f"DaemonSet {only!r} not found (known: {known})")
     if args.output == "json":
-        doc = to_json(matrix, daemonset=only, generated_at=datetime.now(UTC))
+        doc = to_json(
+            matrix,
+            daemonset=only,
+            generated_at=datetime.now(UTC),
+            cluster_domain=args.cluster_domain,
+        )
         stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
     else:
-        stdout.write(to_table(matrix, daemonset=only))
+        width, color = terminal(args, stdout)
+        stdout.write(
+            to_table(
+                matrix,
+                daemonset=only,
+                width=width,
+                color=color,
+                include_static=args.include_static,
+            )
+        )
         if args.output == "wide":
             stdout.write("\n" + cell_lines(matrix, only))
     if args.fail_under is not None:
-        low = below(matrix, args.fail_under, only)
+        if not judged(matrix, only):
+            stderr.write(
+                f"nothing to judge: {len(matrix.nodes)} nodes, "
+                f"{len(matrix.daemonsets)} DaemonSets, none targets a node\n"
+            )
+            return EXIT_NOTHING_TO_JUDGE
+        low = below(matrix, args.fail_under, only, include_static=args.include_static)
         for key, cov in low:
             stderr.write(f"coverage of {key} is {cov:g}%, below {args.fail_under:g}%\n")
         if low:
@@ -194,6 +274,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser(prog).parse_args(argv)
     try:
         return coverage(args, sys.stdout, sys.stderr)
+    except CoverageError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return EXIT_ERROR
     except BrokenPipeError:  # `daemonviz coverage … | head`
         sys.stderr.close()
         return 0
