@@ -102,6 +102,7 @@ def test_snapshot_output_equals_manage_py(installed, snapshot):
         capture_output=True,
         text=True,
         timeout=120,
+        env=_env(),  # the same environment: COLUMNS, NO_COLOR… decide the table's shape
     )
     assert table.stdout == manage.stdout
     wide = installed.run(
