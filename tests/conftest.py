@@ -22,3 +22,12 @@ def _fresh_connection_test_rate():
     connection = sys.modules.get("dashboard.clusters.connection")
     if connection is not None:  # only tests that used it can have counted anything
         connection.rate_limit.reset()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Browser tests run last. Playwright's sync API drives its own asyncio loop in the
+    main thread, and after the browser tests pytest-asyncio could not start another one
+    there ("Runner.run() cannot be called from a running event loop": the collector-crash
+    fault tests failed in a full run, and pass alone). Every other tier runs first."""
+    browser = Path(__file__).parent / "browser"
+    items.sort(key=lambda item: Path(str(item.path)).is_relative_to(browser))
