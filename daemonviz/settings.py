@@ -84,6 +84,16 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": env_str("DAEMONVIZ_SQLITE_PATH", str(BASE_DIR / "db.sqlite3")),
+            # One daphne process writes from several threads at once (history samples,
+            # sessions, sign-in records, an admin save). SQLite's default (deferred
+            # transactions, rollback journal, 5 s) answers "database is locked" under such
+            # load; WAL lets readers go on beside the writer, IMMEDIATE takes the write lock
+            # at BEGIN so a waiting writer queues (for up to `timeout`) instead of failing.
+            "OPTIONS": {
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
         }
     }
 

@@ -120,6 +120,18 @@ def signed_in_page(browser, server: str) -> Iterator:
         context.close()
 
 
+def save_admin_form(pg, model: str) -> None:
+    """Click the admin's Save and wait for its change list; when the save does not get
+    there, fail with what the page said (a form error, a server error) rather than only
+    "timeout"."""
+    pg.click("input[name=_save]")
+    try:
+        pg.wait_for_url(re.compile(rf".*/admin/dashboard/{model}/$"), timeout=60_000)
+    except Exception as exc:
+        said = pg.inner_text("body")[:1500] if pg.query_selector("body") else "(no page)"
+        raise AssertionError(f"the admin save stayed on {pg.url}: {said}") from exc
+
+
 @pytest.fixture
 def page(browser, server):
     with signed_in_page(browser, server) as pg:

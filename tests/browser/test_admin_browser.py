@@ -3,11 +3,9 @@ and disabled in the admin take effect in the running collectors, wall display UR
 
 from __future__ import annotations
 
-import re
-
 import pytest
 
-from tests.browser.conftest import ARTIFACTS
+from tests.browser.conftest import ARTIFACTS, save_admin_form
 
 pytestmark = pytest.mark.browser
 
@@ -33,8 +31,7 @@ def test_cluster_added_in_admin_runs_without_restart(page, server):
     assert page.is_hidden(".field-kubeconfig_path")  # fields follow the chosen source
     page.fill("#id_sim_seed", "9")
     page.screenshot(path=str(ARTIFACTS / "admin-cluster-add.png"))
-    page.click("input[name=_save]")
-    page.wait_for_url(re.compile(r".*/admin/dashboard/cluster/$"))
+    save_admin_form(page, "cluster")
     page.goto(f"{server}/")
     page.wait_for_function(
         "[...document.querySelectorAll('.card.cluster')].some("
