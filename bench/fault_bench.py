@@ -7,7 +7,7 @@ figure is an upper bound for the collector. "converge" is wall time from injecti
 fault to a synced collector whose matrix equals a fresh client's; it includes the fault's
 own course (a server that is down until the collector notices, the 1 s Retry-After, the
 0.3 s too-large wait of a restore), and the retry backoff is shortened as in the tests
-(tests/helpers/fault_classes.quicken). The faults are tests/helpers/fault_classes.py.
+(`Run.start` in tests/helpers/fault_classes.py, where the faults are).
 
     python bench/fault_bench.py            # every fault, one JSON document
     python bench/fault_bench.py --one NAME # one fault, in this process

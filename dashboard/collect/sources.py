@@ -8,7 +8,7 @@ import logging
 from collections import deque
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from dashboard.clusters.config import ClusterConfig
 from dashboard.clusters.crypto import DecryptionError
@@ -157,8 +157,11 @@ class SimulatedSource:
 class KubeSource:
     """A real API server through `dashboard.kube`: reflector threads push into a queue."""
 
-    def __init__(self, config: ClusterConfig):
+    def __init__(self, config: ClusterConfig, **watch_options: Any):
+        """`watch_options` go to the `ClusterWatch` (e.g. `backoff_base`/`backoff_cap`: the
+        fault suite retries in milliseconds where production waits seconds)."""
         self.config = config
+        self._watch_options = watch_options
         self._queue: deque[SourceEvent] = deque()
         self._watch: ClusterWatch | None = None
         self._status = ConnectionStatus(ConnectionState.CONNECTING, "starting", utcnow())
@@ -172,7 +175,9 @@ class KubeSource:
         except (KubeconfigError, DecryptionError) as exc:
             self._status = ConnectionStatus(ConnectionState.FAILED, self._scrub(str(exc)), utcnow())
             return
-        self._watch = ClusterWatch(api, self._sink, namespace=target.namespace)
+        self._watch = ClusterWatch(
+            api, self._sink, namespace=target.namespace, **self._watch_options
+        )
 
     def _scrub(self, message: str) -> str:
         # Messages are built without request data already; this is the second line.

@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,6 +22,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.helpers.ports import free_port
+from tests.helpers.processes import serving_process
 
 ROOT = Path(__file__).resolve().parents[2]
 PROVIDER_DIR = ROOT / "tests" / "oidc_provider"
@@ -91,33 +89,11 @@ def running_provider(
     }
     config_file = tmp / "oidc-provider.json"
     config_file.write_text(json.dumps(config))
-    log_path = tmp / "oidc-provider.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            ["node", "provider.mjs", str(config_file)],
-            cwd=PROVIDER_DIR,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            _wait_for_discovery(issuer, proc, log_path)
-            yield provider
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-
-
-def _wait_for_discovery(issuer: str, proc: subprocess.Popen, log_path: Path) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(issuer + "/.well-known/openid-configuration", timeout=1)
-            return
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail("oidc-provider did not start:\n" + log_path.read_text()[-3000:])
-            time.sleep(0.2)
+    with serving_process(
+        ["node", "provider.mjs", str(config_file)],
+        ready_url=issuer + "/.well-known/openid-configuration",
+        log_path=tmp / "oidc-provider.log",
+        what="oidc-provider",
+        cwd=PROVIDER_DIR,
+    ):
+        yield provider

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.helpers import services
+from tests.helpers.processes import stop_process
 
 
 @pytest.fixture
@@ -23,7 +24,7 @@ def no_embedded_collectors(settings):
 def redis_server(tmp_path_factory):
     server = services.start_redis(tmp_path_factory.mktemp("redis"))
     yield server
-    services.stop(server.proc)
+    stop_process(server.proc)
 
 
 @pytest.fixture(scope="session")

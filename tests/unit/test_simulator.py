@@ -1,7 +1,6 @@
 """The simulated cluster behaves like the real one the reference describes (fast, sim time)."""
 
 import json
-import time
 
 import pytest
 
@@ -191,14 +190,12 @@ def test_objects_have_the_fixture_shapes(fixtures_dir):
         decode(obj["kind"], obj)  # the engine reads them
 
 
-def test_large_scenario_builds_quickly():
-    start = time.perf_counter()
+def test_large_scenario_builds_and_steps():
+    # Its build time is the kube bench's to measure (bench/kube_bench.py), not a test's.
     sim = Simulator.from_scenario("large", seed=1, churn=0)
-    elapsed = time.perf_counter() - start
     assert len(sim.nodes) == 1000
     assert len(sim.controller.daemonsets) == 20
     assert sim.store.count("pods") > 15_000
-    assert elapsed < 20, elapsed
     sim.step(5)
 
 
