@@ -14,9 +14,8 @@ import pytest
 
 from dashboard.kube.clients import client_from_kubeconfig
 from dashboard.kube.reflector import SYNCED, ClusterWatch
-from dashboard.simulator.apiserver import FakeApiServer
 from dashboard.simulator.store import ObjectStore
-from tests.helpers.kube_support import FAST, TOKEN, Mirror, fill, revision
+from tests.helpers.kube_support import FAST, Mirror, fill, read_only_server, revision
 from tests.helpers.wait import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,10 +35,8 @@ def store():
 
 @pytest.fixture
 def server(store):
-    srv = FakeApiServer(store, port=0, token=TOKEN, bookmark_interval=0.2).start()
-    yield srv
-    srv.stop()
-    assert srv.non_get_requests == []
+    with read_only_server(store, bookmark_interval=0.2) as srv:
+        yield srv
 
 
 @pytest.fixture

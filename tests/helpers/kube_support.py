@@ -4,9 +4,13 @@ events like the matrix will, and waiting until that mirror equals the store."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 from dashboard.kube.reflector import CLUSTER, Change, Replace, Status
 from dashboard.kube.resources import record_key
+from dashboard.simulator.apiserver import FakeApiServer
 from dashboard.simulator.store import ObjectStore
 from tests.helpers.wait import wait_until
 
@@ -14,6 +18,19 @@ TOKEN = "secret-token"
 RESOURCES = ("nodes", "pods", "daemonsets", "controllerrevisions", "services", "endpointslices")
 # Fast retries so failure tests take milliseconds, not seconds.
 FAST = {"backoff_base": 0.01, "backoff_cap": 0.1, "read_timeout": 10.0}
+
+
+@contextmanager
+def read_only_server(store: ObjectStore, **options: Any) -> Iterator[FakeApiServer]:
+    """The fake API server for `store` on a free port, with the test token. When the block
+    ends it stops, and it must have seen nothing but GETs: whatever a test did, the
+    dashboard stays read-only toward clusters."""
+    srv = FakeApiServer(store, port=0, token=TOKEN, **options).start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+    assert srv.non_get_requests == []
 
 
 def node(name: str, **labels: str) -> dict:

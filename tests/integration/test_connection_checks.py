@@ -18,9 +18,8 @@ from dashboard.kube.clients import client_from_kubeconfig
 from dashboard.kube.probe import WATCHED_RESOURCES, probe
 from dashboard.models import Cluster
 from dashboard.simulator import Simulator
-from dashboard.simulator.apiserver import DEFAULT_USER, FakeApiServer
-
-TOKEN = "t0k3n-for-connection-checks"
+from dashboard.simulator.apiserver import DEFAULT_USER
+from tests.helpers.kube_support import read_only_server
 
 pytestmark = pytest.mark.usefixtures("no_embedded_collectors")
 
@@ -28,10 +27,9 @@ pytestmark = pytest.mark.usefixtures("no_embedded_collectors")
 @pytest.fixture
 def server():
     sim = Simulator.from_scenario("demo", seed=5)
-    s = FakeApiServer(sim.store, port=0, token=TOKEN).start()
-    yield s
-    s.stop()
-    assert s.non_get_requests == []  # a probe never writes, not even an access review
+    # A probe never writes, not even an access review.
+    with read_only_server(sim.store) as s:
+        yield s
 
 
 @pytest.fixture

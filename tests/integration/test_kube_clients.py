@@ -23,9 +23,8 @@ from dashboard.kube.clients import (
 )
 from dashboard.kube.errors import RequestContext, classify, from_status
 from dashboard.kube.snapshot import ClusterUnreachable, list_cluster
-from dashboard.simulator.apiserver import FakeApiServer
 from dashboard.simulator.store import ObjectStore
-from tests.helpers.kube_support import TOKEN, fill
+from tests.helpers.kube_support import TOKEN, fill, read_only_server
 from tests.helpers.ports import free_port
 
 
@@ -33,10 +32,8 @@ from tests.helpers.ports import free_port
 def server():
     store = ObjectStore()
     fill(store)
-    srv = FakeApiServer(store, port=0, token=TOKEN).start()
-    yield srv
-    srv.stop()
-    assert srv.non_get_requests == []
+    with read_only_server(store) as srv:
+        yield srv
 
 
 def kubeconfig(server_url: str, user: dict | None = None, cluster: dict | None = None) -> dict:

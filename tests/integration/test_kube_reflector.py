@@ -21,6 +21,7 @@ from tests.helpers.kube_support import (
     fill,
     node,
     pod,
+    read_only_server,
     store_state,
     wait_mirrors,
 )
@@ -36,11 +37,8 @@ def store():
 
 @pytest.fixture
 def server(store):
-    srv = FakeApiServer(store, port=0, token=TOKEN, bookmark_interval=0.2).start()
-    yield srv
-    srv.stop()
-    # Read-only toward clusters: whatever a test did, nothing but GETs reached the server.
-    assert srv.non_get_requests == []
+    with read_only_server(store, bookmark_interval=0.2) as srv:
+        yield srv
 
 
 @pytest.fixture
