@@ -438,19 +438,22 @@ def test_node_join_shows_its_row_and_pods_live(dash):
         )
 
 
+def cells_in_state(node: str, daemonsets: tuple[str, ...], state: State):
+    """A matrix predicate: every one of `daemonsets` has a cell in `state` on `node`."""
+
+    def reached(m: Matrix) -> bool:
+        cells = [m.cells.get((node, ds_key(ds))) for ds in daemonsets]
+        return all(cell is not None and cell.state is state for cell in cells)
+
+    return reached
+
+
 def test_noschedule_taint_makes_cells_misscheduled(dash):
     node = "general-1"
     taint = {"key": "maintenance", "value": "true", "effect": "NoSchedule"}
     dash.admin.set_taints(node, [taint])
     try:
-
-        def misscheduled(m: Matrix) -> bool:
-            for ds in ("log-agent", "amd64-only"):
-                cell = m.cells.get((node, ds_key(ds)))
-                if cell is None or cell.state is not State.MISSCHEDULED:
-                    return False
-            return True
-
+        misscheduled = cells_in_state(node, ("log-agent", "amd64-only"), State.MISSCHEDULED)
         dash.until("NoSchedule taint → misscheduled", misscheduled, timeout=60)
         cell = dash.cell(node, "log-agent")
         assert cell.reason.startswith("kept, not desired")
@@ -474,14 +477,7 @@ def test_noexecute_taint_removes_the_pod_and_untargets_the_cell(dash):
     taint = {"key": "evict", "value": "now", "effect": "NoExecute"}
     dash.admin.set_taints(node, [taint])
     try:
-
-        def gone(m: Matrix) -> bool:
-            for ds in ("log-agent", "amd64-only"):
-                cell = m.cells.get((node, ds_key(ds)))
-                if cell is None or cell.state is not State.NOT_TARGETED:
-                    return False
-            return True
-
+        gone = cells_in_state(node, ("log-agent", "amd64-only"), State.NOT_TARGETED)
         dash.until("NoExecute taint → pod gone, not targeted", gone, timeout=90)
         for ds in ("log-agent", "amd64-only"):
             cell = dash.cell(node, ds)
