@@ -43,6 +43,7 @@ KIND_OF_RESOURCE = {
     "controllerrevisions": "ControllerRevision",
     "services": "Service",
     "endpointslices": "EndpointSlice",
+    "events": "Event",
 }
 
 

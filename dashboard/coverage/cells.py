@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from msgspec import Struct
 
 from .eligibility import Eligibility
+from .event_records import Note
 from .records import DaemonSet, Node, Pod, Termination
 from .states import CONFIG_REASONS, IMAGE_REASONS, State
 from .timefmt import ago, parse_time
@@ -68,6 +69,8 @@ class Cell(Struct, frozen=True, gc=False):
     out_of_endpoints: bool = False  # runs, yet a Service's clients miss it: a flag of its own
     port_conflict: bool = False  # another pod holds one of its host ports on this node
     access_note: str = ""  # why it is out of the endpoints; who holds its host ports
+    # The events that explain the cell, newest first (dashboard/coverage/why.py).
+    events: tuple[Note, ...] = ()
 
     @property
     def symbol(self) -> str:

@@ -23,9 +23,11 @@ from msgspec.structs import replace as _replace
 from .access import DEFAULT_CLUSTER_DOMAIN, AccessIndex, CellAccess, holder_of
 from .cells import Cell, NodeHealth, classify, node_health
 from .eligibility import Eligibility, evaluate
+from .event_records import EventRecord
 from .records import DaemonSet, EndpointSlice, Node, Pod, Record, Revision, Service, Skipped, decode
 from .states import State
 from .timefmt import utcnow
+from .why import EventBook, ObjectRef, explain, relevant
 
 log = logging.getLogger(__name__)
 
@@ -236,6 +238,8 @@ class Matrix:
         self.static_pods: dict[str, Pod] = {}
         # Pods that are neither, kept only while they take host ports (who holds a port).
         self._port_pods: dict[str, Pod] = {}
+        # Events of the shown DaemonSets, daemon pods and nodes, bounded (why.py).
+        self.events = EventBook()
         # Work to do at the next flush.
         self._dirty_eligibility: set[CellKey] = set()
         self._dirty_cells: set[CellKey] = set()
@@ -263,7 +267,8 @@ class Matrix:
     def replace_all(self, lists: Mapping[str, Iterable[Record]]) -> Delta:
         """Replace several kinds at once (an initial sync): each cell is classified once,
         instead of once when its column appears and again when its pod arrives."""
-        for kind, records in lists.items():
+        # Events last: an event is kept only for an object the matrix already shows.
+        for kind, records in sorted(lists.items(), key=lambda item: item[0] == "Event"):
             self._replace(kind, records)
         return self._flush()
 
@@ -286,6 +291,8 @@ class Matrix:
         for key, cell in self.cells.items():
             if cell.state in (State.NOT_AVAILABLE, State.MISSING):
                 self._dirty_cells.add(key)
+        for about in self.events.expire(self._clock()):
+            self._mark_explained(about)
         return self._flush()
 
     def pods_in_cell(self, node: str, ds_key: str) -> list[Pod]:
@@ -376,6 +383,7 @@ class Matrix:
         stores["ControllerRevision"] = self.revisions
         stores["Service"] = self.access.services
         stores["EndpointSlice"] = self.access.slices
+        stores["Event"] = self.events.by_key
         if kind not in stores:
             raise ValueError(f"unknown kind {kind!r}")
         return stores[kind]
@@ -411,6 +419,8 @@ class Matrix:
                 pod = self.pods.get(pod_key)
                 if pod is not None:
                     self._mark_cell_of(pod)
+        elif isinstance(record, EventRecord):
+            self._apply_event(event_type, record)
         else:
             raise TypeError(f"not a record: {type(record).__name__}")
 
@@ -420,6 +430,7 @@ class Matrix:
             if self.nodes.pop(name, None) is not None:
                 self.health.pop(name, None)
                 self._remove_row(name)
+                self.events.forget(("Node", "", name))
             return
         old = self.nodes.get(name)
         self.nodes[name] = node
@@ -448,6 +459,7 @@ class Matrix:
                 del self.daemonsets[key]
                 self._remove_column(key)
                 self.access.daemonsets_changed()
+                self.events.forget(("DaemonSet", ds.namespace, ds.name))
             return
         if old == ds:
             return  # an identical re-delivery (resync) is a no-op: no revision bump
@@ -470,6 +482,7 @@ class Matrix:
     def _apply_pod(self, event_type: str, pod: Pod) -> None:
         key = pod.key
         old = self.pods.pop(key, None)
+        shown = old is not None
         if old is not None:
             self._cell_pods[(old.owner_uid, old.node)].pop(key, None)
             self._mark_cell_of(old)
@@ -478,12 +491,13 @@ class Matrix:
         if old is not None or (new is not None and new.host_ports):
             for node in self.access.apply_pod_ports(old, new, self._holder(pod)):
                 self._mark_port_row(node)
-        if new is None:
-            return
-        if not pod.owner_uid:
-            # Other pods never reach a cell: only mirror pods (static columns) and pods
-            # holding host ports are kept, anything else would only cost memory.
-            self._keep_other_pod(pod)
+        if new is None or not pod.owner_uid:
+            if shown:  # it leaves its cell: its events go with it
+                self.events.forget(("Pod", pod.namespace, pod.name))
+            if new is not None:
+                # Other pods never reach a cell: only mirror pods (static columns) and pods
+                # holding host ports are kept, anything else would only cost memory.
+                self._keep_other_pod(pod)
             return
         self.pods[key] = pod
         self._cell_pods[(pod.owner_uid, pod.node)][key] = pod
@@ -512,6 +526,51 @@ class Matrix:
         ds_key = self._ds_by_uid.get(pod.owner_uid)
         if ds_key is not None and pod.node in self.nodes:
             self._dirty_cells.add((pod.node, ds_key))
+
+    def _apply_event(self, event_type: str, event: EventRecord) -> None:
+        if event_type == DELETED:
+            about: ObjectRef | None = self.events.remove(event)
+        elif relevant(event) and self._shows(event.about):
+            about = self.events.put(event)
+        else:
+            # No longer relevant (or about an object not shown): drop any older version.
+            about = self.events.remove(event)
+        if about is not None:
+            self._mark_explained(about)
+
+    def _shows(self, about: ObjectRef) -> bool:
+        kind, namespace, name = about
+        if kind == "Pod":
+            return f"{namespace}/{name}" in self.pods
+        if kind == "DaemonSet":
+            return f"{namespace}/{name}" in self.daemonsets
+        return kind == "Node" and name in self.nodes
+
+    def _mark_explained(self, about: ObjectRef) -> None:
+        """Re-classify the cells an object's events explain: a pod's cell, a DaemonSet's
+        column, a node's row."""
+        kind, namespace, name = about
+        if kind == "Pod":
+            pod = self.pods.get(f"{namespace}/{name}")
+            if pod is not None:
+                self._mark_cell_of(pod)
+        elif kind == "DaemonSet":
+            key = f"{namespace}/{name}"
+            if key in self.daemonsets:
+                self._dirty_cells.update((node, key) for node in self.nodes)
+        elif kind == "Node" and name in self.nodes:
+            self._dirty_cells.update((name, ds) for ds in self.daemonsets)
+
+    def _explain(self, node_name: str, ds: DaemonSet, cell: Cell) -> Cell:
+        book = self.events
+        pod_events = book.of(("Pod", ds.namespace, cell.pod)) if cell.pod else ()
+        return explain(
+            cell,
+            node_name,
+            book.of(("DaemonSet", ds.namespace, ds.name)),
+            pod_events,
+            book.of(("Node", "", node_name)),
+        )
 
     def _apply_revision(self, event_type: str, rev: Revision) -> None:
         old = self.revisions.pop(rev.key, None)
@@ -620,6 +679,7 @@ class Matrix:
                 self._eligibility.pop(key, None)
                 culprits.update(self._blame(key, None, [], exc))
         dirty, self._dirty_cells = self._dirty_cells | dirty_eligibility, set()
+        book_active = self.events.active
         for key in dirty:
             node_name, ds_key = key
             elig = self._eligibility.get(key)
@@ -633,6 +693,8 @@ class Matrix:
                 cell = classify(elig, pods, ds, row, current_hash, now)
                 if self.access.touches(ds):
                     cell = _with_access(cell, self.access.cell_access(ds, row, pods, cell.pod))
+                if book_active:
+                    cell = self._explain(node_name, ds, cell)
             except Exception as exc:
                 culprits.update(self._blame(key, (elig, current_hash, now), pods, exc))
                 continue

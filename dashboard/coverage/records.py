@@ -17,9 +17,10 @@ from msgspec import Struct
 
 from . import shallow, wire
 from .affinity import term_problem
+from .event_records import EventRecord, WireEvent, event_from_wire
 from .wire import LabelSelector, NodeSelectorTerm, Taint, Toleration
 
-KINDS = ("Node", "DaemonSet", "Pod", "ControllerRevision", "Service", "EndpointSlice")
+KINDS = ("Node", "DaemonSet", "Pod", "ControllerRevision", "Service", "EndpointSlice", "Event")
 PRESSURE_CONDITIONS = ("MemoryPressure", "DiskPressure", "PIDPressure")
 REVISION_HASH_LABEL = "controller-revision-hash"
 TEMPLATE_GENERATION_LABEL = "pod-template-generation"
@@ -238,7 +239,7 @@ class EndpointSlice(Struct, frozen=True, gc=False):
         return f"{self.namespace}/{self.service}"
 
 
-Record = Node | DaemonSet | Pod | Revision | Service | EndpointSlice
+Record = Node | DaemonSet | Pod | Revision | Service | EndpointSlice | EventRecord
 
 
 # --------------------------------------------------------------------------- projection
@@ -591,6 +592,7 @@ _WIRE: dict[str, tuple[type[Struct], Callable[[Any], Record]]] = {
     "ControllerRevision": (wire.WireControllerRevision, revision_from_wire),
     "Service": (wire.WireService, service_from_wire),
     "EndpointSlice": (wire.WireEndpointSlice, endpointslice_from_wire),
+    "Event": (WireEvent, event_from_wire),
 }
 _LIST_KINDS = {f"{k}List": k for k in KINDS}
 
@@ -702,6 +704,8 @@ def decode(kind: Literal["ControllerRevision"], obj: _Encoded) -> Revision: ...
 def decode(kind: Literal["Service"], obj: _Encoded) -> Service: ...
 @overload
 def decode(kind: Literal["EndpointSlice"], obj: _Encoded) -> EndpointSlice: ...
+@overload
+def decode(kind: Literal["Event"], obj: _Encoded) -> EventRecord: ...
 @overload
 def decode(kind: str, obj: _Encoded) -> Record: ...
 def decode(kind: str, obj: _Encoded) -> Record:

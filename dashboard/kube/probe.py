@@ -51,6 +51,7 @@ PROBED_RESOURCES = (
     "controllerrevisions",
     "services",
     "endpointslices",
+    "events",
     "namespaces",
 )
 # ...and what it watches.

@@ -39,6 +39,8 @@ class ResourceSpec:
     api: Callable[[ApiClient], Any]
     list_all: str  # method name, all namespaces (or cluster-scoped)
     list_namespaced: str | None
+    # Server-side filter (events: only the kinds that explain a daemon, docs/why.md).
+    field_selector: str | None = None
 
     def context(self, verb: str, namespace: str | None, server: str = "") -> RequestContext:
         return RequestContext(
@@ -107,6 +109,20 @@ RESOURCES: dict[str, ResourceSpec] = {
             "list_endpoint_slice_for_all_namespaces",
             "list_namespaced_endpoint_slice",
         ),
+        # core/v1, not events.k8s.io/v1: the same objects (one storage), and the DaemonSet
+        # controller and kubelet write core/v1 ones. Warning events only: every pod start
+        # writes four Normal ones (Scheduled, Pulled, Created, Started) that explain nothing.
+        ResourceSpec(
+            "events",
+            "Event",
+            "",
+            "v1",
+            True,
+            CoreV1Api,
+            "list_event_for_all_namespaces",
+            "list_namespaced_event",
+            field_selector="type=Warning",
+        ),
     )
 }
 RESOURCE_NAMES = tuple(RESOURCES)
@@ -156,6 +172,8 @@ def request(
         method = getattr(api, spec.list_all)
     if label_selector:
         params["label_selector"] = label_selector
+    if spec.field_selector:
+        params["field_selector"] = spec.field_selector
     return method(_preload_content=False, **params)
 
 

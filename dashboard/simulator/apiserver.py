@@ -120,6 +120,15 @@ FIELD_LABELS = {
     },
     "nodes": {"spec.unschedulable"},
     "namespaces": {"status.phase"},
+    "events": {
+        "involvedObject.kind",
+        "involvedObject.namespace",
+        "involvedObject.name",
+        "involvedObject.uid",
+        "reason",
+        "source",
+        "type",
+    },
 }
 
 

@@ -54,6 +54,7 @@ RESOURCES: dict[str, Resource] = {
         Resource("services", "Service", "v1", True),
         Resource("endpointslices", "EndpointSlice", "discovery.k8s.io/v1", True),
         Resource("namespaces", "Namespace", "v1", False),
+        Resource("events", "Event", "v1", True),
     )
 }
 

@@ -1,0 +1,160 @@
+"""End to end: the cell names the cause the real control plane reports in its events.
+
+The real DaemonSet controller tries to create the daemon pods; the real API server's
+admission (ResourceQuota, PodSecurity) refuses them; the controller records FailedCreate
+events on the DaemonSet. The dashboard (the read-only ServiceAccount of deploy/rbac.yaml)
+must show, in every missing cell, the admission error itself, not "go and look".
+"""
+
+from __future__ import annotations
+
+import pytest
+from kubernetes.client.exceptions import ApiException
+
+from dashboard.clusters.config import ClusterConfig
+from dashboard.coverage.matrix import Matrix
+from dashboard.coverage.states import State
+from dashboard.kube.clients import client_from_kubeconfig
+from tests.e2e.workload import Admin, daemonset_manifest, node_manifest, wait_until
+from tests.helpers import collectors
+
+pytestmark = pytest.mark.e2e
+
+NODES = ("why-1", "why-2")
+QUOTA_NS, PSA_NS = "why-quota", "why-psa"
+
+
+@pytest.fixture(scope="module")
+def admin(control_plane):
+    api = client_from_kubeconfig(control_plane.admin_kubeconfig)
+    admin = Admin(api)
+    for name in NODES:
+        manifest = node_manifest(name, "general")
+        manifest["metadata"]["labels"]["why"] = "yes"
+        try:
+            admin.core.create_node(manifest)
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+    admin.core.create_namespace({"metadata": {"name": QUOTA_NS}})
+    admin.core.create_namespace(
+        {
+            "metadata": {
+                "name": PSA_NS,
+                "labels": {"pod-security.kubernetes.io/enforce": "baseline"},
+            }
+        }
+    )
+    admin.core.create_namespaced_resource_quota(
+        QUOTA_NS, {"metadata": {"name": "no-pods"}, "spec": {"hard": {"pods": "0"}}}
+    )
+    for ns in (QUOTA_NS, PSA_NS):
+        wait_until(
+            f"ServiceAccount {ns}/default",
+            lambda ns=ns: any(
+                sa.metadata.name == "default"
+                for sa in admin.core.list_namespaced_service_account(ns).items
+            ),
+        )
+    # Until the quota controller has filled in the status, admission says "status unknown";
+    # the test wants the steady-state message.
+    wait_until(
+        "quota status computed",
+        lambda: admin.core.read_namespaced_resource_quota("no-pods", QUOTA_NS).status.hard,
+    )
+    try:
+        yield admin
+    finally:
+        for ns in (QUOTA_NS, PSA_NS):
+            admin.core.delete_namespace(ns)
+        for name in NODES:
+            admin.core.delete_node(name)
+        api.close()
+
+
+def _daemonset(name: str, namespace: str, **kwargs) -> dict:
+    manifest = daemonset_manifest(
+        name, image="registry.example/agent:1.0", node_selector={"why": "yes"}, **kwargs
+    )
+    manifest["metadata"]["namespace"] = namespace
+    return manifest
+
+
+@pytest.fixture(scope="module")
+def dash(control_plane, admin):
+    collector = collectors.make(
+        ClusterConfig(
+            slug="e2e-why",
+            name="e2e-why",
+            source="kubeconfig",
+            kubeconfig_path=str(control_plane.sa_kubeconfig),
+        )
+    )
+    collector.start_source()
+    try:
+
+        def synced() -> bool:
+            collector.tick()
+            return collector.status.state == "synced"
+
+        wait_until("collector synced", synced, timeout=60)
+        yield collector
+    finally:
+        collector.stop_source()
+
+
+def _wait_cells(collector, ds_key: str, want: str, timeout: float = 120.0) -> Matrix:
+    def step() -> bool:
+        collector.tick()
+        cells = [collector.matrix.cells.get((n, ds_key)) for n in NODES]
+        return all(c is not None and c.state is State.MISSING and want in c.reason for c in cells)
+
+    def describe() -> str:
+        m = collector.matrix
+        return "\n".join(f"{n}: {m.cells.get((n, ds_key))}" for n in NODES) + (
+            f"\nevents kept: {list(m.events.by_key.values())}"
+        )
+
+    wait_until(f"{ds_key} cells naming {want!r}", step, timeout=timeout, describe=describe)
+    return collector.matrix
+
+
+def test_exhausted_resource_quota_is_the_reason_of_every_missing_cell(admin, dash):
+    admin.apps.create_namespaced_daemon_set(QUOTA_NS, _daemonset("quota-agent", QUOTA_NS))
+    key = f"{QUOTA_NS}/quota-agent"
+    m = _wait_cells(dash, key, "exceeded quota: no-pods")
+    for node in NODES:
+        cell = m.cells[(node, key)]
+        # The controller's own words, without its "Error creating: " prefix.
+        assert cell.reason.startswith('FailedCreate: pods "quota-agent-'), cell.reason
+        assert "is forbidden: exceeded quota: no-pods, requested: pods=1" in cell.reason
+        assert "limited: pods=0" in cell.reason
+        note = cell.events[0]
+        assert (note.about, note.type, note.reason) == ("DaemonSet", "Warning", "FailedCreate")
+        assert note.source == "daemonset-controller" and note.count >= 1
+        assert note.last_seen
+
+
+def test_pod_security_rejection_is_the_reason_of_every_missing_cell(admin, dash):
+    admin.apps.create_namespaced_daemon_set(
+        PSA_NS, _daemonset("host-agent", PSA_NS, host_network=True)
+    )
+    key = f"{PSA_NS}/host-agent"
+    m = _wait_cells(dash, key, 'violates PodSecurity "baseline:latest"')
+    for node in NODES:
+        cell = m.cells[(node, key)]
+        assert "host namespaces (hostNetwork=true)" in cell.reason, cell.reason
+        assert cell.events[0].reason == "FailedCreate"
+
+
+def test_events_of_a_deleted_daemonset_are_forgotten(admin, dash):
+    key = f"{QUOTA_NS}/quota-agent"
+    assert dash.matrix.events.of(("DaemonSet", QUOTA_NS, "quota-agent"))
+    admin.apps.delete_namespaced_daemon_set("quota-agent", QUOTA_NS)
+
+    def gone() -> bool:
+        dash.tick()
+        return key not in dash.matrix.daemonsets
+
+    wait_until("DaemonSet column gone", gone)
+    assert not dash.matrix.events.of(("DaemonSet", QUOTA_NS, "quota-agent"))
