@@ -71,6 +71,20 @@ def cell_json(
         "restarts": cell.restarts,
         "last_termination": _termination_json(cell.last_termination),
         "updated": cell.updated,
+        # Newest first, a few at most (dashboard/coverage/why.py); [] when none explain it.
+        "events": [
+            {
+                "about": n.about,
+                "type": n.type,
+                "reason": n.reason,
+                "message": n.message,
+                "count": n.count,
+                "first_seen": n.first_seen,
+                "last_seen": n.last_seen,
+                "source": n.source,
+            }
+            for n in cell.events
+        ],
     }
     if cell.pod:
         out["addresses"] = list(addresses)

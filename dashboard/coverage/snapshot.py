@@ -1,4 +1,5 @@
-"""Build a matrix from `kubectl get nodes,daemonsets,pods,controllerrevisions -A -o json`.
+"""Build a matrix from `kubectl get nodes,daemonsets,pods,controllerrevisions,services,
+endpointslices,events -A -o json`.
 
 Accepts several files, directories of JSON files, and `-` for stdin. Each document may be
 a v1 List (what kubectl prints), a typed list (`PodList`, …) or a single object.
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import msgspec
 
+from .event_records import EventRecord
 from .matrix import ADDED, Matrix
 from .records import KINDS, DecodeError, Record, decode, decode_list, kind_of
 
@@ -84,5 +86,7 @@ def _is_object(data: bytes) -> bool:
 
 def build_matrix(records: Iterable[Record], matrix: Matrix | None = None) -> Matrix:
     matrix = matrix or Matrix()
-    matrix.apply_many((ADDED, r) for r in records)
+    # Events last: an event is kept only for an object the matrix already shows.
+    ordered = sorted(records, key=lambda r: isinstance(r, EventRecord))
+    matrix.apply_many((ADDED, r) for r in ordered)
     return matrix

@@ -156,7 +156,9 @@ def _failed_create_text(message: str) -> str:
     return message.removeprefix("Error creating: ")
 
 
-GENERIC_MISSING = "eligible but no daemon pod"
+# The missing-cell reasons an event can improve on: "go and look", and "the node is new"
+# (a node that joined a minute ago in a namespace over quota will not get its pod either).
+REPLACEABLE_MISSING = ("eligible but no daemon pod", "node joined ")
 
 
 def explain(
@@ -189,7 +191,7 @@ def explain(
     )[:MAX_PER_OBJECT]
     if not notes:
         return cell
-    if state is State.MISSING and reason.startswith(GENERIC_MISSING):
+    if state is State.MISSING and reason.startswith(REPLACEABLE_MISSING):
         failed = _newest(ds_own, ("FailedCreate",))
         if failed is not None:
             reason = f"FailedCreate: {_failed_create_text(failed.message)}"

@@ -123,6 +123,7 @@ def cell_detail(matrix: Matrix, node: str, ds_key: str, context: str = "") -> di
         "pods": [pod_view(p, current, now, context) for p in pods],
         "ds_commands": commands,
         "reach": matrix.access_of(node, ds_key, settings.DAEMONVIZ_CLUSTER_DOMAIN),
+        "events": [{"note": n, "ago": ago(n.last_seen, now)} for n in cell.events],
         **node_facts(matrix, node),
     }
 

@@ -136,21 +136,23 @@ class Mirror:
         with self.lock:
             if isinstance(event, Replace):
                 self.objects[resource] = {record_key(r): r for r in event.records}
-                self.replaces[resource] += 1
+                self.replaces[resource] = self.replaces.get(resource, 0) + 1
             elif isinstance(event, Change):
                 key = record_key(event.record)
                 if event.type == "DELETED":
-                    self.objects[resource].pop(key, None)
+                    self.objects.setdefault(resource, {}).pop(key, None)
                 else:
-                    self.objects[resource][key] = event.record
+                    self.objects.setdefault(resource, {})[key] = event.record
             elif isinstance(event, Status):
                 self.statuses.append((resource, event))
 
     def state(self) -> dict[str, dict[str, str]]:
         with self.lock:
+            # The four resources `store_state` compares (events: tests/integration/test_kube_events.py).
             return {
                 r: {k: rec.resource_version for k, rec in objs.items()}
                 for r, objs in self.objects.items()
+                if r in RESOURCES
             }
 
     def cluster_states(self) -> list[str]:

@@ -219,3 +219,18 @@ def test_rate_window_slides():
     now[0] += 30
     limit.take("a", 2, limit=3)  # the first two have left
     limit.take("b", 3, limit=3)  # a refused request counted nothing
+
+
+def test_events_are_checked_and_a_refusal_names_them(cluster, server):
+    server.faults.forbid("list", "events")
+    server.faults.forbid("watch", "events")
+    report = connection_test.test_connection(cluster, timeout=3.0)
+    assert report.probe is not None and not report.ok
+    assert report.probe.missing == [("list", "events"), ("watch", "events")]
+    assert report.probe.resources["events"].detail.startswith(
+        "forbidden: cannot list events at the cluster scope — grant get/list/watch on it"
+    )
+    assert all(report.probe.resources[r].ok for r in ("nodes", "pods", "daemonsets"))
+    # The probe asks for events exactly as the collector does: Warning only.
+    lists = [p for _, p in server.requests if p.startswith("/api/v1/events?")]
+    assert lists and all("fieldSelector=type%3DWarning" in p for p in lists)

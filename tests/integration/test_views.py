@@ -537,3 +537,31 @@ def test_pages_show_how_each_daemon_is_reached(user_client, access_cluster):
     html = detail.content.decode()
     assert "<code>10-244-2-5.log-agent.logging.svc.cluster.local</code>" in html
     assert "not listed as ready" in html
+
+
+def test_cell_detail_lists_the_events_escaped(user_client, cluster):
+    """A missing cell's detail shows its DaemonSet's FailedCreate (reason, count, source);
+    a hostile message is escaped, never markup."""
+    node = "ip-10-0-2-2.ec2.internal"
+    hostile = 'Error creating: pods "kube-proxy-x" is forbidden: <img src=x onerror=alert(1)>'
+    event = {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"name": "kube-proxy.1", "namespace": "kube-system"},
+        "involvedObject": {"kind": "DaemonSet", "namespace": "kube-system", "name": "kube-proxy"},
+        "reason": "FailedCreate",
+        "message": hostile,
+        "type": "Warning",
+        "count": 6,
+        "lastTimestamp": k8s.ts(-120),
+        "source": {"component": "daemonset-controller"},
+    }
+    cluster.matrix.apply(ADDED, k8s.to_record(event))
+    html = user_client.get(
+        "/clusters/t/cell/", {"node": node, "ds": "kube-system/kube-proxy"}
+    ).content.decode()
+    assert "<h3>Events</h3>" in html
+    assert "<img src=x" not in html
+    assert "forbidden: &lt;img src=x onerror=alert(1)&gt;" in html
+    assert "<td>FailedCreate</td>" in html and "<td>6</td>" in html
+    assert "<td>daemonset-controller</td>" in html

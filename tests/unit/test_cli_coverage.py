@@ -550,3 +550,41 @@ def test_colours_only_on_a_terminal_and_never_with_no_color(tmp_path):
     assert b"\x1b[" in on_a_tty(_cli_env())
     assert b"\x1b[" not in on_a_tty(_cli_env(NO_COLOR="1"))
     assert b"\x1b[" not in run_cli("--snapshot", str(path)).stdout  # piped: plain
+
+
+def test_a_failed_create_event_is_the_missing_cells_reason_in_json_and_table(tmp_path):
+    efa = load_fixture("daemonset-efa-device-plugin-eks.json")
+    quota = (
+        'Error creating: pods "aws-efa-k8s-device-plugin-daemonset-x7k2p" is forbidden: '
+        "exceeded quota: no-pods, requested: pods=1, used: pods=0, limited: pods=0"
+    )
+    failed_create = {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"name": "efa.1", "namespace": efa["metadata"]["namespace"]},
+        "involvedObject": {
+            "kind": "DaemonSet",
+            "namespace": efa["metadata"]["namespace"],
+            "name": efa["metadata"]["name"],
+        },
+        "reason": "FailedCreate",
+        "message": quota,
+        "type": "Warning",
+        "count": 4,
+        "lastTimestamp": "2024-05-01T11:59:00Z",
+        "source": {"component": "daemonset-controller"},
+    }
+    # The event comes first in the file, before the DaemonSet it describes.
+    path = tmp_path / "cluster.json"
+    path.write_text(json.dumps(v1_list([failed_create, *_snapshot_items()])))
+    doc = _json("--snapshot", str(path))
+    missing = {(c["node"], c["daemonset"]): c for c in doc["cells"]}[
+        ("ip-192-168-0-161.ec2.internal", EFA)
+    ]
+    assert missing["state"] == "missing"
+    assert missing["reason"] == "FailedCreate: " + quota.removeprefix("Error creating: ")
+    assert [(e["reason"], e["count"], e["source"]) for e in missing["events"]] == [
+        ("FailedCreate", 4, "daemonset-controller")
+    ]
+    table, _ = call("--snapshot", str(path))
+    assert "exceeded quota: no-pods, requested: pods=1" in table

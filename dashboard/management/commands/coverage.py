@@ -27,7 +27,8 @@ __all__ = ["EXIT_BELOW_THRESHOLD", "EXIT_NOTHING_TO_JUDGE", "Command"]
 class Command(BaseCommand):
     help = (
         "Print the node × DaemonSet coverage matrix of a snapshot "
-        "(kubectl get nodes,daemonsets,pods,controllerrevisions,services,endpointslices -A -o json) "
+        "(kubectl get nodes,daemonsets,pods,controllerrevisions,services,endpointslices,"
+        "events -A -o json) "
         "or of a live cluster (get/list only; default: $KUBECONFIG, then ~/.kube/config)."
     )
     requires_system_checks: list[str] = []

@@ -1,0 +1,111 @@
+"""Events through the kube layer, against the fake API server: one cluster-wide core/v1
+watch with the server-side filter `type=Warning`, and the collector turning a DaemonSet's
+FailedCreate into the reason of its missing cells."""
+
+from __future__ import annotations
+
+import pytest
+
+from dashboard.clusters.config import ClusterConfig
+from dashboard.coverage.states import State
+from dashboard.kube.clients import client_from_kubeconfig
+from dashboard.kube.reflector import ClusterWatch
+from dashboard.simulator.apiserver import FakeApiServer
+from dashboard.simulator.store import ObjectStore
+from tests.helpers import collectors
+from tests.helpers.kube_support import FAST, TOKEN, Mirror, fill, node
+from tests.helpers.wait import wait_until
+
+QUOTA = (
+    'Error creating: pods "agent-x7k2p" is forbidden: exceeded quota: no-pods, '
+    "requested: pods=1, used: pods=0, limited: pods=0"
+)
+
+
+def k8s_event(name: str, kind: str, about: str, reason: str, message: str, type_: str) -> dict:
+    namespace = "kube-system" if kind != "Node" else "default"
+    return {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"name": name, "namespace": namespace},
+        "involvedObject": {
+            "kind": kind,
+            "namespace": "" if kind == "Node" else namespace,
+            "name": about,
+        },
+        "reason": reason,
+        "message": message,
+        "type": type_,
+        "count": 1,
+        "lastTimestamp": "2030-01-01T00:00:00Z",
+        "source": {"component": "daemonset-controller"},
+    }
+
+
+@pytest.fixture
+def store():
+    s = ObjectStore()
+    fill(s)
+    agent = s.get("daemonsets", "kube-system", "agent")
+    assert agent is not None
+    s.put("daemonsets", {**agent, "status": {"observedGeneration": 1}})  # the controller caught up
+    s.put("events", k8s_event("agent.1", "DaemonSet", "agent", "FailedCreate", QUOTA, "Warning"))
+    s.put("events", k8s_event("agent.2", "DaemonSet", "agent", "SuccessfulCreate", "ok", "Normal"))
+    return s
+
+
+@pytest.fixture
+def server(store):
+    srv = FakeApiServer(store, port=0, token=TOKEN, bookmark_interval=0.2).start()
+    yield srv
+    srv.stop()
+    assert srv.non_get_requests == []
+
+
+def test_events_are_listed_and_watched_warning_only(store, server, tmp_path):
+    client = client_from_kubeconfig(server.write_kubeconfig(tmp_path / "kubeconfig"))
+    mirror = Mirror()
+    watch = ClusterWatch(client, mirror, **FAST)
+    try:
+        assert watch.wait_synced(10)
+        assert set(mirror.objects["events"]) == {"kube-system/agent.1"}
+        store.put("events", k8s_event("n.1", "Node", "node-0", "Rebooted", "rebooted", "Warning"))
+        store.put("events", k8s_event("agent.3", "DaemonSet", "agent", "Created", "", "Normal"))
+        wait_until(lambda: "default/n.1" in mirror.objects["events"], 5, "node event watched")
+        assert "kube-system/agent.3" not in mirror.objects["events"]
+    finally:
+        watch.stop()
+    paths = [p for _, p in server.requests if p.startswith("/api/v1/events")]
+    # One list and a watch, both filtered by the server, cluster-wide.
+    assert paths and all("fieldSelector=type%3DWarning" in p for p in paths), paths
+    assert any("watch=true" in p for p in paths)
+
+
+def test_collector_shows_the_failed_create_as_the_missing_cells_reason(store, server, tmp_path):
+    store.put("nodes", node("node-new"))  # no agent pod there: a missing cell
+    collector = collectors.make(
+        ClusterConfig(
+            slug="ev",
+            name="ev",
+            source="kubeconfig",
+            kubeconfig_path=str(server.write_kubeconfig(tmp_path / "kubeconfig")),
+        )
+    )
+    collector.start_source()
+    key = ("node-new", "kube-system/agent")
+
+    def cell():
+        collector.tick()
+        return collector.matrix.cells.get(key)
+
+    try:
+        wait_until(lambda: (c := cell()) is not None and c.events, 10, "event attached")
+        c = cell()
+        assert c.state is State.MISSING
+        assert c.reason == "FailedCreate: " + QUOTA.removeprefix("Error creating: ")
+        # The event goes away (TTL in etcd, or deleted): the reason goes with it.
+        store.delete("events", "kube-system", "agent.1")
+        wait_until(lambda: not cell().events, 10, "event gone")
+        assert cell().reason.startswith("node joined ")
+    finally:
+        collector.stop_source()
