@@ -233,6 +233,7 @@ def test_metrics_parse_with_the_token(stack):
         "controllerrevisions",
         "services",
         "endpointslices",
+        "events",
     }
     age = fams["daemonviz_collector_heartbeat_age_seconds"].samples[0].value
     assert age < STALE
@@ -290,7 +291,7 @@ def test_second_collector_takes_over_and_is_exact(stack, redis_server):
     api = client_from_kubeconfig(str(stack.kubeconfig), "fake")
     kinds = {"nodes": "Node", "daemonsets": "DaemonSet", "pods": "Pod",
              "controllerrevisions": "ControllerRevision", "services": "Service",
-             "endpointslices": "EndpointSlice"}  # fmt: skip
+             "endpointslices": "EndpointSlice", "events": "Event"}  # fmt: skip
     mismatch = None
 
     def snapshot_matches(fresh: Matrix) -> bool:
