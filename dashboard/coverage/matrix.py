@@ -21,6 +21,7 @@ from msgspec import Struct, field
 from msgspec.structs import replace as _replace
 
 from .access import DEFAULT_CLUSTER_DOMAIN, AccessIndex, CellAccess, holder_of
+from .capacity import NodeLoad, capacity_text, short_of
 from .cells import Cell, NodeHealth, classify, node_health
 from .eligibility import Eligibility, evaluate
 from .event_records import EventRecord
@@ -174,7 +175,7 @@ def _node_eligibility_key(node: Node) -> tuple:
 
 
 def _node_cell_key(node: Node) -> tuple:
-    return (node.ready, node.created, node.deleting, node.internal_ip)
+    return (node.ready, node.created, node.deleting, node.internal_ip, node.allocatable)
 
 
 def _ds_eligibility_key(ds: DaemonSet) -> tuple:
@@ -240,6 +241,8 @@ class Matrix:
         self._port_pods: dict[str, Pod] = {}
         # Events of the shown DaemonSets, daemon pods and nodes, bounded (why.py).
         self.events = EventBook()
+        # Requests of every pod bound to each node, daemon or not (capacity.py).
+        self.load = NodeLoad()
         # Work to do at the next flush.
         self._dirty_eligibility: set[CellKey] = set()
         self._dirty_cells: set[CellKey] = set()
@@ -481,6 +484,13 @@ class Matrix:
 
     def _apply_pod(self, event_type: str, pod: Pod) -> None:
         key = pod.key
+        loaded = self.load.update(key, None if event_type == DELETED else pod)
+        if loaded is not None and loaded in self.nodes:
+            # What is free on the node changed: its unschedulable daemons say new numbers.
+            for ds_key in self.daemonsets:
+                cell = self.cells.get((loaded, ds_key))
+                if cell is not None and cell.state is State.UNSCHEDULABLE:
+                    self._dirty_cells.add((loaded, ds_key))
         old = self.pods.pop(key, None)
         shown = old is not None
         if old is not None:
@@ -571,6 +581,14 @@ class Matrix:
             pod_events,
             book.of(("Node", "", node_name)),
         )
+
+    def _with_capacity(self, node_name: str, pods: list[Pod], cell: Cell) -> Cell:
+        pod = next((p for p in pods if p.name == cell.pod), None)
+        lacking = short_of(cell.reason)
+        if pod is None or not lacking:
+            return cell
+        text = capacity_text(pod, self.nodes[node_name], self.load.by_node.get(node_name), lacking)
+        return _replace(cell, reason=f"{cell.reason.rstrip('. ')}. {text}")
 
     def _apply_revision(self, event_type: str, rev: Revision) -> None:
         old = self.revisions.pop(rev.key, None)
@@ -693,6 +711,8 @@ class Matrix:
                 cell = classify(elig, pods, ds, row, current_hash, now)
                 if self.access.touches(ds):
                     cell = _with_access(cell, self.access.cell_access(ds, row, pods, cell.pod))
+                if cell.state is State.UNSCHEDULABLE:
+                    cell = self._with_capacity(node_name, pods, cell)
                 if book_active:
                     cell = self._explain(node_name, ds, cell)
             except Exception as exc:

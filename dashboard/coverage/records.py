@@ -17,6 +17,7 @@ from msgspec import Struct
 
 from . import shallow, wire
 from .affinity import term_problem
+from .capacity import Amounts, node_allocatable, pod_requests
 from .event_records import EventRecord, WireEvent, event_from_wire
 from .wire import LabelSelector, NodeSelectorTerm, Taint, Toleration
 
@@ -67,6 +68,7 @@ class Node(Struct, frozen=True, gc=False):
     created: str | None
     kubelet_version: str
     internal_ip: str = ""  # the first InternalIP address: where hostPorts are reached
+    allocatable: Amounts = ()  # status.allocatable, in thousandths (capacity.py)
 
 
 class DaemonSet(Struct, frozen=True, gc=False):
@@ -155,6 +157,8 @@ class Pod(Struct, frozen=True, gc=False):
     # creates or repairs it, the kubelet runs it from a manifest file on the node.
     mirror: bool = False
     labels: dict[str, str] = {}  # kept only for mirror pods (for grouping); {} otherwise
+    # What the scheduler counts for the pod (capacity.py), in thousandths, by resource.
+    requests: Amounts = ()
 
     @property
     def key(self) -> str:
@@ -278,6 +282,7 @@ def node_from_wire(w: wire.WireNode) -> Node:
         created=meta.creationTimestamp,
         kubelet_version=info.kubeletVersion if info else "",
         internal_ip=next((a.address for a in w.status.addresses if a.type == "InternalIP"), ""),
+        allocatable=node_allocatable(w.status.allocatable),
     )
 
 
@@ -504,6 +509,7 @@ def pod_from_wire(w: wire.WirePod) -> Pod:
         host_ports=_host_ports(spec),
         mirror=mirror,
         labels=meta.labels if mirror else {},
+        requests=pod_requests(spec),
     )
 
 

@@ -107,6 +107,7 @@ class NodeStatus(Struct, gc=False):
     conditions: list[NodeCondition] = field(default_factory=list)
     nodeInfo: NodeInfo | None = None
     addresses: list[NodeAddress] = field(default_factory=list)
+    allocatable: dict[str, str] = field(default_factory=dict)
 
 
 class WireNode(Struct):
@@ -125,11 +126,16 @@ class ContainerPort(Struct, gc=False):
     protocol: str = ""  # "" means TCP (the API default)
 
 
+class Resources(Struct, gc=False):
+    requests: dict[str, str] = field(default_factory=dict)
+
+
 class Container(Struct, gc=False):
     name: str = ""
     image: str = ""
     restartPolicy: str | None = None  # only on init containers: "Always" marks a sidecar
     ports: list[ContainerPort] = field(default_factory=list)
+    resources: Resources | None = None
 
 
 class PodSpec(Struct, gc=False):
@@ -140,6 +146,7 @@ class PodSpec(Struct, gc=False):
     tolerations: list[Toleration] = field(default_factory=list)
     containers: list[Container] = field(default_factory=list)
     initContainers: list[Container] = field(default_factory=list)
+    overhead: dict[str, str] = field(default_factory=dict)
 
 
 class StateWaiting(Struct, gc=False):

@@ -158,3 +158,72 @@ def test_events_of_a_deleted_daemonset_are_forgotten(admin, dash):
 
     wait_until("DaemonSet column gone", gone)
     assert not dash.matrix.events.of(("DaemonSet", QUOTA_NS, "quota-agent"))
+
+
+def test_insufficient_cpu_names_the_numbers(admin, dash):
+    """A kwok node with 1 cpu allocatable, 300m of it held by an ordinary pod, and a daemon
+    asking for 2: the real scheduler says Insufficient cpu; the cell says by how much."""
+    small = node_manifest("why-3", "general")
+    small["metadata"]["labels"]["why"] = "small"
+    small["status"] = {
+        "allocatable": {"cpu": "1", "memory": "8Gi", "pods": "110"},
+        "capacity": {"cpu": "1", "memory": "8Gi", "pods": "110"},
+    }
+    admin.core.create_node(small)
+    try:
+        holder = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "holder", "namespace": QUOTA_NS},
+            "spec": {
+                "nodeName": "why-3",
+                "containers": [
+                    {"name": "c", "image": "x", "resources": {"requests": {"cpu": "300m"}}}
+                ],
+            },
+        }
+        # A namespace without the quota: the quota namespace admits no pod.
+        admin.core.create_namespace({"metadata": {"name": "why-cap"}})
+        holder["metadata"]["namespace"] = "why-cap"
+        wait_until(
+            "ServiceAccount why-cap/default",
+            lambda: any(
+                sa.metadata.name == "default"
+                for sa in admin.core.list_namespaced_service_account("why-cap").items
+            ),
+        )
+        admin.core.create_namespaced_pod("why-cap", holder)
+        manifest = daemonset_manifest(
+            "big-agent", image="registry.example/agent:1.0", node_selector={"why": "small"}
+        )
+        manifest["metadata"]["namespace"] = "why-cap"
+        manifest["spec"]["template"]["spec"]["containers"][0]["resources"] = {
+            "requests": {"cpu": "2"}
+        }
+        admin.apps.create_namespaced_daemon_set("why-cap", manifest)
+        key = ("why-3", "why-cap/big-agent")
+
+        def explained() -> bool:
+            dash.tick()
+            cell = dash.matrix.cells.get(key)
+            return (
+                cell is not None
+                and cell.state is State.UNSCHEDULABLE
+                and "needs cpu 2; node has 1 allocatable" in cell.reason
+                and "300m requested" in cell.reason
+            )
+
+        wait_until(
+            "unschedulable cell with the numbers",
+            explained,
+            timeout=120,
+            describe=lambda: str(dash.matrix.cells.get(key)),
+        )
+        cell = dash.matrix.cells[key]
+        assert "Insufficient cpu" in cell.reason
+        # Only the holder (and any daemon of other tests) holds cpu there; 700m is free at most.
+        assert cell.reason.rstrip().endswith("free"), cell.reason
+        assert "→ 700m free" in cell.reason or "(daemons " in cell.reason
+    finally:
+        admin.core.delete_namespace("why-cap")
+        admin.core.delete_node("why-3")

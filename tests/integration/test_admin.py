@@ -252,6 +252,7 @@ def test_test_connection_reports_each_check(tmp_path, server, db):
         "controllerrevisions",
         "services",
         "endpointslices",
+        "events",
         "namespaces",
     }
     server.faults.forbid("list", "controllerrevisions")
