@@ -114,10 +114,14 @@ class NodeLoad:
         load = self.by_node.get(node)
         if load is None:
             load = self.by_node[node] = Load()
-        _add(load.requested, dict(requests), sign)
+        requested = load.requested
+        for resource, value in requests:
+            requested[resource] = requested.get(resource, 0) + sign * value
         load.pods += sign
         if daemon:
-            _add(load.daemon_requested, dict(requests), sign)
+            daemons = load.daemon_requested
+            for resource, value in requests:
+                daemons[resource] = daemons.get(resource, 0) + sign * value
             load.daemon_pods += sign
         if load.pods == 0:
             del self.by_node[node]
