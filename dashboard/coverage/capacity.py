@@ -158,6 +158,8 @@ def capacity_text(pod: Pod, node: Node, load: Load | None, resources: Iterable[s
                 )
             continue
         need = requests.get(resource, 0)
+        if not need:
+            continue  # the record does not know what the scheduler weighed: say nothing
         have = allocatable.get(resource)
         if have is None:
             parts.append(

@@ -588,6 +588,8 @@ class Matrix:
         if pod is None or not lacking:
             return cell
         text = capacity_text(pod, self.nodes[node_name], self.load.by_node.get(node_name), lacking)
+        if not text:
+            return cell
         return _replace(cell, reason=f"{cell.reason.rstrip('. ')}. {text}")
 
     def _apply_revision(self, event_type: str, rev: Revision) -> None:

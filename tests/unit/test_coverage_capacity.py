@@ -143,3 +143,11 @@ def test_daemon_pods_are_counted_apart():
     assert m.cells[("node-a", ds_key(ds))].reason.endswith(
         "950m requested by 4 pods (daemons 150m) → 50m free"
     )
+
+
+def test_no_numbers_for_a_resource_the_daemon_does_not_request():
+    ds, full, pending, others = _cluster()
+    ds["spec"]["template"]["spec"]["containers"][0]["resources"] = {}
+    pending["spec"]["containers"][0]["resources"] = {}
+    m = build([ds, full, pending, *others])
+    assert m.cells[("node-a", ds_key(ds))].reason == f"scheduler: {INSUFFICIENT}"
