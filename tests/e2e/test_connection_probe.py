@@ -36,7 +36,7 @@ kind: ClusterRole
 metadata: {{name: daemonviz-e2e-list-only}}
 rules:
   - apiGroups: [""]
-    resources: [nodes, pods, namespaces, services]
+    resources: [nodes, pods, namespaces, services, events]
     verbs: [get, list]
   - apiGroups: [apps]
     resources: [daemonsets, controllerrevisions]

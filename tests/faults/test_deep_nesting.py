@@ -205,6 +205,7 @@ def test_a_collector_shows_what_it_leaves_out(kubeconfig, client, admin_client, 
             "ControllerRevision": 1,
             "Service": 0,
             "EndpointSlice": 0,
+            "Event": 0,
         }
 
         badge = admin_client.get("/admin/dashboard/cluster/").content.decode()
