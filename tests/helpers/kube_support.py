@@ -148,7 +148,7 @@ class Mirror:
 
     def state(self) -> dict[str, dict[str, str]]:
         with self.lock:
-            # The four resources `store_state` compares (events: tests/integration/test_kube_events.py).
+            # The resources `store_state` compares (events: tests/integration/test_kube_events.py).
             return {
                 r: {k: rec.resource_version for k, rec in objs.items()}
                 for r, objs in self.objects.items()
