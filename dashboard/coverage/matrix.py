@@ -311,6 +311,47 @@ class Matrix:
         ds = self.daemonsets.get(ds_key)
         return self._current_hash.get(ds.uid) if ds else None
 
+    def revisions_of(self, ds_key: str) -> list[Revision]:
+        """The ControllerRevisions a DaemonSet controls, oldest first (by .revision)."""
+        ds = self.daemonsets.get(ds_key)
+        owned = self._owned_revisions.get(ds.uid) if ds else None
+        return sorted(owned.values(), key=_revision_order) if owned else []
+
+    def pods_by_node(self, ds_key: str) -> dict[str, list[Pod]]:
+        """A DaemonSet's pods on the shown nodes, by node (the controller's
+        nodeToDaemonPods, minus pods on nodes the matrix does not know)."""
+        ds = self.daemonsets.get(ds_key)
+        if ds is None:
+            return {}
+        out: dict[str, list[Pod]] = {}
+        get = self._cell_pods.get
+        for node in self.nodes:  # O(nodes): every DaemonSet has at most a few pods a node
+            pods = get((ds.uid, node))
+            if pods:
+                out[node] = list(pods.values())
+        return out
+
+    def pod_verdict(self, node: str, ds_key: str, pod: Pod) -> Cell | None:
+        """The cell as it would be with only `pod` on the node: what that one pod's state
+        and reason are (the new pod beside an old one in a surge rollout)."""
+        ds, row, elig = (
+            self.daemonsets.get(ds_key),
+            self.nodes.get(node),
+            self.eligibility(node, ds_key),
+        )
+        if ds is None or row is None or elig is None:
+            return None
+        try:
+            cell = classify(elig, [pod], ds, row, self._current_hash.get(ds.uid), self._clock())
+            if cell.state is State.UNSCHEDULABLE:
+                cell = self._with_capacity(node, [pod], cell)
+        except Exception:  # one odd pod must not break a page; its cell says why anyway
+            return None
+        return cell
+
+    def now(self) -> datetime:
+        return self._clock()
+
     # ------------------------------------------------------------------ snapshots
 
     def eligibilities(self) -> Mapping[CellKey, Eligibility]:
@@ -597,12 +638,18 @@ class Matrix:
         owners = {r.owner_uid for r in (old, rev) if r is not None and r.owner_uid}
         if old is not None:
             self._owned_revisions[old.owner_uid].pop(old.key, None)
-        if event_type != DELETED:
+        # Only revisions a DaemonSet controls are kept (StatefulSets write them too, with
+        # whole templates): the store stays bounded by the DaemonSets' history limits.
+        if event_type != DELETED and rev.owner_uid:
             self.revisions[rev.key] = rev
-            if rev.owner_uid:
-                self._owned_revisions[rev.owner_uid][rev.key] = rev
+            self._owned_revisions[rev.owner_uid][rev.key] = rev
         for owner in owners:
             self._recompute_current_hash(owner)
+            if old != rev:
+                # The revision map (column tooltip, DaemonSet page) changed.
+                ds_key = self._ds_by_uid.get(owner)
+                if ds_key is not None:
+                    self._delta.changed_daemonsets.append(ds_key)
 
     def _recompute_current_hash(self, owner_uid: str) -> None:
         owned = self._owned_revisions.get(owner_uid)

@@ -69,6 +69,7 @@ class Node(Struct, frozen=True, gc=False):
     kubelet_version: str
     internal_ip: str = ""  # the first InternalIP address: where hostPorts are reached
     allocatable: Amounts = ()  # status.allocatable, in thousandths (capacity.py)
+    ready_since: str | None = None  # the Ready condition's lastTransitionTime
 
 
 class DaemonSet(Struct, frozen=True, gc=False):
@@ -173,6 +174,11 @@ class Revision(Struct, frozen=True, gc=False):
     owner_uid: str
     revision: int
     hash: str
+    created: str | None = None
+    # The pod template it stores, as canonical JSON (sorted keys), for DaemonSet revisions
+    # only: what revisions.py diffs and compares (A→B→A). "" when unknown or too large.
+    template: str = ""
+    template_size: int = 0  # bytes of the canonical template, even when not kept
 
     @property
     def key(self) -> str:
@@ -283,6 +289,7 @@ def node_from_wire(w: wire.WireNode) -> Node:
         kubelet_version=info.kubeletVersion if info else "",
         internal_ip=next((a.address for a in w.status.addresses if a.type == "InternalIP"), ""),
         allocatable=node_allocatable(w.status.allocatable),
+        ready_since=ready.lastTransitionTime if ready else None,
     )
 
 
@@ -513,17 +520,44 @@ def pod_from_wire(w: wire.WirePod) -> Pod:
     )
 
 
+# A template is kept up to this size (canonical JSON): a DaemonSet keeps ten revisions by
+# default, so a few dozen DaemonSets cost a few MB at most; a larger one is compared by
+# size and hash label only, and its diff says it was too large.
+MAX_TEMPLATE_BYTES = 64 * 1024
+_canonical = msgspec.json.Encoder(order="sorted")
+
+
+def revision_template(data: Any) -> bytes | None:
+    """The pod template a DaemonSet's ControllerRevision stores, as canonical JSON: the
+    controller writes `{"spec": {"template": {…, "$patch": "replace"}}}` (its getPatch)."""
+    spec = data.get("spec") if isinstance(data, dict) else None
+    template = spec.get("template") if isinstance(spec, dict) else None
+    if not isinstance(template, dict):
+        return None
+    template = {k: v for k, v in template.items() if k != "$patch"}
+    try:
+        return _canonical.encode(template)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
 def revision_from_wire(w: wire.WireControllerRevision) -> Revision:
     meta = w.metadata
     owner = controller_of(meta)
+    owned = owner is not None and owner.kind == "DaemonSet"
+    text = revision_template(w.data) if owned else None
+    size = len(text) if text is not None else 0
     return Revision(
         namespace=meta.namespace,
         name=meta.name,
         uid=meta.uid,
         resource_version=meta.resourceVersion,
-        owner_uid=owner.uid if owner is not None and owner.kind == "DaemonSet" else "",
+        owner_uid=owner.uid if owner is not None and owned else "",
         revision=w.revision,
         hash=meta.labels.get(REVISION_HASH_LABEL, ""),
+        created=meta.creationTimestamp,
+        template=text.decode() if text is not None and size <= MAX_TEMPLATE_BYTES else "",
+        template_size=size,
     )
 
 

@@ -7,6 +7,8 @@ detail of `records`; the rest of the engine works on the flat records built from
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 from msgspec import Struct, field
 
@@ -263,6 +265,9 @@ class WireDaemonSet(Struct):
 class WireControllerRevision(Struct):
     metadata: Meta = field(default_factory=Meta)
     revision: int = 0
+    # Free-form JSON; the DaemonSet controller stores {"spec": {"template": …}} here. Kept
+    # only for revisions a DaemonSet controls (records.revision_from_wire).
+    data: Any = None
 
 
 # ---- Service and EndpointSlice (access paths) ----
