@@ -17,6 +17,8 @@ from .cells import Cell
 from .grouping import natural_key
 from .matrix import Matrix
 from .records import Termination
+from .rollout import cell_revision, revision_numbers, revisions_json, rollout_of
+from .rollout import revisions_of as ds_revisions
 from .states import STATE_INFO, State
 from .static import STATIC_KIND, StaticColumn, duplicates, static_columns
 from .summary import Counts, cluster_summary, counts_from, daemonset_summary, node_summary
@@ -184,6 +186,8 @@ def to_json(
                 "access_notes": [*access.notes, *(t for t in twice if f" {key} " in t)],
                 "out_of_endpoints": counts.get("out-of-endpoints", 0),
                 "host_port_conflicts": counts.get("host-port-conflict", 0),
+                "rollout": r.as_json() if (r := rollout_of(matrix, key)) is not None else None,
+                "revisions": revisions_json(*ds_revisions(matrix, key)),
             }
         )
     for col in statics:
@@ -214,13 +218,16 @@ def to_json(
             }
         )
     cells = []
+    numbers = {key: revision_numbers(matrix, key) for key in ds_keys}
     for node in sorted(matrix.nodes):
         for key in ds_keys:
             cell = matrix.cells.get((node, key))
             if cell is None:
                 continue
             reach = matrix.access_of(node, key, cluster_domain) if cell.pod else None
-            cells.append(cell_json(node, key, cell, addresses=reach.addresses if reach else ()))
+            out = cell_json(node, key, cell, addresses=reach.addresses if reach else ())
+            out["revision"] = cell_revision(matrix, numbers[key], key, cell.pod)
+            cells.append(out)
     cells += [
         cell_json(node, col.key, col.cells[node], static=True)
         for col in statics
@@ -343,6 +350,13 @@ def to_table(
         extra = f"  [{s.status.lagging}]" if s.status.lagging else ""
         line = f"  {i:>2}  {_fit(key, shown_width):<{shown_width}}  {nums}{extra}"
         out.append(line if width is None else _fit(line, width))
+        rollout = rollout_of(matrix, key)
+        if rollout is not None and rollout.stuck and rollout.old_nodes:
+            # Only rollouts under way: a broken pod on its own is in the problems below.
+            text = f"      {rollout.headline()}; {rollout.progress_text()}"
+            out.extend(
+                [text] if width is None else textwrap.wrap(text, width, subsequent_indent=" " * 8)
+            )
     for i, col in enumerate(statics, len(ds_keys) + 1):
         c = static_counts(col)
         name = _fit(col.key + " (static)", max(shown_width, 12))

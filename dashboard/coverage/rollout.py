@@ -22,13 +22,14 @@ import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
+from typing import Any
 
 from msgspec import Struct
 
 from .cells import Cell, NodeHealth, is_available, is_pod_updated
 from .matrix import Matrix
 from .records import DaemonSet, Node, Pod, Revision
-from .revisions import live
+from .revisions import RevisionDiff, RevisionMap, live, revision_map, running_diffs
 from .timefmt import duration, parse_time
 
 # A rollout that waits and has not moved for this long is called stalled.
@@ -151,11 +152,11 @@ class Rollout(Struct, frozen=True):
         """kubectl rollout status, in one line."""
         return f"{self.updated} updated, {self.available} available of {self.desired} desired"
 
-    def headline(self, limit: int = 3) -> str:
+    def headline(self, limit: int = 3, since: bool = True) -> str:
         """'Rollout waiting on 3 nodes: a (…), b (…), c (…)' — or the state in words."""
-        since = (
+        age = (
             f"; no progress for {duration(self.since_progress)}"
-            if self.since_progress is not None and self.state in ("waiting", "stalled")
+            if since and self.since_progress is not None and self.state in ("waiting", "stalled")
             else ""
         )
         if self.state == "invalid":
@@ -175,12 +176,12 @@ class Rollout(Struct, frozen=True):
             shown = ", ".join(b.text() for b in self.blocked_by[:limit])
             more = f", and {n - limit} more" if n > limit else ""
             word = "stalled" if self.state == "stalled" else "waiting"
-            return f"Rollout {word} on {n} node{'s' if n != 1 else ''}: {shown}{more}{since}"
+            return f"Rollout {word} on {n} node{'s' if n != 1 else ''}: {shown}{more}{age}"
         if self.state == "progressing":
             return f"Rollout progressing: {self.progress_text()}"
         if self.state == "complete":
             return "Rollout complete"
-        return f"Rollout {self.state}: {self.progress_text()}{since}"
+        return f"Rollout {self.state}: {self.progress_text()}{age}"
 
     def as_json(self) -> dict:
         return {
@@ -192,11 +193,10 @@ class Rollout(Struct, frozen=True):
             "updated": self.updated,
             "available": self.available,
             "old_nodes": self.old_nodes,
+            # An instant, not an age: the document depends on the cluster only (the age is
+            # generated_at minus this).
             "last_progress": self.last_progress,
-            "since_progress_seconds": None
-            if self.since_progress is None
-            else int(self.since_progress),
-            "summary": self.headline(limit=10),
+            "summary": self.headline(limit=10, since=False),
             "error": self.error or None,
         }
 
@@ -399,3 +399,48 @@ def rollout_of(matrix: Matrix, ds_key: str) -> Rollout | None:
         verdict,
         matrix.now(),
     )
+
+
+def revisions_of(matrix: Matrix, ds_key: str) -> tuple[RevisionMap, list[RevisionDiff]]:
+    """A DaemonSet's revision map, and the diffs of the older revisions still running."""
+    ds = matrix.daemonsets[ds_key]
+    revisions = matrix.revisions_of(ds_key)
+    rmap = revision_map(ds, revisions, matrix.pods_by_node(ds_key), matrix.current_hash(ds_key))
+    return rmap, running_diffs(revisions, rmap)
+
+
+def revision_numbers(matrix: Matrix, ds_key: str) -> dict[str, int]:
+    """controller-revision-hash → revision number, for the cells' "which revision"."""
+    return {r.hash: r.revision for r in matrix.revisions_of(ds_key) if r.hash}
+
+
+def cell_revision(matrix: Matrix, numbers: Mapping[str, int], ds_key: str, pod: str) -> int | None:
+    """The revision number the pod a cell describes runs (None: unknown)."""
+    ds = matrix.daemonsets.get(ds_key)
+    record = matrix.pods.get(f"{ds.namespace}/{pod}") if ds is not None and pod else None
+    return numbers.get(record.revision_hash) if record is not None else None
+
+
+def revisions_json(rmap: RevisionMap, diffs: list[RevisionDiff]) -> dict[str, Any]:
+    return {
+        "current": rmap.current,
+        "revisions": [
+            {
+                "revision": r.number,
+                "name": r.name,
+                "hash": r.hash,
+                "current": r.current,
+                "created": r.created,
+                "nodes": len(r.nodes),
+                "images": list(r.images),
+                "same_template_as": r.same_as,
+                "current_template": r.current_template,
+            }
+            for r in rmap.revisions
+        ],
+        "old_nodes": list(rmap.old_nodes),
+        "unknown_revision_nodes": list(rmap.unknown_nodes),
+        "diffs": [
+            {"from": d.old, "to": d.new, "nodes": list(d.nodes), "diff": d.diff} for d in diffs
+        ],
+    }
