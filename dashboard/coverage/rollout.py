@@ -444,3 +444,53 @@ def revisions_json(rmap: RevisionMap, diffs: list[RevisionDiff]) -> dict[str, An
             {"from": d.old, "to": d.new, "nodes": list(d.nodes), "diff": d.diff} for d in diffs
         ],
     }
+
+
+def settled(matrix: Matrix, ds_key: str) -> bool:
+    """From the running counters alone (O(1)): every targeted node runs an available pod of
+    the current template and no pod runs elsewhere or twice — no rollout to explain."""
+    c = matrix.ds_counts.get(ds_key)
+    if c is None:
+        return True
+    targeted = c["targeted"]
+    return (
+        c["updated"] == targeted
+        and c["available"] == targeted
+        and not c["misscheduled"]
+        and not c["surge"]
+        and not c["outdated"]
+    )
+
+
+class ColumnRollout(Struct, frozen=True):
+    """What a grid column's head shows of its rollout and revisions."""
+
+    revisions: str  # the revision map in one line
+    headline: str  # "" when settled
+    state: str  # "" when settled
+    stuck: bool
+
+
+def column_rollout(matrix: Matrix, ds_key: str) -> ColumnRollout:
+    """The column head's part, cheap for the common settled DaemonSet (docs/revisions.md)."""
+    if settled(matrix, ds_key):
+        numbers = revision_numbers(matrix, ds_key)
+        current = numbers.get(matrix.current_hash(ds_key) or "")
+        c = matrix.ds_counts.get(ds_key)
+        n = c["targeted"] if c is not None else 0
+        line = f"revision {current} on all {n} nodes" if current is not None and n else ""
+        return ColumnRollout(line, "", "", False)
+    rollout = rollout_of(matrix, ds_key)
+    rmap = revision_map_only(matrix, ds_key)
+    # Only a rollout under way (or refused) is flagged: a broken pod with nothing left to
+    # roll out is the cell's problem, already shown in the cell.
+    if rollout is None or not (rollout.old_nodes or rollout.state == "invalid"):
+        return ColumnRollout(rmap.line(), "", "", False)
+    return ColumnRollout(rmap.line(), rollout.headline(), rollout.state, rollout.stuck)
+
+
+def revision_map_only(matrix: Matrix, ds_key: str) -> RevisionMap:
+    ds = matrix.daemonsets[ds_key]
+    return revision_map(
+        ds, matrix.revisions_of(ds_key), matrix.pods_by_node(ds_key), matrix.current_hash(ds_key)
+    )

@@ -19,6 +19,7 @@ from dashboard.coverage.eligibility import describe_taint, describe_term, descri
 from dashboard.coverage.grouping import ZONE_LABEL, natural_key, node_pool, node_role
 from dashboard.coverage.matrix import Matrix
 from dashboard.coverage.records import Pod
+from dashboard.coverage.rollout import cell_revision, revision_numbers, revisions_of, rollout_of
 from dashboard.coverage.states import State
 from dashboard.coverage.summary import (
     ClusterSummary,
@@ -26,7 +27,7 @@ from dashboard.coverage.summary import (
     daemonset_summary,
     node_summary,
 )
-from dashboard.coverage.timefmt import ago, utcnow
+from dashboard.coverage.timefmt import ago, duration, utcnow
 from dashboard.grid.fleet import FleetColumn, fleet_column
 from dashboard.kube.connection import ConnectionState
 from dashboard.models import Cluster
@@ -113,14 +114,20 @@ def cell_detail(matrix: Matrix, node: str, ds_key: str, context: str = "") -> di
     commands = []
     if cell.state in (State.MISSING, State.NOT_TARGETED, State.UNSCHEDULABLE):
         commands.append(kubectl("-n", ds.namespace, "describe", "ds", ds.name, context=context))
+    numbers = revision_numbers(matrix, ds_key)
     return {
+        "revision": cell_revision(matrix, numbers, ds_key, cell.pod),
+        "current_revision": numbers.get(current or ""),
         "cell": cell,
         "ds": ds,
         "ds_key": ds_key,
         "node_name": node,
         "rule": elig.reason if elig is not None and elig.reason else "",
         "current_hash": current or "",
-        "pods": [pod_view(p, current, now, context) for p in pods],
+        "pods": [
+            {**pod_view(p, current, now, context), "number": numbers.get(p.revision_hash)}
+            for p in pods
+        ],
         "ds_commands": commands,
         "reach": matrix.access_of(node, ds_key, settings.DAEMONVIZ_CLUSTER_DOMAIN),
         "events": [{"note": n, "ago": ago(n.last_seen, now)} for n in cell.events],
@@ -175,6 +182,31 @@ def daemonset_detail(matrix: Matrix, ds_key: str) -> dict[str, Any] | None:
             matrix.access, ds, matrix.daemonsets, settings.DAEMONVIZ_CLUSTER_DOMAIN
         ),
         "out_of_endpoints": (c := matrix.ds_counts.get(ds_key)) and c["out-of-endpoints"],
+        **rollout_context(matrix, ds_key),
+    }
+
+
+def rollout_context(matrix: Matrix, ds_key: str) -> dict[str, Any]:
+    """The DaemonSet page's rollout and revisions parts (docs/revisions.md)."""
+    rollout = rollout_of(matrix, ds_key)
+    rmap, diffs = revisions_of(matrix, ds_key)
+    now = utcnow()
+    return {
+        "rollout": rollout,
+        "rollout_headline": rollout.headline(limit=50) if rollout is not None else "",
+        "rollout_since": duration(rollout.since_progress)
+        if rollout is not None and rollout.since_progress is not None
+        else "",
+        "revision_map": [
+            {"info": r, "ago": ago(r.created, now), "nodes": sorted(r.nodes, key=natural_key)}
+            for r in reversed(rmap.revisions)
+        ],
+        "unknown_revision_nodes": rmap.unknown_nodes,
+        "revision_diffs": diffs,
+        "old_nodes": sorted(rmap.old_nodes, key=natural_key),
+        "delete_command": kubectl(
+            "-n", matrix.daemonsets[ds_key].namespace, "delete", "pod", "<pod on the node>"
+        ),
     }
 
 

@@ -21,6 +21,7 @@ from django.utils.safestring import SafeString, mark_safe
 from dashboard.coverage.cells import Cell
 from dashboard.coverage.grouping import ZONE_LABEL, node_pool, node_role
 from dashboard.coverage.matrix import Delta, Matrix
+from dashboard.coverage.rollout import column_rollout
 from dashboard.coverage.states import State
 from dashboard.coverage.summary import (
     ClusterSummary,
@@ -252,6 +253,7 @@ def delta_payload(
             dom_id(k),
             daemonset_summary(matrix, k),
             access_title(matrix, ds),
+            rollout=column_rollout(matrix, k),
         )
         for k, ds in sorted(matrix.daemonsets.items())
     ]

@@ -28,6 +28,7 @@ from dashboard.coverage.grouping import (
 )
 from dashboard.coverage.matrix import Matrix
 from dashboard.coverage.records import DaemonSet, Node
+from dashboard.coverage.rollout import ColumnRollout, column_rollout
 from dashboard.coverage.selectors import Requirement, SelectorError, parse_selector
 from dashboard.coverage.states import State
 from dashboard.coverage.summary import DaemonSetSummary, daemonset_summary
@@ -149,6 +150,8 @@ class Column:
     summary: DaemonSetSummary
     access: str = ""  # how clients reach it, one line for the header's tooltip
     html: str = ""  # filled by the view (fragments.render_colhead)
+    # The revision map in one line and, during a rollout, what holds it (coverage/rollout.py)
+    rollout: ColumnRollout | None = None
 
 
 @dataclass
@@ -291,6 +294,7 @@ def visible_columns(matrix: Matrix, filters: GridFilters) -> list[Column]:
             dom_id(key),
             daemonset_summary(matrix, key),
             access_title(matrix, ds),
+            rollout=column_rollout(matrix, key),
         )
         for key, ds in sorted(matrix.daemonsets.items())
         if filters.column_visible(key)

@@ -9,6 +9,7 @@ rollout happens every few minutes.
 
 from __future__ import annotations
 
+import random
 from typing import TYPE_CHECKING
 
 from .kubelet import PodState
@@ -33,6 +34,9 @@ class Churn:
         self.rate = rate
         self.target_nodes = 0
         self.busy: dict[str, None] = {}  # nodes in the middle of a story
+        # OnDelete stories draw from their own generator: adding them left the seeded
+        # sequence of every other event as it was.
+        self.aside = random.Random(4021)
 
     def begin(self) -> None:
         if self.rate <= 0:
@@ -40,6 +44,7 @@ class Churn:
         self.target_nodes = len(self.sim.nodes)
         self._next()
         self.sim.at(self.sim.rng.uniform(90, 240), self._rollout)
+        self.sim.at(self.aside.uniform(45, 120), self._on_delete_rollout)
 
     def _next(self) -> None:
         self.sim.at(self.sim.rng.expovariate(self.rate / 60.0), self._event)
@@ -161,3 +166,24 @@ class Churn:
                 if ds.rec.strategy == "RollingUpdate" and not ds.rollout]  # fmt: skip
         if keys:
             sim.rollout(sim.rng.choice(keys))
+
+    def _on_delete_rollout(self) -> None:
+        """An OnDelete DaemonSet gets a new template (revision N+1) and nothing happens
+        until, now and then, someone deletes one of its pods: the demo shows the revision
+        map and the nodes left on the old template (docs/revisions.md)."""
+        sim, rng = self.sim, self.aside
+        sim.at(rng.uniform(600, 1200), self._on_delete_rollout)
+        keys = sorted(
+            k for k, ds in sim.controller.daemonsets.items() if ds.rec.strategy == "OnDelete"
+        )
+        if not keys:
+            return
+        key = rng.choice(keys)
+        sim.rollout(key)
+        nodes = sorted(n for n, pods in sim.controller.daemonsets[key].pods.items() if pods)
+        for i, node in enumerate(rng.sample(nodes, min(len(nodes) // 3, 3))):
+            sim.at(rng.uniform(30, 90) * (i + 1), self._delete_pod, key, node)
+
+    def _delete_pod(self, key: str, node: str) -> None:
+        if key in self.sim.controller.daemonsets and node in self.sim.nodes:
+            self.sim.delete_pod(key, node)

@@ -29,6 +29,7 @@ from typing import Any
 
 from dashboard.coverage.grouping import default_group_label, natural_key, proportion_bucket
 from dashboard.coverage.matrix import Delta, Matrix
+from dashboard.coverage.rollout import rollout_of, settled
 from dashboard.coverage.states import State
 
 # Up to this many nodes (and `MAX_DAEMONSETS` DaemonSets) a cluster is drawn cell by cell.
@@ -259,7 +260,31 @@ class WallAggregate:
             "exceptions": lines,
             "exception_lines": len(self.problems),
             "exception_cells": sum(len(v) for v in self.problems.values()),
+            "rollouts": rollout_exceptions(matrix),
         }
+
+
+def rollout_exceptions(matrix: Matrix) -> list[list[Any]]:
+    """Rollouts under way that wait (docs/revisions.md), one line each, capped:
+    [namespace, name, state, nodes (a few), how many, headline]. Settled DaemonSets cost
+    O(1) (their counters); only the others are walked."""
+    out = []
+    for ds_key in sorted(matrix.daemonsets):
+        if settled(matrix, ds_key):
+            continue
+        r = rollout_of(matrix, ds_key)
+        if r is None or not r.stuck or not (r.old_nodes or r.state == "invalid"):
+            continue
+        nodes = [b.node for b in r.blocked_by]
+        sample = sorted(nodes, key=natural_key)[:NODES_PER_EXCEPTION]
+        headline = r.headline(limit=3)
+        if len(headline) > REASON_CHARS:
+            headline = headline[: REASON_CHARS - 1] + "…"
+        namespace, _, name = ds_key.partition("/")
+        out.append([namespace, name, r.state, sample, len(nodes), headline])
+        if len(out) >= MAX_EXCEPTIONS:
+            break
+    return out
 
 
 # One aggregate per live matrix (a collector that restarts gets a fresh matrix).

@@ -266,7 +266,8 @@
   }
 
   Panel.prototype.exceptions = function () {
-    var d = this.data, lines = d.exceptions || [], total = d.exception_lines || 0;
+    var d = this.data, lines = d.exceptions || [], rollouts = d.rollouts || [];
+    var total = (d.exception_lines || 0) + rollouts.length;
     var slots = this.slots || 6, want = [], short = shortener(lines);
     var st = this.conn, state = st ? st.state : CONN.SYNCED;
     if (!total && state !== CONN.SYNCED) {
@@ -281,14 +282,22 @@
     } else if (!total) {
       want.push(["ok", "✓", "No exceptions", "", "", "", ""]);
     } else {
-      var show = total > slots ? Math.max(0, slots - 1) : lines.length;
-      show = Math.min(show, lines.length);
+      var show = total > slots ? Math.max(0, slots - 1) : total;
+      show = Math.min(show, lines.length + rollouts.length);
+      // Rollouts that wait come first: one line names what holds a whole DaemonSet.
+      for (var r = 0; r < rollouts.length && r < show; r++) {
+        var y = rollouts[r], held = y[3].map(short), many = y[4];
+        var whom = held.join(", ") + (many > held.length ? " +" + (many - held.length) : "");
+        want.push(["rollout", "⏸", y[1], y[2] === "on-delete" ? "OnDelete: old template" : "rollout " + y[2],
+          many === 1 ? "1 node" : many + " nodes", whom, y[5] ? "· " + y[5] : ""]);
+      }
+      show -= want.length;
       for (var i = 0; i < show; i++) {
         var x = lines[i], s = STATES[x[2]] || NONE, nodes = x[3].map(short), count = x[4];
         var who = nodes.join(", ") + (count > nodes.length ? " +" + (count - nodes.length) : "");
         want.push([s.kind, s.symbol, x[1], s.label, count === 1 ? "1 node" : count + " nodes", who, x[5] ? "· " + x[5] : ""]);
       }
-      if (total > show) want.push(["more", "", "+" + (total - show) + " more", "", "", "", ""]);
+      if (total > want.length) want.push(["more", "", "+" + (total - want.length) + " more", "", "", "", ""]);
     }
     setText(this.excCount, d.exception_cells ? "· " + d.exception_cells + " problem cells" : "");
     while (this.items.length > want.length) this.list.removeChild(this.items.pop().li);
