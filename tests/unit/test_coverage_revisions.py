@@ -87,7 +87,7 @@ def test_identical_templates_a_b_a_are_the_same():
     assert [d.old for d in running_diffs(m.revisions_of(key), rmap)] == [2]
     assert (
         template_diff(
-            m.revisions[f"kube-system/agent-hasha"], m.revisions["kube-system/agent-hasha2"]
+            m.revisions["kube-system/agent-hasha"], m.revisions["kube-system/agent-hasha2"]
         )
         == ""
     )
