@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 
@@ -16,6 +17,7 @@ from dashboard.coverage.selectors import SelectorError, parse_selector
 from dashboard.grid import fragments, frames
 from dashboard.grid.model import GridFilters, build_grid, dom_id
 from dashboard.models import Cluster
+from dashboard.wall import aggregate
 from tests.helpers import collectors, k8s
 
 pytestmark = pytest.mark.django_db
@@ -565,3 +567,70 @@ def test_cell_detail_lists_the_events_escaped(user_client, cluster):
     assert "forbidden: &lt;img src=x onerror=alert(1)&gt;" in html
     assert "<td>FailedCreate</td>" in html and "<td>6</td>" in html
     assert "<td>daemonset-controller</td>" in html
+
+
+# --------------------------------------------------------------------------- rollouts
+
+
+@pytest.fixture
+def rolling(db):
+    """A rollout of agent:v2 held by one crash-looping new pod (maxUnavailable 1)."""
+    c = Cluster.objects.create(name="Rolling", slug="r", source="simulated")
+    ds = k8s.daemonset("agent", image="registry.k8s.io/agent:v2", template_generation="2")
+    old = copy.deepcopy(ds)
+    old["spec"]["template"]["spec"]["containers"][0]["image"] = "registry.k8s.io/agent:v1"
+    names = [f"node-{i}" for i in range(1, 5)]
+    objs = [k8s.node(n) for n in names] + [ds]
+    objs += [k8s.controller_revision(old, 1, "aaa111"), k8s.controller_revision(ds, 2, "bbb222")]
+    objs.append(
+        k8s.daemon_pod(
+            ds,
+            "node-1",
+            revision_hash="bbb222",
+            template_generation="2",
+            container_state=k8s.waiting("CrashLoopBackOff", "back-off 40s"),
+            last_state=k8s.terminated("Error", 1),
+            restarts=3,
+        )
+    )
+    objs += [
+        k8s.daemon_pod(ds, n, revision_hash="aaa111", template_generation="1") for n in names[1:]
+    ]
+    collector = collectors.make(ClusterConfig(slug="r", name="Rolling"))
+    collector.matrix = k8s.build(objs)
+    registry.register(collector)
+    yield collector
+    registry.unregister("r")
+    c.delete()
+
+
+def test_rollout_on_the_daemonset_page_column_head_cell_and_wall(user_client, rolling):
+    html = user_client.get("/clusters/r/daemonsets/kube-system/agent/").content.decode()
+    assert 'id="rollout-headline"' in html
+    assert "Rollout stalled on 1 node: node-1 (crash-looping: " in html or (
+        "Rollout waiting on 1 node: node-1 (crash-looping: " in html
+    )
+    assert "maxUnavailable 1, maxSurge 0 of 4 desired; 1 of 1 unavailable in use" in html
+    table = html[
+        html.index('id="revision-map"') : html.index("</table>", html.index('id="revision-map"'))
+    ]
+    assert re.findall(r">(node-\d)</a>", table) == ["node-1", "node-2", "node-3", "node-4"]
+    assert "2 <b>(current)</b>" in table
+    # the diff, images first, from revision 1 (still on 3 nodes) to 2
+    assert "Revision 1 → 2" in html
+    assert '<span class="dd">-  agent=registry.k8s.io/agent:v1</span>' in html
+    assert '<span class="da">+  agent=registry.k8s.io/agent:v2</span>' in html
+    # the grid's column head: flagged, with the map and the headline in its tooltip
+    grid = user_client.get("/clusters/r/").content.decode()
+    head = re.search(r'<div id="h-[^"]*" class="ch rollout-stuck"[^>]*title="([^"]*)"', grid)
+    assert head is not None
+    assert "revisions: 2 (current) on 1, 1 on 3" in head.group(1)
+    assert "on 1 node: node-1 (crash-looping" in head.group(1)
+    assert 'data-rollout="' in grid
+    # the cell detail names the revision numbers
+    cell = user_client.get("/clusters/r/cell/?node=node-2&ds=kube-system%2Fagent").content.decode()
+    assert "<b>1</b> <code>aaa111</code> — outdated (current: <b>2</b>" in cell
+    # the wall's exceptions: one rollout line naming the node, in the wall's payload
+    (line,) = aggregate.payload_data(rolling.matrix, None, {})["rollouts"]
+    assert line[:2] == ["kube-system", "agent"] and line[3:5] == [["node-1"], 1]
+    assert line[2] in ("waiting", "stalled") and "node-1 (crash-looping" in line[5]
