@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import re
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
@@ -372,8 +373,26 @@ def rollout_state(
     return result(state, budget, blockers if state in ("waiting", "stalled") else ())
 
 
+# Per matrix, the rollouts computed at its current revision: the grid's column heads and
+# the wall's exceptions both ask for them on every delta.
+_cache: weakref.WeakKeyDictionary[Matrix, tuple[int, dict[str, Rollout | None]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 def rollout_of(matrix: Matrix, ds_key: str) -> Rollout | None:
-    """The rollout of one DaemonSet of a matrix (O(nodes))."""
+    """The rollout of one DaemonSet of a matrix (O(nodes); kept until the matrix changes,
+    so a `stalled` verdict waits for the next change or timed refresh)."""
+    cached = _cache.get(matrix)
+    if cached is None or cached[0] != matrix.revision:
+        cached = (matrix.revision, {})
+        _cache[matrix] = cached
+    if ds_key not in cached[1]:
+        cached[1][ds_key] = _compute(matrix, ds_key)
+    return cached[1][ds_key]
+
+
+def _compute(matrix: Matrix, ds_key: str) -> Rollout | None:
     ds = matrix.daemonsets.get(ds_key)
     if ds is None:
         return None
@@ -446,20 +465,14 @@ def revisions_json(rmap: RevisionMap, diffs: list[RevisionDiff]) -> dict[str, An
     }
 
 
-def settled(matrix: Matrix, ds_key: str) -> bool:
-    """From the running counters alone (O(1)): every targeted node runs an available pod of
-    the current template and no pod runs elsewhere or twice — no rollout to explain."""
+def under_way(matrix: Matrix, ds_key: str) -> bool:
+    """From the running counters alone (O(1)): some node may run an older template — a
+    targeted pod not counted as updated, a pod where none is wanted, or two pods on a
+    node. A DaemonSet with only broken current pods is no rollout to explain."""
     c = matrix.ds_counts.get(ds_key)
     if c is None:
-        return True
-    targeted = c["targeted"]
-    return (
-        c["updated"] == targeted
-        and c["available"] == targeted
-        and not c["misscheduled"]
-        and not c["surge"]
-        and not c["outdated"]
-    )
+        return False
+    return c["current"] > c["updated"] or bool(c["misscheduled"]) or bool(c["surge"])
 
 
 class ColumnRollout(Struct, frozen=True):
@@ -473,12 +486,14 @@ class ColumnRollout(Struct, frozen=True):
 
 def column_rollout(matrix: Matrix, ds_key: str) -> ColumnRollout:
     """The column head's part, cheap for the common settled DaemonSet (docs/revisions.md)."""
-    if settled(matrix, ds_key):
+    if not under_way(matrix, ds_key):
         numbers = revision_numbers(matrix, ds_key)
         current = numbers.get(matrix.current_hash(ds_key) or "")
         c = matrix.ds_counts.get(ds_key)
-        n = c["targeted"] if c is not None else 0
-        line = f"revision {current} on all {n} nodes" if current is not None and n else ""
+        n = c["updated"] if c is not None else 0
+        line = (
+            f"revision {current} on {n} node{'s' if n != 1 else ''}" if current is not None else ""
+        )
         return ColumnRollout(line, "", "", False)
     rollout = rollout_of(matrix, ds_key)
     rmap = revision_map_only(matrix, ds_key)

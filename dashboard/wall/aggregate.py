@@ -29,7 +29,7 @@ from typing import Any
 
 from dashboard.coverage.grouping import default_group_label, natural_key, proportion_bucket
 from dashboard.coverage.matrix import Delta, Matrix
-from dashboard.coverage.rollout import rollout_of, settled
+from dashboard.coverage.rollout import rollout_of, under_way
 from dashboard.coverage.states import State
 
 # Up to this many nodes (and `MAX_DAEMONSETS` DaemonSets) a cluster is drawn cell by cell.
@@ -266,11 +266,11 @@ class WallAggregate:
 
 def rollout_exceptions(matrix: Matrix) -> list[list[Any]]:
     """Rollouts under way that wait (docs/revisions.md), one line each, capped:
-    [namespace, name, state, nodes (a few), how many, headline]. Settled DaemonSets cost
-    O(1) (their counters); only the others are walked."""
+    [namespace, name, state, nodes (a few), how many, headline]. A DaemonSet whose counters
+    show no older pod costs O(1); only the others are walked."""
     out = []
     for ds_key in sorted(matrix.daemonsets):
-        if settled(matrix, ds_key):
+        if not under_way(matrix, ds_key):
             continue
         r = rollout_of(matrix, ds_key)
         if r is None or not r.stuck or not (r.old_nodes or r.state == "invalid"):
