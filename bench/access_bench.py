@@ -189,9 +189,9 @@ def _slice_events(m, out: Path, count: int = 300) -> dict:
     }
 
 
-def _child(args: list[str]) -> dict:
+def _child(args: list[str], script: str = __file__) -> dict:
     proc = subprocess.run(
-        [sys.executable, __file__, *args], capture_output=True, text=True, check=True
+        [sys.executable, script, *args], capture_output=True, text=True, check=True
     )
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -203,6 +203,11 @@ def main() -> None:
     ap.add_argument("--unrelated", type=int, default=2000)
     ap.add_argument("--child", choices=("baseline", "access"))
     ap.add_argument("--dir")
+    ap.add_argument(
+        "--before",
+        help="another checkout (e.g. `git worktree`/`git archive` of an older commit): its "
+        "builds run on the same input, alternating with this one's, for a side-by-side",
+    )
     args = ap.parse_args()
     if args.child:
         print(json.dumps(measure_build(Path(args.dir), args.child == "access")))
@@ -210,12 +215,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="daemonviz-access-bench-") as tmp:
         out = Path(tmp)
         sizes = generate(out, args.nodes, args.daemonsets, args.unrelated)
-        report = {
+        report: dict = {
             "machine": {"cpus": os.cpu_count(), "load_before": os.getloadavg()},
             "sizes": sizes,
-            "baseline": _child(["--child", "baseline", "--dir", tmp]),
-            "access": _child(["--child", "access", "--dir", tmp]),
         }
+        before = str(Path(args.before) / "bench" / "access_bench.py") if args.before else None
+        for child in ("baseline", "access"):
+            if before:
+                report[f"{child}_before"] = _child(["--child", child, "--dir", tmp], before)
+                report[f"{child}_before"]["load"] = os.getloadavg()
+            report[child] = _child(["--child", child, "--dir", tmp])
+            report[child]["load"] = os.getloadavg()
         report["machine"]["load_after"] = os.getloadavg()
     print(json.dumps(report, indent=2))
 

@@ -20,7 +20,7 @@ from dashboard.coverage.eligibility import Eligibility
 from dashboard.coverage.matrix import Matrix
 from dashboard.coverage.records import DaemonSet, EndpointSlice, Node, Pod, Revision, Service
 
-FORMAT = 2  # 2: Services, EndpointSlices and the pods kept outside cells (access, static)
+FORMAT = 3  # 2: Services, EndpointSlices and the pods kept outside cells; 3: slim endpoints
 
 
 class MatrixState(msgspec.Struct, array_like=True):

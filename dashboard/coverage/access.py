@@ -86,17 +86,8 @@ def pod_dns_name(
 ) -> str:
     """The per-pod A record of a headless Service: the endpoint's hostname when the pod
     sets hostname and subdomain, else (as CoreDNS names it) its address with dashes."""
-    label = endpoint.hostname or (endpoint.addresses[0].replace(".", "-").replace(":", "-"))
+    label = endpoint.hostname or endpoint.address.replace(".", "-").replace(":", "-")
     return f"{label}.{dns_name(service, domain)}"
-
-
-class PodEndpoint(Struct, frozen=True, gc=False):
-    """One pod as one Service's EndpointSlice lists it."""
-
-    service: str  # Service key
-    slice: str  # EndpointSlice key
-    endpoint: SliceEndpoint
-    ports: tuple[int, ...]
 
 
 class CellAccess(Struct, frozen=True, gc=False):
@@ -111,6 +102,7 @@ class CellAccess(Struct, frozen=True, gc=False):
 
 
 NO_ACCESS = CellAccess()
+_VERDICTS = {v: CellAccess(in_service_endpoints=v) for v in (None, True, False)}
 
 
 class AccessIndex:
@@ -118,9 +110,12 @@ class AccessIndex:
         self.services: dict[str, Service] = {}
         self.slices: dict[str, EndpointSlice] = {}
         self._services_by_ns: defaultdict[str, dict[str, Service]] = defaultdict(dict)
-        # pod key -> its entries, one per slice listing it (almost always one: a tuple is a
-        # quarter of a dict's size, and there is one per daemon pod)
-        self._pod_endpoints: dict[str, tuple[PodEndpoint, ...]] = {}
+        # namespace -> pod name -> its endpoints, one per slice listing it: the endpoint
+        # itself when there is one (almost always), a tuple otherwise. Keyed by the name the
+        # endpoint already holds, so the index adds no string per pod (bench/RESULTS.md).
+        self._pod_endpoints: defaultdict[
+            str, dict[str, SliceEndpoint | tuple[SliceEndpoint, ...]]
+        ] = defaultdict(dict)
         # DaemonSet key -> the Services that select it (kept up to date by `relate`)
         self.selected_by: dict[str, tuple[str, ...]] = {}
         self.related: set[str] = set()  # Services selecting at least one DaemonSet
@@ -202,37 +197,55 @@ class AccessIndex:
         after = self._entries(es) if not deleted else {}
         # Only the pods whose own entry moved: the controller rewrites a whole slice (up to
         # 100 endpoints) when one of its pods changes.
-        return {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
+        return {
+            f"{es.namespace}/{k}"
+            for k in before.keys() | after.keys()
+            if _listed(before.get(k)) != _listed(after.get(k))
+        }
 
     @staticmethod
-    def _entries(es: EndpointSlice) -> dict[str, tuple[SliceEndpoint, tuple[int, ...]]]:
-        ports = tuple(p.port for p in es.ports)
-        return {f"{es.namespace}/{ep.pod}": (ep, ports) for ep in es.endpoints if ep.pod}
+    def _entries(es: EndpointSlice) -> dict[str, SliceEndpoint]:
+        return {ep.pod: ep for ep in es.endpoints if ep.pod}
+
+    def endpoints_of(self, pod: Pod) -> tuple[SliceEndpoint, ...]:
+        """Every slice entry listing this pod (the same pod in several Services' slices)."""
+        found = self._pod_endpoints.get(pod.namespace, {}).get(pod.name)
+        if found is None:
+            return ()
+        return found if isinstance(found, tuple) else (found,)
 
     def _index(self, es: EndpointSlice) -> None:
-        # One service key, slice key and ports tuple per slice, shared by its entries.
-        ports, service, key = tuple(p.port for p in es.ports), es.service_key, es.key
-        index = self._pod_endpoints
+        index = self._pod_endpoints[es.namespace]
         for ep in es.endpoints:
             if ep.pod:
-                pod_key = f"{es.namespace}/{ep.pod}"
-                entry = PodEndpoint(service, key, ep, ports)
-                others = index.get(pod_key)
-                index[pod_key] = (entry,) if others is None else (*others, entry)
+                others = index.get(ep.pod)
+                if others is None:
+                    index[ep.pod] = ep
+                else:
+                    index[ep.pod] = (*others, ep) if isinstance(others, tuple) else (others, ep)
 
     def _unindex(self, es: EndpointSlice) -> None:
-        index = self._pod_endpoints
+        index = self._pod_endpoints.get(es.namespace)
+        if index is None:
+            return
         for ep in es.endpoints:
             if ep.pod:
-                pod_key = f"{es.namespace}/{ep.pod}"
-                entries = index.get(pod_key)
+                entries = index.get(ep.pod)
                 if entries is None:
                     continue
-                kept = tuple(e for e in entries if e.slice != es.key)
-                if kept:
-                    index[pod_key] = kept
+                kept = tuple(
+                    e
+                    for e in (entries if isinstance(entries, tuple) else (entries,))
+                    if e.slice != es.key
+                )
+                if len(kept) > 1:
+                    index[ep.pod] = kept
+                elif kept:
+                    index[ep.pod] = kept[0]
                 else:
-                    del index[pod_key]
+                    del index[ep.pod]
+        if not index:
+            del self._pod_endpoints[es.namespace]
 
     def prune(self) -> None:
         """Drop the slices of Services that select no DaemonSet (once that can be told)."""
@@ -282,18 +295,25 @@ class AccessIndex:
         pods: list[Pod],
         described: str,
         domain: str = DEFAULT_CLUSTER_DOMAIN,
+        *,
+        full: bool = True,
     ) -> CellAccess:
         """The addresses that reach the daemon on this node, and whether its Services list
-        it as ready. `described` names the pod the cell shows."""
+        it as ready. `described` names the pod the cell shows.
+
+        With `full=False` only the verdict is computed (in the endpoints, flags, note): what
+        a cell keeps. Building every cell's addresses and DNS names only to drop them was
+        40 % of a 150,000-cell build's access cost (bench/RESULTS.md)."""
         pod = next((p for p in pods if p.name == described), None)
-        mine = {p.key for p in pods}
-        conflicts = self.holders(node.name, ds.host_ports, mine) if ds.host_ports else []
+        conflicts = (
+            self.holders(node.name, ds.host_ports, {p.key for p in pods}) if ds.host_ports else []
+        )
         if pod is None:
             if conflicts:
                 return CellAccess(note="; ".join(conflicts), port_conflict=True)
             return NO_ACCESS
         addresses: list[str] = []
-        if node.internal_ip and not _gone(pod):
+        if full and node.internal_ip and not _gone(pod):
             addresses += [_join(node.internal_ip, p.port) for p in ds.host_ports]
         services = self.selected_by.get(ds.key, ())
         in_endpoints: bool | None = None
@@ -301,32 +321,32 @@ class AccessIndex:
         dns: list[str] = []
         if services:
             in_endpoints = True
-            entries = self._pod_endpoints.get(pod.key, ())
+            entries = self.endpoints_of(pod)
             for svc_key in services:
                 mine_here = [e for e in entries if e.service == svc_key]
                 if not mine_here:
                     in_endpoints = False
                     missing.append(f"not in the endpoints of Service {svc_key}")
                     continue
-                if not any(e.endpoint.ready for e in mine_here):
+                if not any(e.ready for e in mine_here):
                     in_endpoints = False
-                    why = (
-                        "terminating"
-                        if any(e.endpoint.terminating for e in mine_here)
-                        else "not ready"
-                    )
+                    why = "terminating" if any(e.terminating for e in mine_here) else "not ready"
                     missing.append(f"listed by Service {svc_key} as {why}")
+                if not full:
+                    continue
                 svc = self.services.get(svc_key)
                 for e in mine_here:
-                    for address in e.endpoint.addresses:
+                    for address in e.addresses:
                         addresses += [_join(address, port) for port in e.ports]
-                    if svc is not None and svc.headless and e.endpoint.addresses:
-                        dns.append(pod_dns_name(svc, e.endpoint, domain))
+                    if svc is not None and svc.headless and e.address:
+                        dns.append(pod_dns_name(svc, e, domain))
         running = pod.phase == "Running"
         out = bool(running and in_endpoints is False)
         notes = (missing if out else []) + conflicts
         if out:
             notes[0] += ": clients through the Service miss this node's daemon"
+        if not full and not notes:
+            return _VERDICTS[in_endpoints]  # the usual cell: one shared object, no strings
         return CellAccess(
             addresses=tuple(dict.fromkeys(addresses)),
             in_service_endpoints=in_endpoints,
@@ -339,6 +359,13 @@ class AccessIndex:
     def touches(self, ds: DaemonSet) -> bool:
         """Whether cells of this DaemonSet have anything to show of access at all."""
         return bool(ds.host_ports or ds.key in self.selected_by)
+
+
+def _listed(ep: SliceEndpoint | None) -> tuple[object, ...] | None:
+    """What of an endpoint a cell depends on (its slice's resourceVersion does not count)."""
+    if ep is None:
+        return None
+    return (ep.address, ep.ready, ep.serving, ep.terminating, ep.hostname, ep.ports)
 
 
 def _gone(pod: Pod) -> bool:
