@@ -73,11 +73,15 @@ class Delta(Struct):
     added_daemonsets: list[str] = field(default_factory=list)
     removed_daemonsets: list[str] = field(default_factory=list)
     changed_daemonsets: list[str] = field(default_factory=list)
+    # A mirror pod came, changed or went: static columns are computed on demand from the
+    # pods (coverage/static.py), so views that draw them redraw them.
+    static_changed: bool = False
 
     @property
     def empty(self) -> bool:
         return not (
-            self.cells
+            self.static_changed
+            or self.cells
             or self.added_nodes
             or self.removed_nodes
             or self.changed_nodes
@@ -101,6 +105,7 @@ class Delta(Struct):
         )
         self.changed_nodes = _union(self.changed_nodes, later.changed_nodes)
         self.changed_daemonsets = _union(self.changed_daemonsets, later.changed_daemonsets)
+        self.static_changed = self.static_changed or later.static_changed
         return self
 
 
@@ -585,8 +590,13 @@ class Matrix:
         if old is not None:
             self._cell_pods.remove(old)
             self._mark_cell_of(old)
-        old = old or self.static_pods.pop(key, None) or self._port_pods.pop(key, None)
+        old_static = self.static_pods.pop(key, None)
+        old = old or old_static or self._port_pods.pop(key, None)
         new = None if event_type == DELETED else pod
+        if (old_static is not None and old_static != new) or (
+            new is not None and new.mirror and old_static is None
+        ):
+            self._delta.static_changed = True
         if old is not None or (new is not None and new.host_ports):
             for node in self.access.apply_pod_ports(old, new, self._holder(pod)):
                 self._mark_port_row(node)

@@ -29,7 +29,19 @@ from dashboard.coverage.summary import (
     daemonset_summary,
     headline,
 )
-from dashboard.grid.model import Column, GridView, Row, access_title, dom_id, make_row
+from dashboard.grid.model import (
+    STATIC_NOTE,
+    Column,
+    GridFilters,
+    GridView,
+    Row,
+    StaticCol,
+    access_title,
+    dom_id,
+    make_row,
+    static_cell_key,
+    visible_static_columns,
+)
 
 if TYPE_CHECKING:  # a stub-only Protocol: what get_template returns, whatever the backend
     from django.template.backends.base import _EngineTemplate
@@ -64,6 +76,34 @@ def _cell_skeleton(state: State | None, reason: str, restarts: int, flag: bool =
         else Cell(state, reason, True, restarts=restarts, out_of_endpoints=flag)
     )
     return template("dashboard/_cell.html").render({**_MARKS, "cell": cell})
+
+
+@lru_cache(maxsize=1024)
+def _static_skeleton(state: State | None, reason: str, restarts: int) -> str:
+    cell = None if state is None else Cell(state, reason, False, restarts=restarts)
+    return template("dashboard/_static_cell.html").render({**_MARKS, "cell": cell})
+
+
+def render_static_cell(node: str, key: str, cell: Cell | None) -> str:
+    """A static-pod column's cell: not a link (there is no DaemonSet cell to open), its
+    state, reason, restarts and last exit in the tooltip."""
+    if cell is None:
+        skeleton = _static_skeleton(None, "", 0)
+    else:
+        reason = cell.reason
+        if cell.last_termination is not None and "last " not in reason:
+            t = cell.last_termination
+            reason += f"; last exit {t.reason or 'Error'} (code {t.exit_code})"
+        skeleton = _static_skeleton(cell.state, reason, cell.restarts)
+    return (
+        skeleton.replace(_MARKS["id"], cell_id(node, static_cell_key(key)))
+        .replace(_MARKS["node"], escape(node))
+        .replace(_MARKS["ds"], escape(key))
+    )
+
+
+def render_static_colhead(col: StaticCol) -> str:
+    return template("dashboard/_static_colhead.html").render({"col": col, "note": STATIC_NOTE})
 
 
 def _flag(cell: Cell) -> bool:
@@ -122,6 +162,7 @@ def render_row(slug: str, row: Row, cells_html: list[str] | None = None) -> Safe
     if cells_html is None:
         assert row.cells is not None  # build_grid fills the cells of every row it keeps
         cells_html = [render_cell(slug, row.name, col.key, cell) for col, cell in row.cells]
+        cells_html += [render_static_cell(row.name, c.key, cell) for c, cell in row.static_cells]
     return row_html(row.id, row.name, row.problem, render_rowhead(slug, row), cells_html)
 
 
@@ -258,6 +299,7 @@ def delta_payload(
         for k, ds in sorted(matrix.daemonsets.items())
     ]
     rows_added = []
+    statics = visible_static_columns(matrix, GridFilters()) if delta.added_nodes else []
     for name in delta.added_nodes:
         if name not in matrix.nodes:
             continue
@@ -276,6 +318,16 @@ def delta_payload(
                         render_cell(slug, name, col.key, cell),
                     ]
                     for col, cell in row.cells
+                ],
+                # Static-pod columns after the DaemonSets' (frames.oob_html keeps the
+                # visible ones).
+                "static_cells": [
+                    [
+                        col.key,
+                        cell.state.value if (cell := col.cells.get(name)) else "",
+                        render_static_cell(name, col.key, cell),
+                    ]
+                    for col in statics
                 ],
             }
         )
@@ -306,6 +358,9 @@ def delta_payload(
         "columns_changed": columns_changed,
         # A new or removed column changes every row's layout: simpler and safer to re-fetch.
         "resync": bool(delta.added_daemonsets or delta.removed_daemonsets),
+        # A mirror pod changed: its column's cells are derived on demand, the page re-fetches
+        # the grid if it shows static columns (they change when a kubelet restarts one).
+        "static": bool(delta.static_changed),
         "summary": render_summary(slug, matrix, oob=True, summary=summary) if touched else "",
         "headline": headline(summary) if touched else None,
     }

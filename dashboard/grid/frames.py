@@ -10,7 +10,8 @@ a small cache by cluster, epoch and revision) and build one frame per distinct f
 
 Frames are JSON text; the htmx ws extension hands them to static/js/daemonviz.js:
   {"hello": 1, "rev", "epoch"}                   first frame on a socket: where the matrix is
-  {"rev", "base", "epoch", "resync": 1}          the columns changed: re-fetch the grid
+  {"rev", "base", "epoch", "resync": 1}          the columns changed (or a static pod
+                                                 did): re-fetch the grid
   {"rev", "base", "epoch",                       a delta:
    "skel": [cell skeleton, …],                     `_cell.html` once per distinct
                                                    (state, reason, restarts), with markers
@@ -138,7 +139,7 @@ def client_frame(payload: dict[str, Any], filters: GridFilters) -> str:
         "base": payload.get("base", revision - 1),
         "epoch": payload.get("epoch", ""),
     }
-    if payload.get("resync"):
+    if payload.get("resync") or (payload.get("static") and filters.static != "hide"):
         frame["resync"] = 1
         return _encode(frame)
     q = filters.q.lower()
@@ -176,6 +177,7 @@ def oob_html(payload: dict[str, Any], filters: GridFilters) -> str:
         if not filters.node_visible(row["node"], row["labels"], reqs):
             continue
         row_cells = [(k, s, h) for k, s, h in row["cells"] if filters.column_visible(k)]
+        static_html = [h for k, _, h in row.get("static_cells", ()) if filters.static_visible(k)]
         if filters.state and not any(
             s and (s == filters.state or (filters.state == "problems" and State(s).is_problem))
             for _, s, _ in row_cells
@@ -187,7 +189,7 @@ def oob_html(payload: dict[str, Any], filters: GridFilters) -> str:
             row["node"],
             row["problem"],
             row["head"],
-            [h for _, _, h in row_cells],
+            [h for _, _, h in row_cells] + static_html,
             new=True,
         )
         # A stale copy of the row (node left and came back) is removed by the page's script

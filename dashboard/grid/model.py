@@ -31,6 +31,7 @@ from dashboard.coverage.records import DaemonSet, Node
 from dashboard.coverage.rollout import ColumnRollout, column_rollout
 from dashboard.coverage.selectors import Requirement, SelectorError, parse_selector
 from dashboard.coverage.states import State
+from dashboard.coverage.static import StaticColumn, static_columns
 from dashboard.coverage.summary import DaemonSetSummary, daemonset_summary
 
 NO_GROUP = "-"  # ?group=- : one flat list
@@ -62,8 +63,9 @@ class GridFilters:
     group: str = ""  # node label key to group by; "" = the default; "-" = none
     sort: str = "name"  # name | problems
     expand: tuple[str, ...] = ()  # ids of collapsed groups the user opened ("*" = all)
+    static: str = ""  # "" shows the static-pod columns, "hide" leaves them out
 
-    FIELDS = ("namespace", "daemonset", "selector", "state", "q", "group", "sort")
+    FIELDS = ("namespace", "daemonset", "selector", "state", "q", "group", "sort", "static")
 
     @classmethod
     def from_query(cls, query: Mapping[str, Any]) -> GridFilters:
@@ -75,6 +77,7 @@ class GridFilters:
         if state not in ("", "problems") and state not in State._value2member_map_:
             state = ""
         sort = get("sort") if get("sort") in ("name", "problems") else "name"
+        static = "hide" if get("static") == "hide" else ""
         expand = query.getlist("expand") if hasattr(query, "getlist") else []
         return cls(
             namespace=get("namespace"),
@@ -85,6 +88,7 @@ class GridFilters:
             group=get("group"),
             sort=sort,
             expand=tuple(e for e in expand if e),
+            static=static,
         )
 
     def query_items(self, *, with_expand: bool = True) -> list[tuple[str, str]]:
@@ -110,6 +114,10 @@ class GridFilters:
         if self.daemonset:
             return ds_key == self.daemonset if "/" in self.daemonset else name == self.daemonset
         return True
+
+    def static_visible(self, key: str) -> bool:
+        """A static column follows the namespace and name filters like a DaemonSet's."""
+        return self.static != "hide" and self.column_visible(key)
 
     def requirements(self) -> tuple[Requirement, ...]:
         return parse_selector(self.selector) if self.selector else ()
@@ -154,6 +162,65 @@ class Column:
     rollout: ColumnRollout | None = None
 
 
+STATIC_NOTE = (
+    "static pod: managed by the kubelet from a manifest file on the node, not by a "
+    "DaemonSet; the API cannot create or fix it"
+)
+
+
+@dataclass
+class StaticCol:
+    """A static-pod column (coverage/static.py): mirror pods of one manifest, per node."""
+
+    key: str  # namespace/component
+    namespace: str
+    name: str
+    id: str
+    cells: dict[str, Cell]  # node -> cell, every node
+    present: int
+    problems: int
+    images: tuple[str, ...]
+    html: str = ""  # filled by the view (fragments.render_static_colhead)
+
+    @property
+    def title(self) -> str:
+        images = f"; image {', '.join(self.images)}" if self.images else ""
+        problems = f", {self.problems} with problems" if self.problems else ""
+        return (
+            f"{self.key} — {STATIC_NOTE}. Runs on {self.present} of {len(self.cells)} "
+            f"nodes{problems}{images}"
+        )
+
+
+def static_cell_key(key: str) -> str:
+    """What a static column's cells are named by in element ids (never a DaemonSet's)."""
+    return f"static:{key}"
+
+
+def static_col(col: StaticColumn) -> StaticCol:
+    problems = sum(1 for c in col.cells.values() if c.state.is_problem)
+    return StaticCol(
+        col.key,
+        col.namespace,
+        col.name,
+        dom_id(static_cell_key(col.key)),
+        col.cells,
+        len(col.pods),
+        problems,
+        col.images,
+    )
+
+
+def visible_static_columns(matrix: Matrix, filters: GridFilters) -> list[StaticCol]:
+    if filters.static == "hide" or not matrix.static_pods:
+        return []
+    return [
+        static_col(c)
+        for c in static_columns(matrix.nodes, matrix.static_pods.values())
+        if filters.static_visible(c.key)
+    ]
+
+
 @dataclass
 class Row:
     name: str
@@ -165,6 +232,7 @@ class Row:
     problems: int
     group: str
     html: str = ""  # filled by fragments.attach_html
+    static_cells: list[tuple[StaticCol, Cell | None]] = field(default_factory=list)
 
     @property
     def pool(self) -> str:
@@ -255,6 +323,11 @@ class GridView:
     capped: bool = False  # some problem rows were left out too (row budget)
     error: str = ""
     matching_nodes: list[str] = field(default_factory=list)  # every row the filters let in
+    static_columns: list[StaticCol] = field(default_factory=list)  # after the DaemonSets
+
+    @property
+    def all_columns(self) -> int:
+        return len(self.columns) + len(self.static_columns)
 
 
 def access_title(matrix: Matrix, ds: DaemonSet) -> str:
@@ -369,6 +442,7 @@ def build_grid(
 ) -> GridView:
     """Columns, grouped and sorted rows, and which groups start collapsed."""
     columns = visible_columns(matrix, filters)
+    statics = visible_static_columns(matrix, filters)
     group_label = effective_group_label(filters, matrix, configured_group)
     error = ""
     try:
@@ -401,6 +475,7 @@ def build_grid(
         for row in group.rows:
             if row.cells is None:
                 row.cells = [(col, matrix.cells.get((row.name, col.key))) for col in columns]
+            row.static_cells = [(col, col.cells.get(row.name)) for col in statics]
     return GridView(
         columns=columns,
         groups=ordered,
@@ -413,6 +488,7 @@ def build_grid(
         capped=capped,
         error=error,
         matching_nodes=list(member),
+        static_columns=statics,
     )
 
 

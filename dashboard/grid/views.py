@@ -100,6 +100,8 @@ def _grid_body(
     fragments.attach_html(cluster.slug, view)
     for col in view.columns:
         col.html = mark_safe(fragments.render_colhead(cluster.slug, col))  # template output
+    for static in view.static_columns:
+        static.html = mark_safe(fragments.render_static_colhead(static))  # template output
     body_base = reverse("grid-body", args=[cluster.slug])
     grid_html = render_to_string(
         "dashboard/_grid.html",
@@ -129,7 +131,8 @@ def grid(request: HttpRequest, slug: str) -> HttpResponse:
     filters = GridFilters.from_query(request.GET)
     collector = registry.get(slug)
     ctx: dict = {"cluster": cluster, "filters": filters, "running": collector is not None}
-    ctx["states"] = [s for s in State if s is not State.ABSENT]  # static pods are not in the grid
+    # "absent" is a static-pod word only: the state filter and legend list the others.
+    ctx["states"] = [s for s in State if s is not State.ABSENT]
     if collector is None:
         return render(request, "dashboard/grid.html", ctx)
     ctx.update(_grid_body(request, cluster, collector, filters))

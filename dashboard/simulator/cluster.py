@@ -24,6 +24,7 @@ from dashboard.coverage.records import decode
 from . import nodes as nodelib
 from .churn import Churn
 from .controller import DaemonSetController, DaemonSetState
+from .endpoints import EndpointSliceController
 from .kubelet import Kubelet, PodState
 from .nodes import NodeState
 from .objects import NAME_ALPHABET, rfc3339
@@ -53,6 +54,7 @@ class Simulator:
         self.pools_in_use: list[str] = [p for p in nodelib.POOLS if p != "windows"]
         self.controller = DaemonSetController(self)
         self.kubelet = Kubelet(self)
+        self.endpoints = EndpointSliceController(self)
         self.churn = Churn(self, churn)
         self._lock = threading.RLock()
         self._thread: threading.Thread | None = None
@@ -96,6 +98,7 @@ class Simulator:
                     fn(*args)
                 self.controller.sync_all()
             self.t = end
+            self.endpoints.sync()  # once a step: the slices follow the pods within a tick
 
     def start(self, speed: float = 1.0, tick: float = 0.5) -> None:
         """Step in real time on a background thread (wall clock only paces the steps)."""

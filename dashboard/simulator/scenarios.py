@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from . import objects
+from . import objects, static_pods
 
 if TYPE_CHECKING:
     from .cluster import Simulator
@@ -362,5 +362,9 @@ def build(
         ds.full = False
         ds.dirty = {}
         sim.controller.write_status(ds)
+    # The control plane's static pods, and Services (with their slices) for two daemons:
+    # the demo shows static columns and access paths (docs/access.md).
+    static_pods.add_control_plane(sim)
+    sim.endpoints.add_defaults()
     sim.churn.begin()
     return sim

@@ -8,7 +8,11 @@ A TV is read from across a room, so it shows less than the grid, and shows it la
   zone; or the cluster's configured label) × DaemonSets, each cell a proportion of
   healthy / outdated / progressing / bad / not-targeted nodes;
 * both: the exceptions, one line per (DaemonSet, state) with the nodes it concerns,
-  worst state first, capped.
+  worst state first, capped;
+* static pods (coverage/static.py) as rows of their own after the DaemonSets, marked
+  static (the third element of their `daemonsets` entry), and their problems among the
+  exceptions. They are derived from the mirror pods at each snapshot: a few manifests,
+  not worth an incremental tally.
 
 `WallAggregate` keeps that aggregation for one matrix *incrementally*: the collector calls
 `pipeline.delta_payload` once per coalesced delta (under its lock), which calls
@@ -31,6 +35,7 @@ from dashboard.coverage.grouping import default_group_label, natural_key, propor
 from dashboard.coverage.matrix import Delta, Matrix
 from dashboard.coverage.rollout import rollout_of, under_way
 from dashboard.coverage.states import State
+from dashboard.coverage.static import StaticColumn, static_columns
 
 # Up to this many nodes (and `MAX_DAEMONSETS` DaemonSets) a cluster is drawn cell by cell.
 CELLS_MAX_NODES = 64
@@ -203,12 +208,17 @@ class WallAggregate:
             "hidden_daemonsets": len(self.columns) - len(shown),
             "label": self.label,
         }
+        statics = (
+            static_columns(matrix.nodes, matrix.static_pods.values()) if matrix.static_pods else []
+        )
+        data["daemonsets"] += [[c.namespace, c.name, 1] for c in statics]
         if nodes <= CELLS_MAX_NODES:
             order = sorted(self.rows, key=natural_key)
             rows = [self.rows[n] for n in order]
             data["mode"] = "cells"
             data["node_names"] = order
             data["cells"] = ["".join([CODES[r[i]] for r in rows]) for i in shown]
+            data["cells"] += [_static_codes(c, order) for c in statics]
         else:
             data["mode"] = "groups"
             groups = sorted(self.tallies, key=lambda g: (g == "", natural_key(g)))
@@ -230,8 +240,23 @@ class WallAggregate:
                 )
             data["groups"] = columns
             data["tally"] = [[t[i] for t in tallies] for i in shown]
-        data.update(self._exceptions(matrix))
+            data["tally"] += [self._static_tally(c, groups, merged) for c in statics]
+        data.update(self._exceptions(matrix, statics))
         return data
+
+    def _static_tally(
+        self, col: StaticColumn, groups: list[str], merged: list[str]
+    ) -> list[list[int]]:
+        """A static column's five proportion buckets per node group (as the snapshot's)."""
+        by_group: dict[str, list[int]] = {}
+        for node, cell in col.cells.items():
+            group = self.group_of.get(node)
+            if group is not None:
+                by_group.setdefault(group, [0] * 5)[proportion_bucket(cell.state)] += 1
+        out = [by_group.get(g, [0] * 5) for g in groups]
+        if merged:
+            out.append([sum(by_group.get(g, [0] * 5)[b] for g in merged) for b in range(5)])
+        return out
 
     def _column_problems(self, i: int) -> int:
         return sum(t[i][2] + t[i][3] for t in self.tallies.values())
@@ -239,7 +264,9 @@ class WallAggregate:
     def _group_problems(self, group: str) -> int:
         return sum(c[2] + c[3] for c in self.tallies[group])
 
-    def _exceptions(self, matrix: Matrix) -> dict[str, Any]:
+    def _exceptions(
+        self, matrix: Matrix, statics: list[StaticColumn] | None = None
+    ) -> dict[str, Any]:
         keys = sorted(
             self.problems,
             key=lambda k: (-_SEVERITY[k[1]], -len(self.problems[k]), k[0]),
@@ -256,10 +283,16 @@ class WallAggregate:
                 reason = reason[: REASON_CHARS - 1] + "…"
             namespace, _, name = ds_key.partition("/")
             lines.append([namespace, name, CODES[idx], sample, len(nodes), reason])
+        static_lines = _static_exceptions(statics or [])
+        if static_lines:  # in the order of severity, beside the DaemonSets' lines
+            lines = sorted(
+                lines + static_lines, key=lambda x: (-_SEVERITY[CODES.index(x[2])], -x[4])
+            )[:MAX_EXCEPTIONS]
         return {
             "exceptions": lines,
-            "exception_lines": len(self.problems),
-            "exception_cells": sum(len(v) for v in self.problems.values()),
+            "exception_lines": len(self.problems) + len(static_lines),
+            "exception_cells": sum(len(v) for v in self.problems.values())
+            + sum(x[4] for x in static_lines),
             "rollouts": rollout_exceptions(matrix),
         }
 
@@ -285,6 +318,38 @@ def rollout_exceptions(matrix: Matrix) -> list[list[Any]]:
         if len(out) >= MAX_EXCEPTIONS:
             break
     return out
+
+
+def _static_codes(col: StaticColumn, order: list[str]) -> str:
+    return "".join(CODES[_INDEX[c.state]] if (c := col.cells.get(n)) else "-" for n in order)
+
+
+def _static_exceptions(statics: list[StaticColumn]) -> list[list[Any]]:
+    """Exception lines of static-pod problems: (namespace, "name (static)", state code,
+    sample nodes, count, reason), one per (column, state)."""
+    lines = []
+    for col in statics:
+        by_state: dict[State, list[str]] = {}
+        for node, cell in col.cells.items():
+            if cell.state.is_problem:
+                by_state.setdefault(cell.state, []).append(node)
+        for state, nodes in by_state.items():
+            nodes.sort(key=natural_key)
+            reason = col.cells[nodes[0]].reason
+            if len(reason) > REASON_CHARS:
+                reason = reason[: REASON_CHARS - 1] + "…"
+            sample = nodes[:NODES_PER_EXCEPTION]
+            lines.append(
+                [
+                    col.namespace,
+                    f"{col.name} (static)",
+                    CODES[_INDEX[state]],
+                    sample,
+                    len(nodes),
+                    reason,
+                ]
+            )
+    return lines
 
 
 # One aggregate per live matrix (a collector that restarts gets a fresh matrix).

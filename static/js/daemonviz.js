@@ -190,7 +190,7 @@
         var cells = r.querySelectorAll("[role=gridcell]");
         for (var i = 0; i < n && i < cells.length; i++) {
           var cl = cells[i].className;
-          if (cl.indexOf("s-not-targeted") !== -1 || cl.indexOf("s-none") !== -1) continue;
+          if (cl.indexOf("s-not-targeted") !== -1 || cl.indexOf("s-none") !== -1 || cl.indexOf("s-absent") !== -1) continue;
           targeted[i]++;
           if (cl.indexOf("s-healthy") !== -1 || cl.indexOf("s-outdated") !== -1) { healthy[i]++; continue; }
           var rank = BAD.test(cl) ? 3 : MIS.test(cl) ? 2 : 1, sym = cells[i].textContent;

@@ -160,12 +160,23 @@
     }
   };
 
+  // A row's label: a DaemonSet, or a static pod's manifest (third element set), marked so
+  // it never reads as a DaemonSet.
+  function rowLabel(ds) {
+    var l = mk("span", ds[2] ? "wl wst" : "wl", ds[1]);
+    if (ds[2]) {
+      l.title = ds[0] + "/" + ds[1] + " — static pod: managed by the kubelet from a manifest file on the node, not by a DaemonSet";
+      l.appendChild(mk("i", "wstk", "static"));
+    }
+    return l;
+  }
+
   Panel.prototype.buildCells = function (d) {
     var m = mk("div", "wm cells"), cols = d.node_names.length;
     m.style.setProperty("--cols", cols);
     this.cells = []; this.codes = []; this.heads = [];
     for (var r = 0; r < d.daemonsets.length; r++) {
-      m.appendChild(mk("span", "wl", d.daemonsets[r][1]));
+      m.appendChild(rowLabel(d.daemonsets[r]));
       var row = [];
       for (var c = 0; c < cols; c++) { var cell = mk("span", "wc k-none"); m.appendChild(cell); row.push(cell); }
       this.cells.push(row);
@@ -206,7 +217,7 @@
     }
     this.cells = [];
     for (var r = 0; r < d.daemonsets.length; r++) {
-      m.appendChild(mk("span", "wl", d.daemonsets[r][1]));
+      m.appendChild(rowLabel(d.daemonsets[r]));
       var row = [];
       for (c = 0; c < cols; c++) {
         var cell = mk("div", "wg k-idle"), sym = mk("span", "wgs", ""), pct = mk("span", "wgp", "·");
