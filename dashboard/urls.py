@@ -2,7 +2,7 @@ from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.urls import URLPattern, URLResolver, include, path
 
-from dashboard import metrics
+from dashboard import metrics, sparklines
 from dashboard.auth import views as auth_pages
 from dashboard.grid import views
 from dashboard.history import views as history_views
@@ -61,6 +61,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("metrics", metrics.metrics, name="metrics"),
     # Token access instead of sign-in; see dashboard/access.py.
     path("wall/<str:token>/", wall_views.wall_page, name="wall"),
+    path("wall/<str:token>/sparklines/", sparklines.wall_sparklines, name="wall-sparklines"),
 ]
 
 # OpenID Connect (dashboard/auth/): /oidc/authenticate/ and /oidc/callback/.

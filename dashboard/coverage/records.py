@@ -100,6 +100,7 @@ class DaemonSet(Struct, frozen=True, gc=False):
     template_labels: dict[str, str] = {}  # what a Service's selector is matched against
     host_ports: tuple[HostPort, ...] = ()
     container_ports: tuple[NamedPort, ...] = ()
+    priority_class: str = ""  # the template's spec.priorityClassName ("" when none)
 
     @property
     def key(self) -> str:
@@ -350,6 +351,7 @@ def daemonset_from_wire(w: wire.WireDaemonSet) -> DaemonSet:
         else (),
         tolerations=tuple(tmpl.tolerations),
         host_network=tmpl.hostNetwork,
+        priority_class=tmpl.priorityClassName,
         strategy=spec.updateStrategy.type or "RollingUpdate",
         # apps/v1 defaults (docs/cells.md, "Outdated"): maxUnavailable 1, maxSurge 0.
         max_unavailable=rolling.maxUnavailable

@@ -149,6 +149,7 @@ class PodSpec(Struct, gc=False):
     containers: list[Container] = field(default_factory=list)
     initContainers: list[Container] = field(default_factory=list)
     overhead: dict[str, str] = field(default_factory=dict)
+    priorityClassName: str = ""
 
 
 class StateWaiting(Struct, gc=False):

@@ -168,6 +168,7 @@ def daemonset_detail(matrix: Matrix, ds_key: str) -> dict[str, Any] | None:
         "min_ready_seconds": ds.min_ready_seconds,
         "images": ds.images,
         "host_network": ds.host_network,
+        "priority_class": ds.priority_class,
     }
     return {
         "groups": groups,

@@ -118,3 +118,26 @@ def chart(name: str, tl: Timeline, longest_gap: float) -> Chart:
         gap_minutes=gap,
         bar=round(100.0 * gap / longest_gap, 1) if longest_gap else 0.0,
     )
+
+
+SPARK_HOURS = 6.0
+
+
+def sparkline(tl: Timeline) -> dict[str, object]:
+    """A cluster's small chart for the wall: cells without a serving daemon over the window
+    (the inverse of coverage; history keeps states, not how many nodes were targeted, so a
+    percentage over time is not known), as JSON the wall's script puts into an inline SVG of
+    the same viewBox. Same conventions as the history charts: y from zero, a thin step line
+    with a light fill, "no data" before recording began as a hatched band."""
+    c = chart("cluster", tl, 0.0)
+    return {
+        "path": c.path,
+        "area": c.area,
+        "no_data": c.no_data_width,
+        "now": c.now,
+        "peak": c.peak,
+        "hours": round((tl.end - tl.start).total_seconds() / 3600.0, 2),
+        "recorded": tl.recorded_from is not None,
+        "width": WIDTH,
+        "height": HEIGHT,
+    }

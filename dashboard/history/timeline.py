@@ -80,13 +80,15 @@ class Timeline:
 
 
 def _rows_for(
-    cluster: Cluster, since: datetime, *, node: str = "", daemonset: str = ""
+    cluster: Cluster, since: datetime, *, node: str = "", daemonset: str = "", whole: bool = False
 ) -> list[CoverageEvent]:
     """Rows needed to know the states from `since` on: from the last `sync` at or before it
     (states are only known from a sync on), for the cell subset, plus what ends episodes."""
     qs = CoverageEvent.objects.filter(cluster=cluster)
     last_sync = qs.filter(kind="sync", at__lte=since).order_by("-at", "-id").first()
     begin = last_sync.at if last_sync is not None else since
+    if whole:
+        return list(qs.filter(at__gte=begin).order_by("at", "id"))
     subset = Q(kind="sync")
     if daemonset:
         subset |= Q(kind="cell", daemonset=daemonset) | Q(
@@ -106,14 +108,16 @@ def timeline(
     node: str = "",
     hours: float = 24.0,
     now: datetime | None = None,
+    whole: bool = False,
 ) -> Timeline:
-    """Episodes of not-fine states of one DaemonSet's cells (or one node's) overlapping the
-    last `hours`, and gap seconds per node (DaemonSet) or per DaemonSet (node)."""
-    if bool(daemonset) == bool(node):
-        raise ValueError("timeline of exactly one DaemonSet or one node")
+    """Episodes of not-fine states of one DaemonSet's cells (or one node's, or with `whole`
+    every cell's) overlapping the last `hours`, and gap seconds per node (DaemonSet) or per
+    DaemonSet (node, whole cluster)."""
+    if whole == bool(daemonset or node) or (daemonset and node):
+        raise ValueError("timeline of exactly one DaemonSet, one node, or the whole cluster")
     now = now or utcnow()
     start = now - timedelta(hours=hours)
-    rows = _rows_for(cluster, start, node=node, daemonset=daemonset)
+    rows = _rows_for(cluster, start, node=node, daemonset=daemonset, whole=whole)
     all_: list[Episode] = []
     open_: dict[tuple[str, str], Episode] = {}
     carried: dict[tuple[str, str], Episode] = {}  # ended by a sync, maybe re-opened by it

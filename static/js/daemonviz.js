@@ -454,7 +454,76 @@
     g.classList.toggle("widenames", on);
     var b = g.querySelector("[data-widen]");
     if (b) { b.setAttribute("aria-pressed", on ? "true" : "false"); b.textContent = on ? "⇔ narrower names" : "⇔ wider names"; }
+    applyRowhead();
   }
+
+  // The first column's width, dragged (or moved with the arrow keys) on the handle at the
+  // corner's right edge; remembered in localStorage per signed-in user. A width set here
+  // wins over "wider names"; Home (or a double click) goes back to the default.
+  var RH_MIN = 160, RH_STEP = 16;
+  function rowheadKey() { var g = grid(); return "daemonviz.rowhead." + ((g && g.dataset.user) || ""); }
+  function savedRowhead() {
+    try { return +localStorage.getItem(rowheadKey()) || 0; } catch (err) { return 0; }
+  }
+  function rhMax() { return Math.max(RH_MIN, Math.floor(window.innerWidth * 0.8)); }
+  function applyRowhead(px) {
+    var g = grid();
+    if (!g) return;
+    if (px === undefined) px = savedRowhead();
+    var handle = g.querySelector("[data-resize]");
+    if (px) {
+      px = Math.max(RH_MIN, Math.min(rhMax(), Math.round(px)));
+      g.style.setProperty("--rowhead", px + "px");
+    } else g.style.removeProperty("--rowhead");
+    if (handle) {
+      var now = Math.round(g.querySelector(".corner").getBoundingClientRect().width);
+      handle.setAttribute("aria-valuemin", String(RH_MIN));
+      handle.setAttribute("aria-valuemax", String(rhMax()));
+      handle.setAttribute("aria-valuenow", String(now));
+      handle.setAttribute("aria-valuetext", now + " pixels" + (px ? "" : " (default)"));
+    }
+  }
+  function setRowhead(px) {
+    try {
+      if (px) localStorage.setItem(rowheadKey(), String(Math.round(px)));
+      else localStorage.removeItem(rowheadKey());
+    } catch (err) { /* private mode: this page only */ }
+    applyRowhead(px || 0);
+  }
+  function cornerWidth() { var c = grid().querySelector(".corner"); return c ? c.getBoundingClientRect().width : RH_MIN; }
+  document.addEventListener("pointerdown", function (e) {
+    var handle = e.target.closest && e.target.closest("#grid [data-resize]");
+    if (!handle || e.button !== 0) return;
+    e.preventDefault();
+    var x0 = e.clientX, w0 = cornerWidth(), last = w0;
+    handle.setPointerCapture(e.pointerId);
+    handle.classList.add("dragging");
+    function moveTo(ev) { last = w0 + ev.clientX - x0; applyRowhead(last); }
+    function done() {
+      handle.removeEventListener("pointermove", moveTo);
+      handle.removeEventListener("pointerup", done);
+      handle.removeEventListener("pointercancel", done);
+      handle.classList.remove("dragging");
+      setRowhead(Math.max(RH_MIN, Math.min(rhMax(), last)));
+    }
+    handle.addEventListener("pointermove", moveTo);
+    handle.addEventListener("pointerup", done);
+    handle.addEventListener("pointercancel", done);
+  });
+  document.addEventListener("dblclick", function (e) {
+    if (e.target.closest && e.target.closest("#grid [data-resize]")) setRowhead(0);
+  });
+  document.addEventListener("keydown", function (e) {
+    var handle = e.target.closest && e.target.closest("#grid [data-resize]");
+    if (!handle) return;
+    var step = e.shiftKey ? RH_STEP * 4 : RH_STEP, w = cornerWidth();
+    if (e.key === "ArrowRight" || e.key === "ArrowUp") setRowhead(w + step);
+    else if (e.key === "ArrowLeft" || e.key === "ArrowDown") setRowhead(Math.max(RH_MIN, w - step));
+    else if (e.key === "Home") setRowhead(0);
+    else if (e.key === "End") setRowhead(rhMax());
+    else return;
+    e.preventDefault();
+  });
   function start() {
     applyWiden();
     recount();

@@ -565,6 +565,45 @@
     if (downSince !== null) banner();
   }
 
+  // ------------------------------------------------------------------ sparklines
+
+  // Each cluster's history (cells without a serving daemon, the last hours) from
+  // /wall/<token>/sparklines/, drawn into the inline SVG of its header: the server sends
+  // the path data, only attributes are set here (no inline style or script: the CSP).
+  var SPARK_MS = 60000;
+  function sparklines() {
+    if (revoked) return;
+    var url = location.pathname.replace(/\/?$/, "/") + "sparklines/";
+    fetch(url, { cache: "no-store", credentials: "omit" })
+      .then(function (r) {
+        if (r.status === 404) { checkPage(false); return null; }
+        return r.ok ? r.json() : null;
+      })
+      .then(function (data) {
+        if (!data) return;
+        stats.sparklines = (stats.sparklines || 0) + 1;
+        var all = el.grid.querySelectorAll(".wallcluster");
+        for (var i = 0; i < all.length; i++) {
+          var s = data.clusters[all[i].dataset.slug], fig = all[i].querySelector("[data-spark]");
+          if (s && fig) drawSpark(fig, s);
+        }
+      }, function () { /* server unreachable: the socket's banner says so; retry later */ });
+  }
+  function drawSpark(fig, s) {
+    var svg = fig.querySelector("svg"), cap = fig.querySelector("figcaption");
+    svg.querySelector(".nodata").setAttribute("width", String(s.recorded ? s.no_data : s.width));
+    svg.querySelector(".area").setAttribute("d", s.recorded ? s.area : "");
+    svg.querySelector(".line").setAttribute("d", s.recorded ? s.path : "");
+    var hours = s.hours + " h";
+    var text = !s.recorded ? "last " + hours + ": no data (nothing recorded)"
+      : "gaps, last " + hours + ": now " + s.now + " · max " + s.peak;
+    setText(cap, text);
+    fig.classList.toggle("bad", !!s.now);
+    fig.setAttribute("aria-label", text + " (cells without a serving daemon)");
+    fig.title = "Cells without a serving daemon (missing, failing, not ready) over the last " + hours +
+      "; hatched: nothing recorded. Zero is fully served.";
+  }
+
   // ------------------------------------------------------------------ start
 
   initial.clusters.forEach(function (c) {
@@ -584,4 +623,6 @@
   rotateTimer = setInterval(rotate, ROTATE_MS);
   tick();
   connect();
+  sparklines();
+  setInterval(sparklines, SPARK_MS);
 })();
