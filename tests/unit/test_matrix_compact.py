@@ -5,8 +5,16 @@ sharing their key with their eligibility. Behaviour must be that of the plain di
 from __future__ import annotations
 
 from dashboard.coverage.matrix import ADDED, DELETED, CellPods, Matrix
-from tests.helpers.k8s import daemon_pod, daemonset, ds_key, endpoint, endpoint_slice, node
-from tests.helpers.k8s import service, to_record
+from tests.helpers.k8s import (
+    daemon_pod,
+    daemonset,
+    ds_key,
+    endpoint,
+    endpoint_slice,
+    node,
+    service,
+    to_record,
+)
 
 
 def test_cell_pods_hold_one_pod_then_several_then_one_again():
