@@ -60,7 +60,7 @@ def test_group_heads_carry_per_column_tallies(page, server):
       const rows = [...s.querySelectorAll('.grows > [role=row][data-node]')];
       const cols = [...s.querySelectorAll('.gsum .gt')].map((t, i) => {
         const cells = rows.map(r => r.querySelectorAll('[role=gridcell]')[i]);
-        const targeted = cells.filter(c => !/s-not-targeted|s-none/.test(c.className)).length;
+        const targeted = cells.filter(c => !/s-not-targeted|s-none|s-absent/.test(c.className)).length;
         const healthy = cells.filter(c => /s-healthy|s-outdated/.test(c.className)).length;
         return [t.textContent, healthy, targeted];
       });
