@@ -22,6 +22,9 @@ KINDS = {
     "daemonsets": "DaemonSet",
     "pods": "Pod",
     "controllerrevisions": "ControllerRevision",
+    # Access paths (the simulator's demo has Services and EndpointSlices for two daemons).
+    "services": "Service",
+    "endpointslices": "EndpointSlice",
 }
 
 
