@@ -379,9 +379,9 @@ class Matrix:
         out: dict[str, list[Pod]] = {}
         get = self._cell_pods.get
         for node in self.nodes:  # O(nodes): every DaemonSet has at most a few pods a node
-            pods = get((ds.uid, node))
+            pods = get(ds.uid, node)
             if pods:
-                out[node] = list(pods.values())
+                out[node] = pods
         return out
 
     def pod_verdict(self, node: str, ds_key: str, pod: Pod) -> Cell | None:
