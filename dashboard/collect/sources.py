@@ -44,6 +44,7 @@ KIND_OF_RESOURCE = {
     "services": "Service",
     "endpointslices": "EndpointSlice",
     "events": "Event",
+    "priorityclasses": "PriorityClass",
 }
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from . import wire
 from .quantity import format_milli, parse_milli
@@ -70,16 +70,27 @@ def pod_requests(spec: wire.PodSpec) -> Amounts:
     return tuple(sorted((r, v) for r, v in total.items() if v))
 
 
-class Load:
-    """What the pods bound to one node request."""
+class Member(NamedTuple):
+    """What one pod adds to its node's load."""
 
-    __slots__ = ("requested", "pods", "daemon_requested", "daemon_pods")
+    node: str
+    requests: Amounts
+    daemon: bool
+    priority: int
+
+
+class Load:
+    """What the pods bound to one node request, and which pods they are (who holds it,
+    who could be preempted)."""
+
+    __slots__ = ("requested", "pods", "daemon_requested", "daemon_pods", "members")
 
     def __init__(self) -> None:
         self.requested: dict[str, int] = {}
         self.pods = 0
         self.daemon_requested: dict[str, int] = {}
         self.daemon_pods = 0
+        self.members: dict[str, Member] = {}  # by pod key
 
 
 def _counts(pod: Pod) -> bool:
@@ -92,25 +103,30 @@ class NodeLoad:
 
     def __init__(self) -> None:
         self.by_node: dict[str, Load] = {}
-        self._counted: dict[str, tuple[str, Amounts, bool]] = {}  # pod key → what it added
+        self._node_of: dict[str, str] = {}  # pod key → the node it is counted on
 
     def update(self, key: str, pod: Pod | None) -> str | None:
         """Account for the pod's new state (None: deleted); the node whose load changed."""
-        new = (pod.node, pod.requests, bool(pod.owner_uid)) if pod and _counts(pod) else None
-        old = self._counted.get(key)
+        new = (
+            Member(pod.node, pod.requests, bool(pod.owner_uid), pod.priority)
+            if pod and _counts(pod)
+            else None
+        )
+        old_node = self._node_of.get(key)
+        old = self.by_node[old_node].members.get(key) if old_node is not None else None
         if new == old:
             return None
         if old is not None:
-            self._apply(old, -1)
-            del self._counted[key]
+            self._apply(key, old, -1)
+            del self._node_of[key]
         if new is not None:
-            self._apply(new, +1)
-            self._counted[key] = new
+            self._apply(key, new, +1)
+            self._node_of[key] = new.node
         changed = new or old
-        return changed[0] if changed else None
+        return changed.node if changed else None
 
-    def _apply(self, entry: tuple[str, Amounts, bool], sign: int) -> None:
-        node, requests, daemon = entry
+    def _apply(self, key: str, entry: Member, sign: int) -> None:
+        node, requests, daemon, _ = entry
         load = self.by_node.get(node)
         if load is None:
             load = self.by_node[node] = Load()
@@ -118,6 +134,10 @@ class NodeLoad:
         for resource, value in requests:
             requested[resource] = requested.get(resource, 0) + sign * value
         load.pods += sign
+        if sign > 0:
+            load.members[key] = entry
+        else:
+            load.members.pop(key, None)
         if daemon:
             daemons = load.daemon_requested
             for resource, value in requests:
@@ -127,7 +147,9 @@ class NodeLoad:
             del self.by_node[node]
 
 
-_INSUFFICIENT = re.compile(r"Insufficient ([A-Za-z0-9./_-]+)")
+# A resource name may hold dots (nvidia.com/gpu) but does not end with one: the last entry
+# of the scheduler's histogram is followed by "." ("1 Insufficient cpu. preemption: …").
+_INSUFFICIENT = re.compile(r"Insufficient ([A-Za-z0-9./_-]*[A-Za-z0-9])")
 _TOO_MANY_PODS = "Too many pods"
 
 
@@ -168,10 +190,32 @@ def capacity_text(pod: Pod, node: Node, load: Load | None, resources: Iterable[s
             continue
         held = used.get(resource, 0)
         free = max(have - held, 0)
-        parts.append(
+        text = (
             f"needs {resource} {format_milli(resource, need)}; node has "
             f"{format_milli(resource, have)} allocatable, {format_milli(resource, held)} "
             f"requested by {count} pods (daemons {format_milli(resource, daemons.get(resource, 0))})"
             f" → {format_milli(resource, free)} free"
         )
+        top = holders(load, resource) if load else []
+        if top:
+            named = ", ".join(f"{key} {format_milli(resource, value)}" for key, value in top)
+            text += f"; most held by {named}"
+        parts.append(text)
     return "; ".join(parts)
+
+
+MAX_HOLDERS = 3
+
+
+def holders(load: Load, resource: str, limit: int = MAX_HOLDERS) -> list[tuple[str, int]]:
+    """The non-daemon pods on the node requesting the most of `resource`, biggest first
+    (daemons are the column's neighbours; the question is which workload holds the room)."""
+    found = []
+    for key, member in load.members.items():
+        if member.daemon:
+            continue
+        value = dict(member.requests).get(resource, 0)
+        if value > 0:
+            found.append((key, value))
+    found.sort(key=lambda kv: (-kv[1], kv[0]))
+    return found[:limit]

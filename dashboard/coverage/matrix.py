@@ -24,6 +24,8 @@ from .access import DEFAULT_CLUSTER_DOMAIN, AccessIndex, CellAccess, holder_of
 from .capacity import NodeLoad, capacity_text, short_of
 from .cells import Cell, NodeHealth, classify, node_health
 from .eligibility import Eligibility, evaluate
+from .preemption import advice
+from .priority import PriorityClass
 from .event_records import EventRecord
 from .records import DaemonSet, EndpointSlice, Node, Pod, Record, Revision, Service, Skipped, decode
 from .states import State
@@ -296,6 +298,8 @@ class Matrix:
         self.events = EventBook()
         # Requests of every pod bound to each node, daemon or not (capacity.py).
         self.load = NodeLoad()
+        # PriorityClasses by name: which one would let a Pending daemon preempt.
+        self.priority_classes: dict[str, PriorityClass] = {}
         # Work to do at the next flush.
         self._dirty_eligibility: set[CellKey] = set()
         self._dirty_cells: set[CellKey] = set()
@@ -481,6 +485,7 @@ class Matrix:
         stores["Service"] = self.access.services
         stores["EndpointSlice"] = self.access.slices
         stores["Event"] = self.events.by_key
+        stores["PriorityClass"] = self.priority_classes
         if kind not in stores:
             raise ValueError(f"unknown kind {kind!r}")
         return stores[kind]
@@ -518,8 +523,21 @@ class Matrix:
                     self._mark_cell_of(pod)
         elif isinstance(record, EventRecord):
             self._apply_event(event_type, record)
+        elif isinstance(record, PriorityClass):
+            self._apply_priority_class(event_type, record)
         else:
             raise TypeError(f"not a record: {type(record).__name__}")
+
+    def _apply_priority_class(self, event_type: str, pc: PriorityClass) -> None:
+        if event_type == DELETED:
+            changed = self.priority_classes.pop(pc.name, None) is not None
+        else:
+            changed = self.priority_classes.get(pc.name) != pc
+            self.priority_classes[pc.name] = pc
+        if changed:  # the preemption advice of every Pending daemon may read differently
+            self._dirty_cells.update(
+                key for key, cell in self.cells.items() if cell.state is State.UNSCHEDULABLE
+            )
 
     def _apply_node(self, event_type: str, node: Node) -> None:
         name = node.name
@@ -686,9 +704,13 @@ class Matrix:
         lacking = short_of(cell.reason)
         if pod is None or not lacking:
             return cell
-        text = capacity_text(pod, self.nodes[node_name], self.load.by_node.get(node_name), lacking)
+        node, load = self.nodes[node_name], self.load.by_node.get(node_name)
+        text = capacity_text(pod, node, load, lacking)
         if not text:
             return cell
+        preempting = advice(pod, node, load, lacking, self.priority_classes)
+        if preempting:
+            text = f"{text}. {preempting}"
         return _replace(cell, reason=f"{cell.reason.rstrip('. ')}. {text}")
 
     def _apply_revision(self, event_type: str, rev: Revision) -> None:

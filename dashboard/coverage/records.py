@@ -19,9 +19,19 @@ from . import shallow, wire
 from .affinity import term_problem
 from .capacity import Amounts, node_allocatable, pod_requests
 from .event_records import EventRecord, WireEvent, event_from_wire
+from .priority import PriorityClass, WirePriorityClass, priority_class_from_wire
 from .wire import LabelSelector, NodeSelectorTerm, Taint, Toleration
 
-KINDS = ("Node", "DaemonSet", "Pod", "ControllerRevision", "Service", "EndpointSlice", "Event")
+KINDS = (
+    "Node",
+    "DaemonSet",
+    "Pod",
+    "ControllerRevision",
+    "Service",
+    "EndpointSlice",
+    "Event",
+    "PriorityClass",
+)
 PRESSURE_CONDITIONS = ("MemoryPressure", "DiskPressure", "PIDPressure")
 REVISION_HASH_LABEL = "controller-revision-hash"
 TEMPLATE_GENERATION_LABEL = "pod-template-generation"
@@ -161,6 +171,10 @@ class Pod(Struct, frozen=True, gc=False):
     labels: dict[str, str] = {}  # kept only for mirror pods (for grouping); {} otherwise
     # What the scheduler counts for the pod (capacity.py), in thousandths, by resource.
     requests: Amounts = ()
+    # Resolved by the API server's Priority admission at creation (priority.py).
+    priority: int = 0
+    priority_class: str = ""
+    preemption_policy: str = ""
 
     @property
     def key(self) -> str:
@@ -263,7 +277,7 @@ class EndpointSlice(Struct, frozen=True, gc=False):
         return f"{self.namespace}/{self.service}"
 
 
-Record = Node | DaemonSet | Pod | Revision | Service | EndpointSlice | EventRecord
+Record = Node | DaemonSet | Pod | Revision | Service | EndpointSlice | EventRecord | PriorityClass
 
 
 # --------------------------------------------------------------------------- projection
@@ -532,6 +546,9 @@ def pod_from_wire(w: wire.WirePod) -> Pod:
         mirror=mirror,
         labels=meta.labels if mirror else {},
         requests=pod_requests(spec),
+        priority=spec.priority or 0,
+        priority_class=spec.priorityClassName,
+        preemption_policy=spec.preemptionPolicy,
     )
 
 
@@ -654,6 +671,7 @@ _WIRE: dict[str, tuple[type[Struct], Callable[[Any], Record]]] = {
     "Service": (wire.WireService, service_from_wire),
     "EndpointSlice": (wire.WireEndpointSlice, endpointslice_from_wire),
     "Event": (WireEvent, event_from_wire),
+    "PriorityClass": (WirePriorityClass, priority_class_from_wire),
 }
 _LIST_KINDS = {f"{k}List": k for k in KINDS}
 
@@ -767,6 +785,8 @@ def decode(kind: Literal["Service"], obj: _Encoded) -> Service: ...
 def decode(kind: Literal["EndpointSlice"], obj: _Encoded) -> EndpointSlice: ...
 @overload
 def decode(kind: Literal["Event"], obj: _Encoded) -> EventRecord: ...
+@overload
+def decode(kind: Literal["PriorityClass"], obj: _Encoded) -> PriorityClass: ...
 @overload
 def decode(kind: str, obj: _Encoded) -> Record: ...
 def decode(kind: str, obj: _Encoded) -> Record:

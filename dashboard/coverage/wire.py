@@ -149,7 +149,9 @@ class PodSpec(Struct, gc=False):
     containers: list[Container] = field(default_factory=list)
     initContainers: list[Container] = field(default_factory=list)
     overhead: dict[str, str] = field(default_factory=dict)
+    priority: int | None = None
     priorityClassName: str = ""
+    preemptionPolicy: str = ""
 
 
 class StateWaiting(Struct, gc=False):

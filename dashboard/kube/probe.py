@@ -52,6 +52,7 @@ PROBED_RESOURCES = (
     "services",
     "endpointslices",
     "events",
+    "priorityclasses",
     "namespaces",
 )
 # ...and what it watches.

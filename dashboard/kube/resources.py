@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from kubernetes.client import ApiClient, AppsV1Api, CoreV1Api, DiscoveryV1Api
+from kubernetes.client import ApiClient, AppsV1Api, CoreV1Api, DiscoveryV1Api, SchedulingV1Api
 from kubernetes.client.exceptions import ApiException
 from urllib3 import BaseHTTPResponse
 
@@ -122,6 +122,17 @@ RESOURCES: dict[str, ResourceSpec] = {
             "list_event_for_all_namespaces",
             "list_namespaced_event",
             field_selector="type=Warning",
+        ),
+        # Read-only: which PriorityClass would let a Pending daemon preempt (docs/why.md).
+        ResourceSpec(
+            "priorityclasses",
+            "PriorityClass",
+            "scheduling.k8s.io",
+            "v1",
+            False,
+            SchedulingV1Api,
+            "list_priority_class",
+            None,
         ),
     )
 }

@@ -55,6 +55,7 @@ RESOURCES: dict[str, Resource] = {
         Resource("endpointslices", "EndpointSlice", "discovery.k8s.io/v1", True),
         Resource("namespaces", "Namespace", "v1", False),
         Resource("events", "Event", "v1", True),
+        Resource("priorityclasses", "PriorityClass", "scheduling.k8s.io/v1", False),
     )
 }
 

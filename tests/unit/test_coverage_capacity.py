@@ -110,24 +110,25 @@ def test_unschedulable_reason_gives_the_numbers():
     cell = m.cells[("node-a", ds_key(ds))]
     assert cell.state is State.UNSCHEDULABLE
     assert cell.reason.startswith("scheduler: 0/3 nodes are available: 1 Insufficient cpu")
-    assert cell.reason.endswith(
-        "needs cpu 500m; node has 1 allocatable, 800m requested by 3 pods (daemons 0) → 200m free"
-    )
+    assert (
+        "needs cpu 500m; node has 1 allocatable, 800m requested by 3 pods (daemons 0) → 200m free;"
+        " most held by default/app-1 400m, default/app-0 300m, default/app-2 100m."
+    ) in cell.reason
 
 
 def test_the_numbers_follow_the_other_pods_on_the_node():
     ds, full, pending, others = _cluster()
     m = build([ds, full, pending, *others])
     m.apply(DELETED, to_record(others[1]))  # 400m released
-    assert m.cells[("node-a", ds_key(ds))].reason.endswith(
-        "400m requested by 2 pods (daemons 0) → 600m free"
-    )
+    assert "400m requested by 2 pods (daemons 0) → 600m free;" in m.cells[
+        ("node-a", ds_key(ds))
+    ].reason
     done = copy.deepcopy(others[0])
     done["status"]["phase"] = "Succeeded"  # a terminal pod holds nothing
     m.apply(MODIFIED, to_record(done))
-    assert m.cells[("node-a", ds_key(ds))].reason.endswith(
-        "100m requested by 1 pods (daemons 0) → 900m free"
-    )
+    assert "100m requested by 1 pods (daemons 0) → 900m free;" in m.cells[
+        ("node-a", ds_key(ds))
+    ].reason
     assert m.load.by_node["node-a"].pods == 1
 
 
@@ -140,9 +141,10 @@ def test_daemon_pods_are_counted_apart():
     logs = daemon_pod(other_ds, "node-a")
     m = build([ds, other_ds, full, pending, *others])
     m.apply(ADDED, to_record(logs))
-    assert m.cells[("node-a", ds_key(ds))].reason.endswith(
-        "950m requested by 4 pods (daemons 150m) → 50m free"
-    )
+    reason = m.cells[("node-a", ds_key(ds))].reason
+    assert "950m requested by 4 pods (daemons 150m) → 50m free;" in reason
+    # Daemons are not "holders": the question is which workload takes the room.
+    assert "most held by default/app-1 400m, default/app-0 300m, default/app-2 100m" in reason
 
 
 def test_no_numbers_for_a_resource_the_daemon_does_not_request():
@@ -151,3 +153,13 @@ def test_no_numbers_for_a_resource_the_daemon_does_not_request():
     pending["spec"]["containers"][0]["resources"] = {}
     m = build([ds, full, pending, *others])
     assert m.cells[("node-a", ds_key(ds))].reason == f"scheduler: {INSUFFICIENT}"
+
+
+def test_the_last_resource_of_the_message_is_read_without_its_full_stop():
+    # One node in the cluster: the histogram's only entry ends with "." — "cpu." is no
+    # resource, and the numbers were missing for that message.
+    ds, full, pending, others = _cluster()
+    single = "0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes are available."
+    pending["status"]["conditions"][-1]["message"] = single
+    m = build([ds, full, pending, *others])
+    assert "needs cpu 500m; node has 1 allocatable" in m.cells[("node-a", ds_key(ds))].reason
