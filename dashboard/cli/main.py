@@ -64,7 +64,8 @@ def build_parser(prog: str = "daemonviz") -> argparse.ArgumentParser:
         help="the node × DaemonSet coverage matrix of a snapshot or a live cluster",
         description=(
             "Print the node × DaemonSet coverage matrix of a snapshot (kubectl get "
-            "nodes,daemonsets,pods,controllerrevisions,services,endpointslices,events -A "
+            "nodes,daemonsets,pods,controllerrevisions,services,endpointslices,events,"
+            "priorityclasses -A "
             "-o json) or of a live cluster "
             "(get/list only)."
         ),

@@ -4,8 +4,10 @@ label selector, applied to a source's events before they reach the matrix."""
 from __future__ import annotations
 
 from dashboard.clusters.config import ClusterConfig
+from dashboard.coverage.event_records import EventRecord
 from dashboard.coverage.events import Change, Replace, SourceEvent
 from dashboard.coverage.matrix import DELETED
+from dashboard.coverage.priority import PriorityClass
 from dashboard.coverage.records import DaemonSet, Node, Record
 from dashboard.coverage.selectors import SelectorError, parse_selector
 
@@ -36,8 +38,10 @@ class Scope:
         return namespace not in self.exclude
 
     def shows(self, record: Record) -> bool:
-        if isinstance(record, Node):
-            return True
+        if isinstance(record, Node | PriorityClass):
+            return True  # cluster-scoped
+        if isinstance(record, EventRecord) and record.object_kind == "Node":
+            return True  # a node's events live in namespace "default", whatever is shown
         if not self.namespace_shown(record.namespace):
             return False
         if isinstance(record, DaemonSet):

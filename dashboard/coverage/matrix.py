@@ -24,9 +24,9 @@ from .access import DEFAULT_CLUSTER_DOMAIN, AccessIndex, CellAccess, holder_of
 from .capacity import NodeLoad, capacity_text, short_of
 from .cells import Cell, NodeHealth, classify, node_health
 from .eligibility import Eligibility, evaluate
+from .event_records import EventRecord
 from .preemption import advice
 from .priority import PriorityClass
-from .event_records import EventRecord
 from .records import DaemonSet, EndpointSlice, Node, Pod, Record, Revision, Service, Skipped, decode
 from .states import State
 from .timefmt import utcnow

@@ -127,6 +127,8 @@ def advice(
         return text + "; no PriorityClass would"
     best, found = would[0]
     text += f"; {best.name} ({best.value}) would preempt {_pods(len(found))} ({_names(found)})"
-    if best.name != SYSTEM_NODE_CRITICAL and any(pc.name == SYSTEM_NODE_CRITICAL for pc, _ in would):
+    if best.name != SYSTEM_NODE_CRITICAL and any(
+        pc.name == SYSTEM_NODE_CRITICAL for pc, _ in would
+    ):
         text += f", so would {SYSTEM_NODE_CRITICAL}"
     return text

@@ -1,5 +1,5 @@
 """Build a matrix from `kubectl get nodes,daemonsets,pods,controllerrevisions,services,
-endpointslices,events -A -o json`.
+endpointslices,events,priorityclasses -A -o json`.
 
 Accepts several files, directories of JSON files, and `-` for stdin. Each document may be
 a v1 List (what kubectl prints), a typed list (`PodList`, …) or a single object.

@@ -22,6 +22,7 @@ READ_RESOURCES = {
     "": {"nodes", "pods", "events", "namespaces", "services"},
     "apps": {"daemonsets", "controllerrevisions"},
     "discovery.k8s.io": {"endpointslices"},
+    "scheduling.k8s.io": {"priorityclasses"},
 }
 SECRET_KEYS = {
     "DAEMONVIZ_SECRET_KEY",

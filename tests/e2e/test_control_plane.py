@@ -314,6 +314,7 @@ def test_service_account_may_only_read(control_plane):
         "namespaces",
         "daemonsets.apps",
         "controllerrevisions.apps",
+        "priorityclasses.scheduling.k8s.io",
     ):
         for verb in ("get", "list", "watch"):
             assert can(verb, resource, "-A") == "yes", (verb, resource)

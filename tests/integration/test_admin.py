@@ -253,6 +253,7 @@ def test_test_connection_reports_each_check(tmp_path, server, db):
         "services",
         "endpointslices",
         "events",
+        "priorityclasses",
         "namespaces",
     }
     server.faults.forbid("list", "controllerrevisions")

@@ -171,3 +171,23 @@ def test_single_namespace_is_listed_and_watched_server_side(tmp_path):
     finally:
         c.stop_source()
         server.stop()
+
+
+def test_cluster_scoped_records_pass_a_namespace_scope():
+    # PriorityClasses have no namespace, and a node's events live in "default": a scope
+    # of other namespaces must neither drop them nor fail on them.
+    c, src = _collector(namespaces_include=("kube-system",))
+    pc = {"kind": "PriorityClass", "metadata": {"name": "agents", "uid": "u1"}, "value": 1000}
+    event = {
+        "kind": "Event",
+        "metadata": {"name": "n1.1", "namespace": "default", "uid": "e1"},
+        "involvedObject": {"kind": "Node", "name": "n1"},
+        "type": "Warning",
+        "reason": "ContainerGCFailed",
+        "message": "rpc error",
+        "lastTimestamp": "2030-01-01T00:00:00Z",
+    }
+    src.items = [Change(ADDED, k8s.to_record(pc)), Change(ADDED, k8s.to_record(event))]
+    c.tick()
+    assert c.matrix.priority_classes["agents"].value == 1000
+    assert [e.reason for e in c.matrix.events.of(("Node", "", "n1"))] == ["ContainerGCFailed"]

@@ -303,5 +303,8 @@ def test_list_cluster_snapshot(store, server, client):
         r: {rec.key if hasattr(rec, "key") else rec.name for rec in recs}
         for r, recs in snapshot.items()
     }
-    assert got == {r: set(keys) for r, keys in store_state(store).items()} | {"events": set()}
+    assert got == {r: set(keys) for r, keys in store_state(store).items()} | {
+        "events": set(),
+        "priorityclasses": set(),
+    }
     assert all("watch" not in p for _, p in server.requests)

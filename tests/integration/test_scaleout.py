@@ -234,6 +234,7 @@ def test_metrics_parse_with_the_token(stack):
         "services",
         "endpointslices",
         "events",
+        "priorityclasses",
     }
     age = fams["daemonviz_collector_heartbeat_age_seconds"].samples[0].value
     assert age < STALE
@@ -291,7 +292,8 @@ def test_second_collector_takes_over_and_is_exact(stack, redis_server):
     api = client_from_kubeconfig(str(stack.kubeconfig), "fake")
     kinds = {"nodes": "Node", "daemonsets": "DaemonSet", "pods": "Pod",
              "controllerrevisions": "ControllerRevision", "services": "Service",
-             "endpointslices": "EndpointSlice", "events": "Event"}  # fmt: skip
+             "endpointslices": "EndpointSlice", "events": "Event",
+             "priorityclasses": "PriorityClass"}  # fmt: skip
     mismatch = None
 
     def snapshot_matches(fresh: Matrix) -> bool:

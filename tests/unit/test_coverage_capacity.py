@@ -120,15 +120,17 @@ def test_the_numbers_follow_the_other_pods_on_the_node():
     ds, full, pending, others = _cluster()
     m = build([ds, full, pending, *others])
     m.apply(DELETED, to_record(others[1]))  # 400m released
-    assert "400m requested by 2 pods (daemons 0) → 600m free;" in m.cells[
-        ("node-a", ds_key(ds))
-    ].reason
+    assert (
+        "400m requested by 2 pods (daemons 0) → 600m free;"
+        in m.cells[("node-a", ds_key(ds))].reason
+    )
     done = copy.deepcopy(others[0])
     done["status"]["phase"] = "Succeeded"  # a terminal pod holds nothing
     m.apply(MODIFIED, to_record(done))
-    assert "100m requested by 1 pods (daemons 0) → 900m free;" in m.cells[
-        ("node-a", ds_key(ds))
-    ].reason
+    assert (
+        "100m requested by 1 pods (daemons 0) → 900m free;"
+        in m.cells[("node-a", ds_key(ds))].reason
+    )
     assert m.load.by_node["node-a"].pods == 1
 
 

@@ -23,7 +23,9 @@ def _cluster(daemon_priority=0, class_name="", policy="", holder_priority=0, dae
     ds["spec"]["template"]["spec"]["containers"][0]["resources"] = {"requests": {"cpu": daemon_cpu}}
     full = node("node-a")
     full["status"]["allocatable"] = {"cpu": "1", "memory": "4Gi", "pods": "110"}
-    pending = daemon_pod(ds, "node-a", bound=False, phase="Pending", unschedulable_message=INSUFFICIENT)
+    pending = daemon_pod(
+        ds, "node-a", bound=False, phase="Pending", unschedulable_message=INSUFFICIENT
+    )
     # What the API server's Priority admission resolved when it created the pod.
     pending["spec"]["priority"] = daemon_priority
     pending["spec"].pop("priorityClassName", None)
