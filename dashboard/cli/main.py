@@ -30,6 +30,7 @@ from dashboard.coverage.report import below, judged, to_json, to_table
 from dashboard.coverage.snapshot import SnapshotError, build_matrix, decode_documents, read_inputs
 from dashboard.coverage.states import State
 from dashboard.coverage.static import static_columns
+from dashboard.coverage.tax import parse_size
 
 EXIT_ERROR = 1
 # Exit status when a DaemonSet's coverage is below --fail-under (for cron/CI gating).
@@ -124,11 +125,25 @@ def add_coverage_arguments(parser: argparse.ArgumentParser) -> None:
         help="the cluster's DNS domain, for Service names (default: cluster.local)",
     )
     parser.add_argument(
+        "--daemon-size",
+        type=_daemon_size,
+        metavar="RES=QTY,…",
+        help="the JSON's pools: which nodes have no room for one more daemon of this size "
+        "(e.g. cpu=200m,memory=256Mi; default: the largest daemon pod's requests)",
+    )
+    parser.add_argument(
         "--color",
         choices=("auto", "always", "never"),
         default="auto",
         help="colour the symbols: auto = when stdout is a terminal and NO_COLOR is unset",
     )
+
+
+def _daemon_size(text: str) -> dict[str, int]:
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def kubeconfig_paths(option: str | None, environ: dict[str, str] | os._Environ[str]) -> list[str]:
@@ -239,6 +254,7 @@ def coverage(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
             daemonset=only,
             generated_at=datetime.now(UTC),
             cluster_domain=args.cluster_domain,
+            daemon_size=args.daemon_size,
         )
         stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
     else:

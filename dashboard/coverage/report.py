@@ -22,6 +22,7 @@ from .rollout import revisions_of as ds_revisions
 from .states import STATE_INFO, State
 from .static import STATIC_KIND, StaticColumn, duplicates, static_columns
 from .summary import Counts, cluster_summary, counts_from, daemonset_summary, node_summary
+from .tax import amounts_json, format_size, largest_daemon, node_tax, pool_taxes
 
 SCHEMA = "daemonviz.coverage/v1"
 
@@ -152,6 +153,7 @@ def to_json(
     daemonset: str | None = None,
     generated_at: datetime | None = None,
     cluster_domain: str = DEFAULT_CLUSTER_DOMAIN,
+    daemon_size: Mapping[str, int] | None = None,
 ) -> dict:
     ds_keys = [k for k in sorted(matrix.daemonsets) if daemonset is None or k == daemonset]
     statics = _statics(matrix, daemonset)
@@ -206,6 +208,7 @@ def to_json(
     nodes = []
     for name in sorted(matrix.nodes):
         h = matrix.health[name]
+        tax = node_tax(matrix, name)
         nodes.append(
             {
                 "name": name,
@@ -215,8 +218,25 @@ def to_json(
                 "pressures": list(h.pressures),
                 "network_unavailable": h.network_unavailable,
                 **_counts_json(node_summary(matrix, name)),
+                # The DaemonSet tax (coverage/tax.py): what its daemon pods request.
+                "pool": tax.pool,
+                "allocatable": amounts_json(tax.allocatable),
+                "daemon_requests": amounts_json(tax.daemon_requests),
+                "daemon_pods": tax.daemon_pods,
             }
         )
+    size = dict(daemon_size) if daemon_size else largest_daemon(matrix)
+    pools = [
+        {
+            "pool": p.pool,
+            "nodes": len(p.nodes),
+            "allocatable": amounts_json(p.allocatable),
+            "daemon_requests": amounts_json(p.daemon_requests),
+            "room": amounts_json({r: max(v, 0) for r, v in p.room.items()}),
+            "nodes_without_room": p.without_room,
+        }
+        for p in pool_taxes(matrix, size)
+    ]
     cells = []
     numbers = {key: revision_numbers(matrix, key) for key in ds_keys}
     for node in sorted(matrix.nodes):
@@ -247,6 +267,10 @@ def to_json(
         },
         "daemonsets": daemonsets,
         "nodes": nodes,
+        # One more daemon of `daemon_size` (--daemon-size, else the largest daemon pod):
+        # the nodes of each pool where it would not fit.
+        "daemon_size": format_size(size) or None,
+        "pools": pools,
         "cells": cells,
     }
 

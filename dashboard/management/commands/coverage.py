@@ -28,7 +28,7 @@ class Command(BaseCommand):
     help = (
         "Print the node × DaemonSet coverage matrix of a snapshot "
         "(kubectl get nodes,daemonsets,pods,controllerrevisions,services,endpointslices,"
-        "events -A -o json) "
+        "events,priorityclasses -A -o json) "
         "or of a live cluster (get/list only; default: $KUBECONFIG, then ~/.kube/config)."
     )
     requires_system_checks: list[str] = []
@@ -39,7 +39,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         names = [
             *("snapshot", "kubeconfig", "context", "namespace", "output", "daemonset"),
-            *("fail_under", "include_static", "cluster_domain", "color"),
+            *("fail_under", "include_static", "cluster_domain", "daemon_size", "color"),
         ]
         namespace = argparse.Namespace(**{name: options[name] for name in names})
         out, err = _Terminal(self.stdout), io.StringIO()
