@@ -14,6 +14,7 @@ from dashboard.clusters.config import ClusterConfig
 from dashboard.clusters.crypto import DecryptionError
 from dashboard.clusters.redact import scrub
 from dashboard.clusters.target import Target
+from dashboard.coverage.event_records import EventRecord
 from dashboard.coverage.events import Change, Replace, SourceEvent
 from dashboard.coverage.records import (
     DecodeError,
@@ -25,9 +26,11 @@ from dashboard.coverage.records import (
     tombstone,
 )
 from dashboard.coverage.timefmt import utcnow
+from dashboard.coverage.why import EVENT_STREAMS, stream_of
 from dashboard.kube.clients import KubeconfigError
 from dashboard.kube.connection import ConnectionState
 from dashboard.kube.reflector import ClusterWatch, Event, WatchStats
+from dashboard.kube.resources import RESOURCES
 from dashboard.simulator import Simulator
 from dashboard.simulator.store import Expired
 
@@ -120,7 +123,17 @@ class SimulatedSource:
         replaces: list[SourceEvent] = []
         for resource, kind in KIND_OF_RESOURCE.items():
             objs, _ = store.list(resource)
-            replaces.append(Replace(kind, self._decode_all(kind, (data for _, data in objs))))
+            records = self._decode_all(kind, (data for _, data in objs))
+            if kind == "Event":
+                # As the kube source's event streams hand them over (one per selector).
+                streams: dict[str, list[Record]] = {s: [] for s in EVENT_STREAMS}
+                for record in records:
+                    stream = stream_of(record) if isinstance(record, EventRecord) else None
+                    if stream is not None:
+                        streams[stream].append(record)
+                replaces += [Replace(s, recs) for s, recs in streams.items()]
+                continue
+            replaces.append(Replace(kind, records))
         return replaces
 
     def pending(self) -> bool:
@@ -187,7 +200,7 @@ class KubeSource:
 
     def _sink(self, resource: str, event: Event) -> None:
         # Called on reflector threads; deque appends are atomic, so no lock is needed.
-        if resource in KIND_OF_RESOURCE and isinstance(event, Replace | Change):
+        if resource in RESOURCES and isinstance(event, Replace | Change):
             self._queue.append(event)
 
     def drain(self) -> list[SourceEvent]:

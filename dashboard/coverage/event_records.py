@@ -67,6 +67,8 @@ class EventRecord(Struct, frozen=True, gc=False):
     first_seen: str | None
     last_seen: str | None
     source: str  # the reporting component: daemonset-controller, kubelet, default-scheduler
+    # A victim's Preempted event kept under the daemon pod that preempted it: the victim.
+    victim: str = ""
 
     @property
     def key(self) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
@@ -30,9 +31,12 @@ from .priority import PriorityClass
 from .records import DaemonSet, EndpointSlice, Node, Pod, Record, Revision, Service, Skipped, decode
 from .states import State
 from .timefmt import utcnow
-from .why import EventBook, ObjectRef, explain, relevant
+from .why import EVENT_STREAMS, EventBook, ObjectRef, explain, relevant, stream_of
 
 log = logging.getLogger(__name__)
+# The scheduler's message on a victim (pkg/scheduler/framework/preemption): the preemptor's
+# UID in current releases, "namespace/name" in older ones.
+PREEMPTED_BY = re.compile(r"^Preempted by (?:pod )?(\S+) on node (\S+?)(?: \(|\.?$)")
 
 CellKey = tuple[str, str]  # (node name, DaemonSet "namespace/name")
 ObjectKey = tuple[str, str]  # (kind, "namespace/name" or a node's name)
@@ -328,7 +332,7 @@ class Matrix:
         """Replace several kinds at once (an initial sync): each cell is classified once,
         instead of once when its column appears and again when its pod arrives."""
         # Events last: an event is kept only for an object the matrix already shows.
-        for kind, records in sorted(lists.items(), key=lambda item: item[0] == "Event"):
+        for kind, records in sorted(lists.items(), key=lambda item: item[0] in EVENT_STREAMS):
             self._replace(kind, records)
         return self._flush()
 
@@ -484,8 +488,10 @@ class Matrix:
         stores["ControllerRevision"] = self.revisions
         stores["Service"] = self.access.services
         stores["EndpointSlice"] = self.access.slices
-        stores["Event"] = self.events.by_key
         stores["PriorityClass"] = self.priority_classes
+        if kind in EVENT_STREAMS:
+            # One stream's relist replaces the events it selects, not the others'.
+            return {k: e for k, e in self.events.by_key.items() if stream_of(e) == kind}
         if kind not in stores:
             raise ValueError(f"unknown kind {kind!r}")
         return stores[kind]
@@ -598,6 +604,9 @@ class Matrix:
         key = pod.key
         loaded = self.load.update(key, None if event_type == DELETED else pod)
         if loaded is not None and loaded in self.nodes:
+            if pod.owner_uid:
+                # Its DaemonSet tax changed: the row head says it (grid/model.py).
+                self._delta.changed_nodes.append(loaded)
             # What is free on the node changed: its unschedulable daemons say new numbers.
             for ds_key in self.daemonsets:
                 cell = self.cells.get((loaded, ds_key))
@@ -655,6 +664,9 @@ class Matrix:
             self._dirty_cells.add((pod.node, ds_key))
 
     def _apply_event(self, event_type: str, event: EventRecord) -> None:
+        if event_type != DELETED and event.reason == "Preempted" and not self._shows(event.about):
+            # A pod another one evicted: kept when a daemon pod did it, under that pod.
+            event = self._by_preemptor(event) or event
         if event_type == DELETED:
             about: ObjectRef | None = self.events.remove(event)
         elif relevant(event) and self._shows(event.about):
@@ -664,6 +676,24 @@ class Matrix:
             about = self.events.remove(event)
         if about is not None:
             self._mark_explained(about)
+
+    def _by_preemptor(self, event: EventRecord) -> EventRecord | None:
+        """The scheduler's "Preempted by pod <uid> on node <node>" on a victim, moved to
+        the daemon pod that preempted it (None: no daemon pod did)."""
+        found = PREEMPTED_BY.search(event.message)
+        if found is None or event.object_kind != "Pod":
+            return None
+        who, node = found.groups()
+        for ds in self.daemonsets.values():
+            for pod in self._cell_pods.get((ds.uid, node), {}).values():
+                if who in (pod.uid, pod.key):
+                    return _replace(
+                        event,
+                        object_namespace=pod.namespace,
+                        object_name=pod.name,
+                        victim=f"{event.object_namespace}/{event.object_name}",
+                    )
+        return None
 
     def _shows(self, about: ObjectRef) -> bool:
         kind, namespace, name = about

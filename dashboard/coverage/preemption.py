@@ -118,17 +118,22 @@ def advice(
     holding = [m for m in members.values() if any(_take(m, r) for r in need)]
     why = f"the pods holding the node have priority {_priorities(holding)}" if holding else ""
     text = f"preemption: {label}: the daemon cannot preempt" + (f" ({why})" if why else "")
-    would = [
-        (pc, found)
+    # system-node-critical is the class for node agents (the highest there is: if it
+    # would not, none would); a lower class of the cluster's own that would is named too.
+    # system-cluster-critical is for pods that may move to another node: not a daemon's.
+    would = {
+        pc.name: (pc, found)
         for pc in _classes(classes)
-        if pc.value > p and pc.preempts and (found := victims(need, free, members, pc.value))
-    ]
-    if not would:
+        if pc.value > p
+        and pc.preempts
+        and (pc.name == SYSTEM_NODE_CRITICAL or not pc.name.startswith("system-"))
+        and (found := victims(need, free, members, pc.value))
+    }
+    if SYSTEM_NODE_CRITICAL not in would:
         return text + "; no PriorityClass would"
-    best, found = would[0]
+    best, found = would.pop(SYSTEM_NODE_CRITICAL)
     text += f"; {best.name} ({best.value}) would preempt {_pods(len(found))} ({_names(found)})"
-    if best.name != SYSTEM_NODE_CRITICAL and any(
-        pc.name == SYSTEM_NODE_CRITICAL for pc, _ in would
-    ):
-        text += f", so would {SYSTEM_NODE_CRITICAL}"
+    if would:
+        lowest = next(iter(would.values()))[0]
+        text += f", so would {lowest.name} ({lowest.value})"
     return text

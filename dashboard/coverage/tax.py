@@ -84,6 +84,14 @@ def node_tax(matrix: Matrix, name: str) -> NodeTax:
     )
 
 
+def compact(tax: NodeTax) -> str:
+    """The row head's word: the daemons' largest share of any resource, e.g. `9%`."""
+    worst = tax.worst_share
+    if worst is None or not tax.daemon_requests:
+        return ""
+    return f"{worst:.0f}%" if worst >= 1 else "<1%"
+
+
 @dataclass
 class PoolTax:
     pool: str

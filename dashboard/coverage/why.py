@@ -32,9 +32,36 @@ MAX_PER_OBJECT = 5
 EVENT_TTL = timedelta(hours=1)
 # A message is at most 1 kB on new-API events; legacy ones are not bounded by the server.
 MAX_MESSAGE = 1024
-# Normal events that still explain a daemon's trouble (most Normal ones are routine).
-RELEVANT_NORMAL = frozenset({"Preempted", "BackOff", "Killing", "NodeNotReady"})
+# Normal events that still explain a daemon's trouble (most Normal ones are routine):
+# the scheduler's Preempted (on a victim), the kubelet's image-pull BackOff ("Back-off
+# pulling image"; the crash-loop BackOff is a Warning) and Killing, the node controller's
+# NodeNotReady.
+RELEVANT_NORMAL = ("Preempted", "BackOff", "Killing", "NodeNotReady")
 WATCHED_KINDS = frozenset({"Pod", "DaemonSet", "Node"})
+
+# The event streams, each one list+watch with its own server-side field selector (field
+# selectors only AND their terms): Warning events, and one stream per relevant Normal
+# reason. A stream's relist replaces only the events it selects. Record kind → (type, reason).
+WARNING_STREAM = "Event"
+EVENT_STREAMS: dict[str, tuple[str, str | None]] = {
+    WARNING_STREAM: ("Warning", None),
+    **{f"Event:{reason}": ("Normal", reason) for reason in RELEVANT_NORMAL},
+}
+
+
+def stream_selector(stream: str) -> str:
+    type_, reason = EVENT_STREAMS[stream]
+    return f"type={type_}" + (f",reason={reason}" if reason else "")
+
+
+def stream_of(event: EventRecord) -> str | None:
+    """The stream that selects `event` (None: no stream does)."""
+    if event.type == "Warning":
+        return WARNING_STREAM
+    if event.type == "Normal" and event.reason in RELEVANT_NORMAL:
+        return f"Event:{event.reason}"
+    return None
+
 
 # Kubelet reasons that say why a bound pod does not get its containers started.
 CREATING_REASONS = (
@@ -49,9 +76,7 @@ ObjectRef = tuple[str, str, str]  # (kind, namespace, name); "" namespace for no
 
 
 def relevant(event: EventRecord) -> bool:
-    return event.object_kind in WATCHED_KINDS and (
-        event.type == "Warning" or event.reason in RELEVANT_NORMAL
-    )
+    return event.object_kind in WATCHED_KINDS and stream_of(event) is not None
 
 
 def _newest_first(event: EventRecord) -> tuple[str, str]:
@@ -171,6 +196,11 @@ def explain(
     """The cell with its explaining events attached and, where one names the cause, its
     reason replaced. Healthy and untargeted cells are returned as they are."""
     state = cell.state
+    if state is State.HEALTHY and pod_events:
+        # A healthy daemon that preempted others to get in still says whom it evicted.
+        evicted = [_note(f"preempted pod {e.victim}", e) for e in pod_events if e.victim]
+        if evicted:
+            return msgspec.structs.replace(cell, events=tuple(evicted[:MAX_PER_OBJECT]))
     if state in (State.HEALTHY, State.NOT_TARGETED) or not (ds_events or pod_events or node_events):
         return cell
     reason = cell.reason
@@ -183,7 +213,10 @@ def explain(
     notes = sorted(
         [
             *(_note("DaemonSet", e) for e in ds_own),
-            *(_note(f"pod {pod}", e) for e in pod_events),
+            *(
+                _note(f"preempted pod {e.victim}" if e.victim else f"pod {pod}", e)
+                for e in pod_events
+            ),
             *(_note("node", e) for e in node_events),
         ],
         key=lambda n: n.last_seen or "",

@@ -18,6 +18,7 @@ from dashboard.coverage.access import daemonset_access
 from dashboard.coverage.eligibility import describe_taint, describe_term, describe_toleration
 from dashboard.coverage.grouping import ZONE_LABEL, natural_key, node_pool, node_role
 from dashboard.coverage.matrix import Matrix
+from dashboard.coverage.quantity import format_milli
 from dashboard.coverage.records import Pod
 from dashboard.coverage.rollout import cell_revision, revision_numbers, revisions_of, rollout_of
 from dashboard.coverage.states import State
@@ -26,6 +27,14 @@ from dashboard.coverage.summary import (
     cluster_summary,
     daemonset_summary,
     node_summary,
+)
+from dashboard.coverage.tax import (
+    NodeTax,
+    format_size,
+    largest_daemon,
+    node_tax,
+    parse_size,
+    pool_taxes,
 )
 from dashboard.coverage.timefmt import ago, duration, utcnow
 from dashboard.grid.fleet import FleetColumn, fleet_column
@@ -211,9 +220,63 @@ def rollout_context(matrix: Matrix, ds_key: str) -> dict[str, Any]:
     }
 
 
-def node_detail(matrix: Matrix, name: str) -> dict[str, Any] | None:
+def tax_rows(tax: NodeTax) -> list[dict[str, str]]:
+    """The node page's DaemonSet tax table: one row per resource."""
+    rows = []
+    for r in tax.resources:
+        share = tax.share(r)
+        rows.append(
+            {
+                "resource": r,
+                "allocatable": format_milli(r, tax.allocatable.get(r, 0)),
+                "daemons": format_milli(r, tax.daemon_requests.get(r, 0)),
+                "share": f"{share:.1f}%" if share is not None else "–",
+                "others": format_milli(r, tax.requested.get(r, 0) - tax.daemon_requests.get(r, 0)),
+                "free": format_milli(r, max(tax.free(r), 0)),
+            }
+        )
+    return rows
+
+
+def pool_context(matrix: Matrix, pool: str, size_text: str) -> dict[str, Any]:
+    """The node's pool and every pool's room for one more daemon of a size (the ?size=
+    asked, else the largest daemon pod running)."""
+    error = ""
+    size: dict[str, int] = {}
+    if size_text:
+        try:
+            size = parse_size(size_text)
+        except ValueError as exc:
+            error = str(exc)
+    if not size:
+        size = largest_daemon(matrix)
+    pools = pool_taxes(matrix, size)
+    return {
+        "pool_tax": next((p for p in pools if p.pool == pool), None),
+        "pools": [
+            {
+                "pool": p.pool,
+                "nodes": len(p.nodes),
+                "cpu_share": _share(p.share("cpu")),
+                "memory_share": _share(p.share("memory")),
+                "without_room": p.without_room,
+            }
+            for p in pools
+        ],
+        "size": format_size(size),
+        "size_asked": size_text,
+        "size_error": error,
+    }
+
+
+def _share(value: float | None) -> str:
+    return f"{value:.1f}%" if value is not None else "–"
+
+
+def node_detail(matrix: Matrix, name: str, size_text: str = "") -> dict[str, Any] | None:
     if name not in matrix.nodes:
         return None
+    tax = node_tax(matrix, name)
     cells = [
         (key, matrix.cells[(name, key)])
         for key in sorted(matrix.daemonsets)
@@ -225,6 +288,9 @@ def node_detail(matrix: Matrix, name: str) -> dict[str, Any] | None:
         "counts": node_summary(matrix, name),
         "command": kubectl("describe", "node", name),
         **node_facts(matrix, name),
+        "tax": tax,
+        "tax_rows": tax_rows(tax),
+        **pool_context(matrix, tax.pool, size_text),
     }
 
 

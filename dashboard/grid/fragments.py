@@ -151,6 +151,8 @@ def row_context(slug: str, row: Row) -> dict[str, Any]:
         "zone": labels.get(ZONE_LABEL, ""),
         "role": node_role(labels),
         "problems": row.problems,
+        "tax": row.tax,
+        "tax_title": row.tax_title,
     }
 
 

@@ -33,6 +33,7 @@ from dashboard.coverage.selectors import Requirement, SelectorError, parse_selec
 from dashboard.coverage.states import State
 from dashboard.coverage.static import StaticColumn, static_columns
 from dashboard.coverage.summary import DaemonSetSummary, daemonset_summary
+from dashboard.coverage.tax import compact, node_tax
 
 NO_GROUP = "-"  # ?group=- : one flat list
 # Above this many nodes, healthy groups start collapsed (the page must stay light).
@@ -233,6 +234,8 @@ class Row:
     group: str
     html: str = ""  # filled by fragments.attach_html
     static_cells: list[tuple[StaticCol, Cell | None]] = field(default_factory=list)
+    tax: str = ""  # the DaemonSet tax in a word ("9%") and in a sentence, for the row head
+    tax_title: str = ""
 
     @property
     def pool(self) -> str:
@@ -399,7 +402,13 @@ def make_row(matrix: Matrix, name: str, columns: list[Column], group: str = "") 
         worst=worst,
         problems=problems,
         group=group,
+        **_tax(matrix, name),
     )
+
+
+def _tax(matrix: Matrix, name: str) -> dict[str, str]:
+    tax = node_tax(matrix, name)
+    return {"tax": compact(tax), "tax_title": tax.summary()}
 
 
 def _row_from_counters(matrix: Matrix, name: str, group: str) -> Row:
@@ -414,6 +423,7 @@ def _row_from_counters(matrix: Matrix, name: str, group: str) -> Row:
         worst=max((_SEVERITY[s] for s in present), default=0),
         problems=sum(counts[s.value] for s in present if s in _PROBLEM),
         group=group,
+        **_tax(matrix, name),
     )
 
 

@@ -230,8 +230,9 @@ def daemonset(request: HttpRequest, slug: str, namespace: str, name: str) -> Htt
 def node(request: HttpRequest, slug: str, name: str) -> HttpResponse:
     cluster = _cluster(slug)
     collector = _running(slug)
+    size_text = request.GET.get("size", "").strip()
     with collector.lock:
-        ctx = details.node_detail(collector.matrix, name)
+        ctx = details.node_detail(collector.matrix, name, size_text)
     if ctx is None:
         raise Http404("no such node")
     ctx["cluster"] = cluster

@@ -38,7 +38,7 @@ from .errors import (
     classify,
 )
 from .identity import ServerIdentity, identify
-from .resources import RESOURCE_NAMES, RESOURCES, request, server_of
+from .resources import API_RESOURCES, RESOURCES, request, server_of
 
 # Problems that mean "cannot talk to this server at all", as opposed to an answer we do
 # not like (401, 403...).
@@ -56,7 +56,7 @@ PROBED_RESOURCES = (
     "namespaces",
 )
 # ...and what it watches.
-WATCHED_RESOURCES = RESOURCE_NAMES
+WATCHED_RESOURCES = API_RESOURCES
 DEFAULT_TIMEOUT = 4.0
 # The server ends the probe's watches this soon by itself (the probe only needs the answer
 # to the request, and closes the stream as soon as it has it).

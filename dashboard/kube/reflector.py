@@ -366,7 +366,7 @@ class Reflector:
             self._reset = HistoryReset(self.resource, before, rv, self._clock())
             self.stats.history_resets += 1
             log.warning("%s: %s", self.resource, self._reset.message)
-        self._emit(Replace(self.spec.kind, records, rv))
+        self._emit(Replace(self.spec.replace_kind, records, rv))
         self.backoff.reset()
         self.resource_version = rv
         return rv

@@ -18,6 +18,7 @@ from kubernetes.client.exceptions import ApiException
 from urllib3 import BaseHTTPResponse
 
 from dashboard.coverage.records import Record, Skipped, decode_list
+from dashboard.coverage.why import EVENT_STREAMS, WARNING_STREAM, stream_selector
 
 from .errors import GONE, ConnectionProblem, ProblemError, RequestContext
 
@@ -41,6 +42,24 @@ class ResourceSpec:
     list_namespaced: str | None
     # Server-side filter (events: only the kinds that explain a daemon, docs/why.md).
     field_selector: str | None = None
+    # Several watches of one API resource (events: one per field selector) each have a key
+    # of their own and hand the matrix a record kind of their own (its relists replace
+    # only what they select); "" = the API plural and the record kind.
+    key: str = ""
+    stream: str = ""
+
+    @property
+    def id(self) -> str:
+        return self.key or self.name
+
+    @property
+    def replace_kind(self) -> str:
+        return self.stream or self.kind
+
+    @property
+    def primary(self) -> bool:
+        """The first watch of its API resource: the one the connection test probes."""
+        return not self.key
 
     def context(self, verb: str, namespace: str | None, server: str = "") -> RequestContext:
         return RequestContext(
@@ -54,7 +73,7 @@ class ResourceSpec:
 
 
 RESOURCES: dict[str, ResourceSpec] = {
-    spec.name: spec
+    spec.id: spec
     for spec in (
         ResourceSpec("nodes", "Node", "", "v1", False, CoreV1Api, "list_node", None),
         ResourceSpec(
@@ -110,18 +129,27 @@ RESOURCES: dict[str, ResourceSpec] = {
             "list_namespaced_endpoint_slice",
         ),
         # core/v1, not events.k8s.io/v1: the same objects (one storage), and the DaemonSet
-        # controller and kubelet write core/v1 ones. Warning events only: every pod start
-        # writes four Normal ones (Scheduled, Pulled, Created, Started) that explain nothing.
-        ResourceSpec(
-            "events",
-            "Event",
-            "",
-            "v1",
-            True,
-            CoreV1Api,
-            "list_event_for_all_namespaces",
-            "list_namespaced_event",
-            field_selector="type=Warning",
+        # controller and kubelet write core/v1 ones. Warning events, and the few Normal
+        # reasons that explain a daemon (one watch each: selectors cannot OR): every pod
+        # start writes four Normal ones (Scheduled, Pulled, Created, Started) that explain
+        # nothing.
+        *(
+            ResourceSpec(
+                "events",
+                "Event",
+                "",
+                "v1",
+                True,
+                CoreV1Api,
+                "list_event_for_all_namespaces",
+                "list_namespaced_event",
+                field_selector=stream_selector(stream),
+                key=""
+                if stream == WARNING_STREAM
+                else f"events-{stream.partition(':')[2].lower()}",
+                stream=stream,
+            )
+            for stream in EVENT_STREAMS
         ),
         # Read-only: which PriorityClass would let a Pending daemon preempt (docs/why.md).
         ResourceSpec(
@@ -136,7 +164,9 @@ RESOURCES: dict[str, ResourceSpec] = {
         ),
     )
 }
+# Every watch (events: one per stream), and one per API resource (what is probed).
 RESOURCE_NAMES = tuple(RESOURCES)
+API_RESOURCES = tuple(key for key, spec in RESOURCES.items() if spec.primary)
 
 
 def record_key(record: Record) -> str:

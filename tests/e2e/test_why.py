@@ -238,9 +238,103 @@ def test_insufficient_cpu_names_the_numbers(admin, dash):
         cell = dash.matrix.cells[key]
         assert "Insufficient cpu" in cell.reason
         # Only the holder and other tests' daemons hold cpu there: 700m is free at most.
-        assert cell.reason.rstrip().endswith("free"), cell.reason
         requested, _, free = cpu_numbers(cell.reason) or (0, 0, 0)
         assert free == 1000 - requested and free <= 700, cell.reason
+        assert "most held by why-cap/holder 300m" in cell.reason, cell.reason
+        # 2 cpu on a 1-cpu node: no victim makes room, whatever the priority.
+        assert cell.reason.endswith(
+            "preemption cannot help: the daemon asks for more cpu than the node's allocatable"
+        ), cell.reason
     finally:
         admin.core.delete_namespace("why-cap")
         admin.core.delete_node("why-3")
+
+
+def _wait_namespace(admin, ns: str) -> None:
+    admin.core.create_namespace({"metadata": {"name": ns}})
+    wait_until(
+        f"ServiceAccount {ns}/default",
+        lambda: any(
+            sa.metadata.name == "default"
+            for sa in admin.core.list_namespaced_service_account(ns).items
+        ),
+    )
+
+
+def test_a_daemon_without_priority_class_is_advised_and_preempts_with_node_critical(admin, dash):
+    """A full kwok node (1 cpu, 800m held by an ordinary pod of priority 0) and a daemon
+    asking for 500m: without a PriorityClass the real scheduler cannot preempt, and the cell
+    says system-node-critical would, naming the pod it would evict. Given that class, the
+    real scheduler evicts the holder, the daemon pod runs, and the cell follows."""
+    full = node_manifest("why-5", "general")
+    full["metadata"]["labels"]["why"] = "full"
+    full["status"] = {
+        "allocatable": {"cpu": "1", "memory": "8Gi", "pods": "110"},
+        "capacity": {"cpu": "1", "memory": "8Gi", "pods": "110"},
+    }
+    admin.core.create_node(full)
+    ns = "why-pre"
+    try:
+        _wait_namespace(admin, ns)
+        holder = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "holder", "namespace": ns},
+            "spec": {
+                "nodeName": "why-5",
+                "containers": [
+                    {"name": "c", "image": "x", "resources": {"requests": {"cpu": "800m"}}}
+                ],
+            },
+        }
+        admin.core.create_namespaced_pod(ns, holder)
+        manifest = daemonset_manifest(
+            "needy", image="registry.example/agent:1.0", node_selector={"why": "full"}
+        )
+        manifest["metadata"]["namespace"] = ns
+        manifest["spec"]["template"]["spec"]["containers"][0]["resources"] = {
+            "requests": {"cpu": "500m"}
+        }
+        admin.apps.create_namespaced_daemon_set(ns, manifest)
+        key = ("why-5", f"{ns}/needy")
+
+        def reason() -> str:
+            dash.tick()
+            cell = dash.matrix.cells.get(key)
+            return cell.reason if cell is not None and cell.state is State.UNSCHEDULABLE else ""
+
+        def describe() -> str:
+            return str(dash.matrix.cells.get(key))
+
+        wait_until("preemption advice", lambda: "would preempt" in reason(), 120, describe=describe)
+        text = reason()
+        assert "Insufficient cpu" in text and "most held by why-pre/holder 800m" in text, text
+        # Other tests' daemons on the general pool run at priority 0 too, and may be named
+        # among the victims after the holder (the scheduler reprieves them first).
+        assert re.search(
+            r"preemption: no PriorityClass \(priority 0\): the daemon cannot preempt \(the pods "
+            r"holding the node have priority 0 \(\d+ pods?\)\); system-node-critical "
+            r"\(2000001000\) would preempt 1 pod \(why-pre/holder\)$",
+            text,
+        ), text
+
+        admin.apps.patch_namespaced_daemon_set(
+            "needy",
+            ns,
+            {"spec": {"template": {"spec": {"priorityClassName": "system-node-critical"}}}},
+        )
+
+        def running() -> bool:
+            dash.tick()
+            cell = dash.matrix.cells.get(key)
+            return cell is not None and cell.state is State.HEALTHY
+
+        wait_until("the daemon preempted its way in", running, 180, describe=describe)
+        # The real scheduler evicted the holder: it is gone from the node's load.
+        load = dash.matrix.load.by_node.get("why-5")
+        assert load is not None and f"{ns}/holder" not in load.members
+        pod = next(p for p in dash.matrix.pods_in_cell(*key) if p.bound)
+        assert pod.priority == 2000001000 and pod.priority_class == "system-node-critical"
+    finally:
+        admin.core.delete_namespace(ns)
+        admin.core.delete_node("why-5")

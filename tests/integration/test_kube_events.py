@@ -8,6 +8,7 @@ import pytest
 
 from dashboard.clusters.config import ClusterConfig
 from dashboard.coverage.states import State
+from dashboard.coverage.why import RELEVANT_NORMAL
 from dashboard.kube.clients import client_from_kubeconfig
 from dashboard.kube.reflector import ClusterWatch
 from dashboard.simulator.apiserver import FakeApiServer
@@ -76,9 +77,15 @@ def test_events_are_listed_and_watched_warning_only(store, server, tmp_path):
     finally:
         watch.stop()
     paths = [p for _, p in server.requests if p.startswith("/api/v1/events")]
-    # One list and a watch, both filtered by the server, cluster-wide.
-    assert paths and all("fieldSelector=type%3DWarning" in p for p in paths), paths
-    assert any("watch=true" in p for p in paths)
+    # A list and a watch per stream, each filtered by the server, cluster-wide: Warning,
+    # and one per Normal reason that matters (selectors cannot OR).
+    selectors = {
+        "fieldSelector=type%3DWarning&",
+        *(f"fieldSelector=type%3DNormal%2Creason%3D{r}&" for r in RELEVANT_NORMAL),
+    }
+    assert paths and all(any(s in p + "&" for s in selectors) for p in paths), paths
+    for s in selectors:
+        assert any("watch=true" in p and s in p + "&" for p in paths), s
 
 
 def test_collector_shows_the_failed_create_as_the_missing_cells_reason(store, server, tmp_path):
@@ -107,5 +114,44 @@ def test_collector_shows_the_failed_create_as_the_missing_cells_reason(store, se
         store.delete("events", "kube-system", "agent.1")
         wait_until(lambda: not cell().events, 10, "event gone")
         assert cell().reason.startswith("node joined ")
+    finally:
+        collector.stop_source()
+
+
+def test_the_normal_reasons_that_matter_are_watched_and_attached(store, server, tmp_path):
+    """A victim's Preempted and an image-pull BackOff are Normal events: each has a watch
+    of its own; a relist of one stream keeps the others' events."""
+    collector = collectors.make(
+        ClusterConfig(
+            slug="ev2",
+            name="ev2",
+            source="kubeconfig",
+            kubeconfig_path=str(server.write_kubeconfig(tmp_path / "kubeconfig")),
+        )
+    )
+    collector.start_source()
+    try:
+        wait_until(lambda: collector.tick() or collector.status.state == "synced", 10, "synced")
+        store.put(
+            "events",
+            k8s_event(
+                "n.2",
+                "Node",
+                "node-0",
+                "NodeNotReady",
+                "Node node-0 status is now: NodeNotReady",
+                "Normal",
+            ),
+        )
+        store.put("events", k8s_event("n.3", "Node", "node-0", "Starting", "routine", "Normal"))
+
+        def reasons() -> list[str]:
+            collector.tick()
+            return [e.reason for e in collector.matrix.events.of(("Node", "", "node-0"))]
+
+        wait_until(lambda: reasons() == ["NodeNotReady"], 10, "NodeNotReady kept")
+        # Routine Normal events never reach the dashboard: no stream selects them.
+        assert not any("Starting" in p for _, p in server.requests)
+        assert "kube-system/agent.1" in collector.matrix.events.by_key  # the Warning too
     finally:
         collector.stop_source()

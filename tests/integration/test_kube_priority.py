@@ -159,7 +159,7 @@ def test_the_advice_follows_the_watched_classes(store, server, tmp_path):
         )
         assert "most held by default/hog 800m" in reason()
         store.put("priorityclasses", priority_class("agents", 1000))
-        wait_until(lambda: "agents (1000) would preempt" in reason(), 10, "new class advised")
+        wait_until(lambda: reason().endswith("so would agents (1000)"), 10, "new class advised")
         store.delete("priorityclasses", "", "agents")
         wait_until(lambda: "agents" not in reason(), 10, "deleted class forgotten")
     finally:

@@ -305,6 +305,10 @@ def test_list_cluster_snapshot(store, server, client):
     }
     assert got == {r: set(keys) for r, keys in store_state(store).items()} | {
         "events": set(),
+        "events-preempted": set(),
+        "events-backoff": set(),
+        "events-killing": set(),
+        "events-nodenotready": set(),
         "priorityclasses": set(),
     }
     assert all("watch" not in p for _, p in server.requests)

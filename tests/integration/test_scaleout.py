@@ -234,6 +234,10 @@ def test_metrics_parse_with_the_token(stack):
         "services",
         "endpointslices",
         "events",
+        "events-preempted",
+        "events-backoff",
+        "events-killing",
+        "events-nodenotready",
         "priorityclasses",
     }
     age = fams["daemonviz_collector_heartbeat_age_seconds"].samples[0].value
@@ -272,6 +276,7 @@ def test_second_collector_takes_over_and_is_exact(stack, redis_server):
     from dashboard.collect.remote import SnapshotReader
     from dashboard.coverage.matrix import Matrix
     from dashboard.kube.clients import client_from_kubeconfig
+    from dashboard.kube.resources import RESOURCES
     from dashboard.kube.snapshot import list_cluster
 
     dead = _report(redis_server)
@@ -290,10 +295,7 @@ def test_second_collector_takes_over_and_is_exact(stack, redis_server):
 
     reader = SnapshotReader(redis.Redis.from_url(redis_server.url), stale_after=STALE)
     api = client_from_kubeconfig(str(stack.kubeconfig), "fake")
-    kinds = {"nodes": "Node", "daemonsets": "DaemonSet", "pods": "Pod",
-             "controllerrevisions": "ControllerRevision", "services": "Service",
-             "endpointslices": "EndpointSlice", "events": "Event",
-             "priorityclasses": "PriorityClass"}  # fmt: skip
+    kinds = {key: spec.replace_kind for key, spec in RESOURCES.items()}
     mismatch = None
 
     def snapshot_matches(fresh: Matrix) -> bool:

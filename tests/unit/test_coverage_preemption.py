@@ -111,16 +111,24 @@ def test_no_priority_helps_a_daemon_larger_than_the_node():
 
 def test_the_lowest_watched_class_that_would_is_named_and_follows_the_watch():
     ds, objects = _cluster()
-    m, reason = _reason(objects, [priority_class("batch-high", 1000)])
+    classes = [
+        priority_class("batch-high", 1000),
+        priority_class("batch-higher", 5000),
+        # For pods that may move to another node: no advice for a daemon.
+        priority_class("system-cluster-critical", 2000000000),
+    ]
+    m, reason = _reason(objects, classes)
     assert reason.endswith(
-        "; batch-high (1000) would preempt 1 pod (default/app-1), so would system-node-critical"
+        "; system-node-critical (2000001000) would preempt 1 pod (default/app-1), so would "
+        "batch-high (1000)"
     )
     # A class that never preempts is no answer; a deleted class is gone from the advice.
     m.apply(ADDED, decode("PriorityClass", priority_class("quiet", 500, "Never")))
     assert "quiet" not in m.cells[("node-a", ds_key(ds))].reason
     m.apply(DELETED, decode("PriorityClass", priority_class("batch-high", 1000)))
     assert m.cells[("node-a", ds_key(ds))].reason.endswith(
-        "system-node-critical (2000001000) would preempt 1 pod (default/app-1)"
+        "system-node-critical (2000001000) would preempt 1 pod (default/app-1), so would "
+        "batch-higher (5000)"
     )
 
 

@@ -18,6 +18,7 @@ from tests.helpers.k8s import (
     daemonset,
     ds_key,
     node,
+    plain_pod,
     to_record,
     ts,
     waiting,
@@ -275,3 +276,44 @@ def test_a_relist_applies_events_after_the_objects_they_describe():
         }
     )
     assert m.cells[("node-b", ds_key(agent))].reason.startswith("FailedCreate")
+
+
+def test_a_relist_of_one_event_stream_keeps_the_others_events():
+    agent, nodes, _ = _cluster()
+    m = build([agent, *nodes])
+    warning = to_record(event(nodes[1], "ContainerGCFailed", "rpc error", component="kubelet"))
+    normal = to_record(
+        event(nodes[1], "NodeNotReady", "Node node-b status is now: NodeNotReady", type_="Normal")
+    )
+    m.apply_many([(ADDED, warning), (ADDED, normal)])
+    assert len(m.events) == 2
+    m.replace("Event:NodeNotReady", [])  # that watch relisted: its event is gone
+    assert [e.reason for e in m.events.by_key.values()] == ["ContainerGCFailed"]
+    m.replace("Event:NodeNotReady", [normal])
+    m.replace("Event", [])  # the Warning watch relisted: the Normal one stays
+    assert [e.reason for e in m.events.by_key.values()] == ["NodeNotReady"]
+
+
+def test_a_victims_preempted_event_goes_to_the_daemon_that_preempted_it():
+    agent, nodes, healthy = _cluster()
+    m = build([agent, *nodes, healthy])
+    victim = plain_pod("hog", "node-a")
+    uid = healthy["metadata"]["uid"]
+    preempted = event(
+        victim, "Preempted", f"Preempted by pod {uid} on node node-a", type_="Normal",
+        component="default-scheduler",
+    )  # fmt: skip
+    m.apply(ADDED, to_record(preempted))
+    cell = m.cells[("node-a", ds_key(agent))]
+    assert cell.state is State.HEALTHY  # it got in; the detail says at whose cost
+    assert [(n.about, n.reason) for n in cell.events] == [
+        ("preempted pod default/hog", "Preempted")
+    ]
+    # Another pod's preemption (a preemptor that is no daemon) is not kept.
+    other = event(
+        victim, "Preempted", "Preempted by pod 1234-5 on node node-a", type_="Normal", name="x"
+    )
+    m.apply(ADDED, to_record(other))
+    assert len(m.events) == 1
+    m.apply(DELETED, to_record(preempted))
+    assert m.cells[("node-a", ds_key(agent))].events == ()
