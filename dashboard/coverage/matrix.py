@@ -717,6 +717,7 @@ class Matrix:
                 self._dirty_cells.update((node, key) for node in self.nodes)
         elif kind == "Node" and name in self.nodes:
             self._dirty_cells.update((name, ds) for ds in self.daemonsets)
+            self._delta.changed_nodes.append(name)  # its row head counts them
 
     def _explain(self, node_name: str, ds: DaemonSet, cell: Cell) -> Cell:
         book = self.events

@@ -16,6 +16,7 @@ from django.conf import settings
 from dashboard.collect.registry import Collector, registry
 from dashboard.coverage.access import daemonset_access
 from dashboard.coverage.eligibility import describe_taint, describe_term, describe_toleration
+from dashboard.coverage.event_records import Note
 from dashboard.coverage.grouping import ZONE_LABEL, natural_key, node_pool, node_role
 from dashboard.coverage.matrix import Matrix
 from dashboard.coverage.quantity import format_milli
@@ -273,6 +274,18 @@ def _share(value: float | None) -> str:
     return f"{value:.1f}%" if value is not None else "–"
 
 
+def node_events(matrix: Matrix, name: str) -> list[dict[str, Any]]:
+    """The node's own events (kubelet, node controller), newest first."""
+    now = utcnow()
+    return [
+        {"note": note, "ago": ago(note.last_seen, now)}
+        for note in (
+            Note("node", e.type, e.reason, e.message, e.count, e.first_seen, e.last_seen, e.source)
+            for e in matrix.events.of(("Node", "", name))
+        )
+    ]
+
+
 def node_detail(matrix: Matrix, name: str, size_text: str = "") -> dict[str, Any] | None:
     if name not in matrix.nodes:
         return None
@@ -288,6 +301,7 @@ def node_detail(matrix: Matrix, name: str, size_text: str = "") -> dict[str, Any
         "counts": node_summary(matrix, name),
         "command": kubectl("describe", "node", name),
         **node_facts(matrix, name),
+        "events": node_events(matrix, name),
         "tax": tax,
         "tax_rows": tax_rows(tax),
         **pool_context(matrix, tax.pool, size_text),

@@ -153,6 +153,8 @@ def row_context(slug: str, row: Row) -> dict[str, Any]:
         "problems": row.problems,
         "tax": row.tax,
         "tax_title": row.tax_title,
+        "node_events": row.node_events,
+        "node_event": row.node_event,
     }
 
 

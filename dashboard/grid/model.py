@@ -236,6 +236,8 @@ class Row:
     static_cells: list[tuple[StaticCol, Cell | None]] = field(default_factory=list)
     tax: str = ""  # the DaemonSet tax in a word ("9%") and in a sentence, for the row head
     tax_title: str = ""
+    node_events: str = ""  # how many of the node's own events are kept, and the newest
+    node_event: str = ""
 
     @property
     def pool(self) -> str:
@@ -408,7 +410,14 @@ def make_row(matrix: Matrix, name: str, columns: list[Column], group: str = "") 
 
 def _tax(matrix: Matrix, name: str) -> dict[str, str]:
     tax = node_tax(matrix, name)
-    return {"tax": compact(tax), "tax_title": tax.summary()}
+    events = matrix.events.of(("Node", "", name))
+    newest = f"{events[0].reason}: {events[0].message}" if events else ""
+    return {
+        "tax": compact(tax),
+        "tax_title": tax.summary(),
+        "node_events": str(len(events)) if events else "",
+        "node_event": newest[:300],
+    }
 
 
 def _row_from_counters(matrix: Matrix, name: str, group: str) -> Row:

@@ -338,6 +338,44 @@ def test_node_page(user_client, cluster):
     assert POOL in html and "kube-system/kube-proxy" in html
 
 
+def test_node_page_and_row_head_show_the_daemonset_tax_and_node_events(user_client, cluster):
+    m = cluster.matrix
+    name = "ip-10-0-1-1.ec2.internal"
+    sized = k8s.node(name, labels={POOL: "general", ZONE: "us-east-1a"})
+    sized["status"]["allocatable"] = {"cpu": "2", "memory": "4Gi", "pods": "110"}
+    proxy = k8s.daemonset("kube-proxy", tolerations=[k8s.toleration()])
+    pod = k8s.daemon_pod(proxy, name)
+    pod["spec"]["containers"][0]["resources"] = {"requests": {"cpu": "100m", "memory": "64Mi"}}
+    event = {
+        "kind": "Event",
+        "metadata": {"name": f"{name}.1", "namespace": "default", "uid": "e1"},
+        "involvedObject": {"kind": "Node", "name": name},
+        "type": "Warning",
+        "reason": "ContainerGCFailed",
+        "message": "rpc error: <b>not html</b>",
+        "lastTimestamp": "2030-01-01T00:00:00Z",
+        "source": {"component": "kubelet"},
+    }
+    m.apply_many([(MODIFIED, k8s.to_record(sized)), (MODIFIED, k8s.to_record(pod))])
+    m.apply(ADDED, k8s.to_record(event))
+    html = user_client.get(f"/clusters/t/nodes/{name}/").content.decode()
+    assert "DaemonSet tax" in html
+    start = html.index("DaemonSet tax")
+    assert "daemons (2 pods) request cpu 100m of 2 (5.0%), memory 64Mi of 4Gi (1.6%)" in html, html[
+        start : start + 600
+    ]
+    assert "ContainerGCFailed" in html and "&lt;b&gt;not html&lt;/b&gt;" in html
+    # One more daemon of 1900m+ has no room there (100m of 2 taken), 100m has.
+    html = user_client.get(f"/clusters/t/nodes/{name}/?size=cpu%3D1950m").content.decode()
+    assert f'1 node: <a href="/clusters/t/nodes/{name}/">{name}</a>' in html
+    html = user_client.get(f"/clusters/t/nodes/{name}/?size=cpu%3Dlots").content.decode()
+    assert "&#x27;lots&#x27; is not a quantity" in html
+    grid = user_client.get("/clusters/t/").content.decode()
+    assert 'title="DaemonSet tax: daemons (2 pods) request cpu 100m of 2 (5.0%)' in grid
+    assert ">5%</span>" in grid
+    assert 'title="node events (1), newest: ContainerGCFailed: rpc error' in grid
+
+
 # --------------------------------------------------------------------------- websocket frames
 
 
