@@ -589,3 +589,12 @@ def test_a_failed_create_event_is_the_missing_cells_reason_in_json_and_table(tmp
     ]
     table, _ = call("--snapshot", str(path))
     assert "exceeded quota: no-pods, requested: pods=1" in table
+
+
+def test_daemon_size_asks_which_pools_have_no_room(snapshot):
+    doc = _json("--snapshot", str(snapshot), "--daemon-size", "cpu=200m,memory=256Mi")
+    assert doc["daemon_size"] == "cpu=200m,memory=256Mi"
+    assert all({"pool", "nodes", "room", "nodes_without_room"} <= set(p) for p in doc["pools"])
+    assert all({"allocatable", "daemon_requests", "daemon_pods"} <= set(n) for n in doc["nodes"])
+    with pytest.raises(CommandError, match="'lots' is not a quantity"):
+        call("--snapshot", str(snapshot), "--daemon-size", "cpu=lots")
