@@ -40,6 +40,9 @@ class MatrixState(msgspec.Struct, array_like=True):
     services: list[Service]
     slices: list[EndpointSlice]
     other_pods: list[Pod]  # mirror pods, and other pods that hold host ports
+    # Per node: (requested, pods, daemons' requested, daemon pods) — the DaemonSet tax and
+    # what is free (only daemon pods travel; the others' sums do). Absent in older ones.
+    node_loads: dict[str, tuple[dict[str, int], int, dict[str, int], int]] = {}
 
 
 _encoder = msgspec.msgpack.Encoder()
@@ -64,6 +67,10 @@ def encode_matrix(matrix: Matrix) -> bytes:
         services=matrix.services(),
         slices=matrix.endpoint_slices(),
         other_pods=matrix.other_pods(),
+        node_loads={
+            name: (dict(load.requested), load.pods, dict(load.daemon_requested), load.daemon_pods)
+            for name, load in matrix.load.by_node.items()
+        },
     )
     return zlib.compress(_encoder.encode(state), 1)
 
@@ -90,4 +97,5 @@ def decode_matrix(data: bytes) -> Matrix:
         slices=state.slices,
         other_pods=state.other_pods,
     )
+    m.load.restore(state.node_loads)
     return m

@@ -105,6 +105,16 @@ class NodeLoad:
         self.by_node: dict[str, Load] = {}
         self._node_of: dict[str, str] = {}  # pod key → the node it is counted on
 
+    def restore(
+        self, sums: Mapping[str, tuple[Mapping[str, int], int, Mapping[str, int], int]]
+    ) -> None:
+        """Take over another matrix's per-node sums (a snapshot's): read-only, no members."""
+        self.by_node, self._node_of = {}, {}
+        for node, (requested, pods, daemon_requested, daemon_pods) in sums.items():
+            load = self.by_node[node] = Load()
+            load.requested, load.pods = dict(requested), pods
+            load.daemon_requested, load.daemon_pods = dict(daemon_requested), daemon_pods
+
     def update(self, key: str, pod: Pod | None) -> str | None:
         """Account for the pod's new state (None: deleted); the node whose load changed."""
         new = (

@@ -91,3 +91,15 @@ def test_coverage_json_carries_the_tax():
 def test_a_bad_size_is_refused_clearly(text, message):
     with pytest.raises(ValueError, match=message):
         parse_size(text)
+
+
+def test_a_snapshot_keeps_the_tax_for_the_web_workers():
+    # Scale-out: web workers render a matrix decoded from the collector's snapshot, which
+    # carries daemon pods only; the per-node sums travel so that the tax and free agree.
+    from dashboard.collect.snapshots import decode_matrix, encode_matrix
+    from dashboard.coverage.report import to_json
+
+    m = build(_world())
+    copy_ = decode_matrix(encode_matrix(m))
+    assert node_tax(copy_, "a-1") == node_tax(m, "a-1")
+    assert to_json(copy_)["pools"] == to_json(m)["pools"]
