@@ -335,6 +335,23 @@ def test_a_daemon_without_priority_class_is_advised_and_preempts_with_node_criti
         assert load is not None and f"{ns}/holder" not in load.members
         pod = next(p for p in dash.matrix.pods_in_cell(*key) if p.bound)
         assert pod.priority == 2000001000 and pod.priority_class == "system-node-critical"
+
+        # The scheduler's Normal "Preempted" event on the victim (its own watch) is kept
+        # under the daemon that preempted it: the healthy cell says whom it evicted.
+        def victim_named() -> bool:
+            dash.tick()
+            cell = dash.matrix.cells.get(key)
+            return cell is not None and any(
+                n.reason == "Preempted" and n.about == f"preempted pod {ns}/holder"
+                for n in cell.events
+            )
+
+        wait_until(
+            "the victim's Preempted event in the daemon's cell",
+            victim_named,
+            60,
+            describe=lambda: f"{describe()}\nkept: {list(dash.matrix.events.by_key.values())}",
+        )
     finally:
         admin.core.delete_namespace(ns)
         admin.core.delete_node("why-5")
