@@ -206,6 +206,7 @@ def test_a_collector_shows_what_it_leaves_out(kubeconfig, client, admin_client, 
             "Service": 0,
             "EndpointSlice": 0,
             "Event": 0,
+            "PriorityClass": 0,
         }
 
         badge = admin_client.get("/admin/dashboard/cluster/").content.decode()
