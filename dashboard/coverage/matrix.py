@@ -685,7 +685,7 @@ class Matrix:
             return None
         who, node = found.groups()
         for ds in self.daemonsets.values():
-            for pod in self._cell_pods.get((ds.uid, node), {}).values():
+            for pod in self._cell_pods.get(ds.uid, node):
                 if who in (pod.uid, pod.key):
                     return _replace(
                         event,

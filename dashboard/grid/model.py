@@ -11,7 +11,7 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypedDict
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -408,7 +408,14 @@ def make_row(matrix: Matrix, name: str, columns: list[Column], group: str = "") 
     )
 
 
-def _tax(matrix: Matrix, name: str) -> dict[str, str]:
+class _RowTax(TypedDict):
+    tax: str
+    tax_title: str
+    node_events: str
+    node_event: str
+
+
+def _tax(matrix: Matrix, name: str) -> _RowTax:
     tax = node_tax(matrix, name)
     events = matrix.events.of(("Node", "", name))
     newest = f"{events[0].reason}: {events[0].message}" if events else ""
