@@ -112,6 +112,7 @@ class ClusterAdmin(admin.ModelAdmin):
                 ]
             },
         ),
+        ("Logs of crash loops (opt-in)", {"fields": ["allow_logs"]}),
     ]
 
     class Media:

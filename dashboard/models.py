@@ -50,6 +50,16 @@ class Cluster(models.Model):
     group_by_label = models.CharField(
         max_length=200, blank=True, help_text="Node label to group rows by (default: pool or zone)"
     )
+    # Reading container logs is off unless an admin switches it on: logs can carry
+    # secrets and personal data, and the RBAC grant (get pods/log) is a separate, optional
+    # rule (deploy/). Read only when a signed-in user opens a crash-looping cell.
+    allow_logs = models.BooleanField(
+        "show crash-loop logs",
+        default=False,
+        help_text="Let signed-in users see the last lines of a crashed container's previous "
+        "log in the cell detail (read when the cell is opened, never by the collector). "
+        "Needs the optional RBAC rule: get pods/log.",
+    )
     enabled = models.BooleanField(default=True)
     display_order = models.IntegerField(default=0)
 

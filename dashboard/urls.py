@@ -30,6 +30,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("clusters/<slug:slug>/status/", views.grid_status, name="grid-status"),
     path("clusters/<slug:slug>/summary/", views.grid_summary, name="grid-summary"),
     path("clusters/<slug:slug>/cell/", views.cell, name="cell"),
+    path("clusters/<slug:slug>/cell/log/", views.cell_log, name="cell-log"),
     path(
         "clusters/<slug:slug>/daemonsets/<str:namespace>/<str:name>/",
         views.daemonset,

@@ -103,6 +103,7 @@ class ClusterAdminForm(forms.ModelForm):
             "namespaces_exclude",
             "daemonset_selector",
             "group_by_label",
+            "allow_logs",
         ]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -39,6 +39,7 @@ from dashboard.coverage.tax import (
 )
 from dashboard.coverage.timefmt import ago, duration, utcnow
 from dashboard.grid.fleet import FleetColumn, fleet_column
+from dashboard.grid.logs import log_request
 from dashboard.kube.connection import ConnectionState
 from dashboard.models import Cluster
 
@@ -88,6 +89,7 @@ def pod_view(
         "termination_ago": ago(t.finished_at, now) if t else "",
         "revision": revision,
         "commands": pod_commands(pod, context),
+        "log": log_request(pod),
     }
 
 

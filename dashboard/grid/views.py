@@ -22,7 +22,7 @@ from django_htmx.middleware import HtmxDetails
 from dashboard.collect.registry import Collector, registry
 from dashboard.coverage.states import State
 from dashboard.coverage.summary import view_summary
-from dashboard.grid import details, fleet, fragments
+from dashboard.grid import details, fleet, fragments, logs
 from dashboard.grid import export as view_export
 from dashboard.grid.model import (
     NO_GROUP,
@@ -212,6 +212,36 @@ def cell(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     ctx["cluster"] = cluster
     template = "dashboard/_cell_detail.html" if request.htmx else "dashboard/cell.html"
     return render(request, template, ctx)
+
+
+@login_required
+def cell_log(request: HttpRequest, slug: str) -> HttpResponse:
+    """The crash-loop log panel of one daemon pod of a cell (grid/logs.py). Read now, for
+    this signed-in user; only when an admin allowed logs for the cluster, and only for a
+    pod the cell shows whose container terminated."""
+    cluster = _cluster(slug)
+    if not cluster.allow_logs:
+        return HttpResponse(
+            "Logs are off for this cluster: an admin can switch them on.", status=403
+        )
+    collector = _running(slug)
+    node, ds_key, name = (request.GET.get(k, "") for k in ("node", "ds", "pod"))
+    with collector.lock:
+        pods = collector.matrix.pods_in_cell(node, ds_key)
+    pod = next((p for p in pods if p.name == name), None)
+    want = logs.log_request(pod) if pod is not None else None
+    if want is None:
+        raise Http404("no crashed daemon pod of this cell by that name")
+    ctx = {
+        "want": want,
+        "panel": logs.read_panel(cluster, want),
+        "tail_lines": logs.DEFAULT_TAIL_LINES,
+        "limit_kb": logs.DEFAULT_LIMIT_BYTES // 1024,
+        "timeout": f"{logs.DEFAULT_TIMEOUT:g}",
+    }
+    response = render(request, "dashboard/_cell_log.html", ctx)
+    response["Cache-Control"] = "no-store"  # a log may hold what should not sit in caches
+    return response
 
 
 @login_required

@@ -176,6 +176,11 @@ def _from_api_exception(exc: ApiException, context: RequestContext) -> Connectio
     return _from_code(code, str(exc.reason or ""), context, retry_after)
 
 
+def status_body(body: Any) -> dict[str, Any] | None:
+    """The Status object of an error body, or None."""
+    return _status_body(body)
+
+
 def _status_body(body: Any) -> dict[str, Any] | None:
     if not body:
         return None

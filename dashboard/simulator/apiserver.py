@@ -360,7 +360,8 @@ class Faults:
         self.latency = max(0.0, seconds)
 
     def forbid(self, verb: str, resource: str) -> None:
-        if resource not in RESOURCES:
+        """Refuse `verb` on `resource` (a plural, or "pods/log") with RBAC's 403."""
+        if resource not in RESOURCES and resource != "pods/log":
             raise ValueError(f"unknown resource {resource!r}")
         with self._lock:
             self._forbidden.add((verb, resource))
@@ -470,6 +471,7 @@ class Route:
     namespace: str | None = None
     name: str = ""
     text: bytes | None = None
+    subresource: str = ""  # "log": a pod's container log
 
 
 def _resource_in(group_version: str, plural: str) -> Resource:
@@ -533,6 +535,13 @@ def route(path: str, server_address: str) -> Route:
         if not doc["resources"]:
             raise ApiError(404, "the server could not find the requested resource")
         return Route(doc=doc)
+    # namespaces/{ns}/pods/{name}/log: a container's log (the only subresource served).
+    if group_version == "v1" and len(rest) == 5 and rest[0] == "namespaces":
+        if rest[2] == "pods" and rest[4] == "log":
+            return Route(
+                resource=RESOURCES["pods"], namespace=rest[1], name=rest[3], subresource="log"
+            )
+        raise ApiError(404, "the server could not find the requested resource")
     # namespaces/{ns}/{plural}[/{name}] addresses namespaced resources inside a namespace.
     if rest[0] == "namespaces" and len(rest) in (3, 4):
         r = _resource_in(group_version, rest[2])
@@ -704,6 +713,8 @@ class _Handler(BaseHTTPRequestHandler):
         if rt.doc is not None:
             return self._send(200, dump(rt.doc))
         assert rt.resource is not None
+        if rt.subresource == "log":
+            return owner._serve_log(self, rt, query)
         verb = "get" if rt.name else "watch" if watch else "list"
         if owner.faults.is_forbidden(verb, rt.resource.plural):
             raise forbidden(owner.user, verb, rt.resource, rt.namespace, rt.name)
@@ -806,6 +817,10 @@ class FakeApiServer:
         self.faults = Faults(self)
         self.requests: list[tuple[str, str]] = []
         self.non_get_requests: list[tuple[str, str]] = []
+        # Container logs: (namespace, pod, container, previous) -> text (set_log).
+        self.logs: dict[tuple[str, str, str, bool], str] = {}
+        # Seconds between the lines of a log body: a server that trickles (deadline tests).
+        self.log_trickle = 0.0
         self._port = port
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -893,6 +908,79 @@ class FakeApiServer:
         path.write_text(json.dumps(config, indent=2) + "\n")  # JSON is valid YAML
         path.chmod(0o600)
         return path
+
+    # ------------------------------------------------------------------ logs
+
+    def set_log(
+        self, namespace: str, pod: str, container: str, text: str, previous: bool = True
+    ) -> None:
+        """What GET .../pods/POD/log?container=C[&previous=true] answers."""
+        self.logs[(namespace, pod, container, previous)] = text
+
+    def _serve_log(self, h: _Handler, rt: Route, query: dict[str, str]) -> None:
+        """The kubelet's answer, as the API server relays it: plain text, `tailLines` then
+        `limitBytes` applied (the last N lines, then at most that many bytes of them), 400
+        for a missing or ambiguous container and for a previous instance that never was."""
+        ns, name = rt.namespace or "", rt.name
+        if self.faults.is_forbidden("get", "pods/log"):
+            message = (
+                f'pods "{name}" is forbidden: User "{self.user}" cannot get resource '
+                f'"pods/log" in API group "" in the namespace "{ns}"'
+            )
+            raise ApiError(403, message, details={"name": name, "kind": "pods"})
+        pod = self.store.get("pods", ns, name)
+        if pod is None:
+            raise not_found(RESOURCES["pods"], name)
+        spec, status = pod.get("spec") or {}, pod.get("status") or {}
+        names = [c.get("name", "") for c in spec.get("containers") or []]
+        container = query.get("container", "")
+        if not container:
+            if len(names) != 1:
+                choices = " ".join(names)
+                raise ApiError(
+                    400,
+                    f"a container name must be specified for pod {name}, choose one of: [{choices}]",
+                )
+            container = names[0]
+        inits = [c.get("name", "") for c in spec.get("initContainers") or []]
+        if container not in names + inits:
+            raise ApiError(400, f"container {container} is not valid for pod {name}")
+        previous = query.get("previous", "").lower() in ("1", "true")
+        text = self.logs.get((ns, name, container, previous))
+        if text is None and previous:
+            statuses = (status.get("containerStatuses") or []) + (
+                status.get("initContainerStatuses") or []
+            )
+            crashed = any(
+                (s.get("lastState") or {}).get("terminated")
+                for s in statuses
+                if s.get("name") == container
+            )
+            if not crashed:
+                raise ApiError(
+                    400, f'previous terminated container "{container}" in pod "{name}" not found'
+                )
+        body = (text or "").encode()
+        if "tailLines" in query:
+            tail = _int(query["tailLines"], "tailLines")
+            lines = body.splitlines(keepends=True)
+            body = b"".join(lines[-tail:]) if tail > 0 else b""
+        if "limitBytes" in query:
+            limit = _int(query["limitBytes"], "limitBytes")
+            if limit <= 0:
+                raise ApiError(400, "limitBytes: Invalid value: must be greater than 0")
+            body = body[:limit]
+        if not self.log_trickle:
+            return h._send(200, body, "text/plain")
+        h.send_response(200)
+        h.send_header("Content-Type", "text/plain")
+        h.send_header("Transfer-Encoding", "chunked")
+        h.end_headers()
+        for line in body.splitlines(keepends=True):
+            h.write_chunk(line)
+            h.wfile.flush()
+            time.sleep(self.log_trickle)
+        h.end_chunked()
 
     # ------------------------------------------------------------------ list
 
