@@ -34,6 +34,8 @@ NAMESPACE_DOC = f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {NAMESPACE
 # deploy/ file -> the chart templates it holds, in order.
 RENDERED = {
     "rbac.yaml": ("templates/serviceaccount.yaml", "templates/rbac.yaml"),
+    # Optional, not in kustomization.yaml: `kubectl apply -f deploy/rbac-logs.yaml`.
+    "rbac-logs.yaml": ("templates/rbac-logs.yaml",),
     "k8s/config.yaml": ("templates/configmap.yaml",),
     "k8s/web.yaml": ("templates/web.yaml",),
     "k8s/collector.yaml": ("templates/collector.yaml",),
@@ -56,8 +58,13 @@ def default_helm() -> str:
     return shutil.which("helm") or "helm"
 
 
-def _template(helm: str, show_only: tuple[str, ...]) -> str:
+# Values set for one file on top of kustomize-values.yaml: the logs role is rendered on.
+EXTRA = {"rbac-logs.yaml": ("--set", "logs.enabled=true")}
+
+
+def _template(helm: str, show_only: tuple[str, ...], extra: tuple[str, ...] = ()) -> str:
     argv = [helm, "template", "daemonviz", str(CHART), "--namespace", NAMESPACE, "-f", str(VALUES)]
+    argv += extra
     for name in show_only:
         argv += ["--show-only", name]
     proc = subprocess.run(argv, capture_output=True, text=True)
@@ -70,7 +77,7 @@ def render(helm: str) -> dict[str, str]:
     """Every generated file of deploy/, by path relative to deploy/."""
     out = {}
     for rel, templates in RENDERED.items():
-        body = _template(helm, templates)
+        body = _template(helm, templates, EXTRA.get(rel, ()))
         if rel == "rbac.yaml":
             body = "---\n" + NAMESPACE_DOC + body
         out[rel] = HEADER + body

@@ -47,7 +47,7 @@ EVERYTHING = {
     "postgresql": {"enabled": True, "auth": {"password": MARK_DB_PW}},
     "redis": {"enabled": True},
     "secret": {"secretKey": MARK_KEY, "encryptionKey": MARK_FERNET, "metricsToken": MARK_TOKEN},
-    "rbac": {"podLogs": True},
+    "logs": {"enabled": True},
     "ingress": {
         "enabled": True,
         "className": "nginx",
@@ -61,8 +61,13 @@ EVERYTHING = {
     "config": {"extraEnv": {"DAEMONVIZ_COALESCE_SECONDS": "0.5", "DAEMONVIZ_HISTORY": False}},
 }
 EXISTING = {"existingSecret": "my-daemonviz"}
+LOGS_IN_NAMESPACES = {
+    **EXISTING,
+    "logs": {"enabled": True, "namespaces": ["kube-system", "monitoring"]},
+}
 VALUE_SETS = {
     "external": EXTERNAL,
+    "logs-in-namespaces": LOGS_IN_NAMESPACES,
     "everything": EVERYTHING,
     "existing-secret": EXISTING,
     "kustomize": yaml.safe_load((DEPLOY / "helm" / "kustomize-values.yaml").read_text()),
@@ -129,27 +134,72 @@ def test_lint_is_clean(tmp_path, name):
 def test_rbac_is_read_only(tmp_path, name):
     values = VALUE_SETS[name]
     docs = template(tmp_path, values)
-    roles = _by_kind(docs, "ClusterRole") + _by_kind(docs, "Role")
+    roles = [r for r in _by_kind(docs, "ClusterRole") if r["metadata"]["name"].endswith("-read")]
     assert len(roles) == 1
     granted: dict[str, set[str]] = {}
     for rule in roles[0]["rules"]:
         for group in rule["apiGroups"]:
             for resource in rule["resources"]:
-                if resource == "pods/log":
-                    assert rule["verbs"] == ["get"], rule
-                else:
-                    assert set(rule["verbs"]) == READ_VERBS, rule
+                assert set(rule["verbs"]) == READ_VERBS, rule
                 granted.setdefault(group, set()).add(resource)
-    expected = {g: set(r) for g, r in READ_RESOURCES.items()}
-    if values.get("rbac", {}).get("podLogs"):
-        expected[""].add("pods/log")
-    assert granted == expected
-    binding = _by_kind(docs, "ClusterRoleBinding")[0]
+    # The read-only role never grants logs: that is the separate, optional one below.
+    assert granted == {g: set(r) for g, r in READ_RESOURCES.items()}
+    binding = next(
+        b for b in _by_kind(docs, "ClusterRoleBinding") if b["metadata"]["name"].endswith("-read")
+    )
     assert binding["roleRef"]["name"] == roles[0]["metadata"]["name"]
     sa = _by_kind(docs, "ServiceAccount")[0]["metadata"]
     assert binding["subjects"] == [
         {"kind": "ServiceAccount", "name": sa["name"], "namespace": sa["namespace"]}
     ]
+
+
+@pytest.mark.parametrize("name", sorted(VALUE_SETS))
+def test_the_logs_role_is_optional_separate_and_grants_get_pods_log_only(tmp_path, name):
+    values = VALUE_SETS[name]
+    docs = template(tmp_path, values)
+    logs = values.get("logs", {})
+    roles = [
+        r
+        for r in _by_kind(docs, "ClusterRole") + _by_kind(docs, "Role")
+        if r["metadata"]["name"].endswith("-logs")
+    ]
+    bindings = [
+        b
+        for b in _by_kind(docs, "ClusterRoleBinding") + _by_kind(docs, "RoleBinding")
+        if b["metadata"]["name"].endswith("-logs")
+    ]
+    if not logs.get("enabled"):
+        assert roles == [] and bindings == []
+        return
+    for role in roles:
+        assert role["rules"] == [{"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]}]
+    sa = _by_kind(docs, "ServiceAccount")[0]["metadata"]
+    subject = [{"kind": "ServiceAccount", "name": sa["name"], "namespace": sa["namespace"]}]
+    for b in bindings:
+        assert b["subjects"] == subject
+        assert b["roleRef"]["kind"] in ("Role", "ClusterRole")
+    if namespaces := logs.get("namespaces"):
+        assert {r["kind"] for r in roles} == {"Role"} and {b["kind"] for b in bindings} == {
+            "RoleBinding"
+        }
+        assert sorted(r["metadata"]["namespace"] for r in roles) == sorted(namespaces)
+        assert sorted(b["metadata"]["namespace"] for b in bindings) == sorted(namespaces)
+    else:
+        assert [r["kind"] for r in roles] == ["ClusterRole"]
+        assert [b["kind"] for b in bindings] == ["ClusterRoleBinding"]
+
+
+def test_deploy_ships_the_logs_role_apart_from_kustomization():
+    """deploy/rbac-logs.yaml is rendered on (logs.enabled=true) and left out of what
+    `kubectl apply -k deploy/` applies: reading logs is a choice."""
+    docs = [d for d in yaml.safe_load_all((DEPLOY / "rbac-logs.yaml").read_text()) if d]
+    assert [d["kind"] for d in docs] == ["ClusterRole", "ClusterRoleBinding"]
+    assert docs[0]["rules"] == [{"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]}]
+    kustomization = yaml.safe_load((DEPLOY / "kustomization.yaml").read_text())
+    assert "rbac-logs.yaml" not in kustomization["resources"]
+    read = [d for d in yaml.safe_load_all((DEPLOY / "rbac.yaml").read_text()) if d]
+    assert "pods/log" not in json.dumps(read)
 
 
 @pytest.mark.parametrize("name", sorted(VALUE_SETS))
@@ -323,4 +373,5 @@ def test_plain_manifests_are_rendered_from_the_chart():
     generated = {
         rel for rel in rendered if rel.endswith(".yaml") and rel.startswith(("k8s/", "rbac"))
     }
-    assert generated <= set(kust["resources"])
+    # Everything but the optional logs role, which is applied by choice.
+    assert generated - {"rbac-logs.yaml"} <= set(kust["resources"])

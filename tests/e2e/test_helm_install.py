@@ -297,7 +297,7 @@ def test_service_account_reads_and_never_writes(control_plane, release):
     for group, resource in (("", "configmaps"), ("", "secrets"), ("coordination.k8s.io", "leases")):
         for verb in ("get", "create"):
             assert not _review(control_plane, group, resource, verb), (resource, verb)
-    # pods/log is opt-in (rbac.podLogs) and off here; pods/exec never.
+    # pods/log is opt-in (logs.enabled, a separate role) and off here; pods/exec never.
     assert not _review(control_plane, "", "pods", "get", "log")
     assert not _review(control_plane, "", "pods", "create", "exec")
 
