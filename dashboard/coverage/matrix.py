@@ -28,6 +28,7 @@ from .eligibility import Eligibility, evaluate
 from .event_records import EventRecord
 from .preemption import advice
 from .priority import PriorityClass
+from .exits import ExitGroup, ExitKey, exit_groups, exit_key
 from .records import DaemonSet, EndpointSlice, Node, Pod, Record, Revision, Service, Skipped, decode
 from .states import State
 from .timefmt import utcnow
@@ -62,6 +63,10 @@ _PROBE_POD = decode(
     },
 )
 _KIND_OF = {Node: "Node", DaemonSet: "DaemonSet", Pod: "Pod", Revision: "ControllerRevision"}
+
+
+# Cells that never carry events (why.explain returns them unchanged).
+_EVENTLESS = frozenset({State.HEALTHY, State.NOT_TARGETED})
 
 
 def record_key(record: Record) -> str:
@@ -286,6 +291,9 @@ class Matrix:
         self._current_hash: dict[str, str] = {}
         self._eligibility: dict[CellKey, Eligibility] = {}
         self.ds_counts: dict[str, Counter[str]] = {}
+        # Per DaemonSet, how many failing cells end with each exit (exits.py), kept as
+        # cells change: a column head names its commonest exit without a scan.
+        self.ds_exits: dict[str, Counter[ExitKey]] = {}
         self.node_counts: dict[str, Counter[str]] = {}
         # Objects the engine could not classify (an exception while computing one of their
         # cells), left out as if deleted until a new version of them arrives: by
@@ -451,6 +459,10 @@ class Matrix:
         self._eligibility, self._current_hash = dict(eligibility), dict(current_hash)
         self.ds_counts = {k: Counter(v) for k, v in ds_counts.items()}
         self.node_counts = {k: Counter(v) for k, v in node_counts.items()}
+        self.ds_exits = {}
+        for (_, ds_key), cell in self.cells.items():
+            if (ek := exit_key(cell)) is not None:
+                self.ds_exits.setdefault(ds_key, Counter())[ek] += 1
         self._ds_by_uid = {ds.uid: key for key, ds in self.daemonsets.items()}
         self._cell_pods = CellPods()
         for pod in self.pods.values():
@@ -472,6 +484,15 @@ class Matrix:
             self.access.apply_pod_ports(None, pod, self._holder(pod))
         for pod in other_pods:
             self._keep_other_pod(pod)
+
+    def exit_groups(self, ds_key: str) -> list[ExitGroup]:
+        """The failing cells of a DaemonSet grouped by identical exit, commonest first."""
+        if not self.ds_exits.get(ds_key):
+            return []
+        cells = self.cells
+        return exit_groups(
+            (node, cell) for node in self.nodes if (cell := cells.get((node, ds_key))) is not None
+        )
 
     def other_pods(self) -> list[Pod]:
         """The pods kept outside the cells: mirror pods, and other pods with host ports."""
@@ -714,10 +735,21 @@ class Matrix:
         elif kind == "DaemonSet":
             key = f"{namespace}/{name}"
             if key in self.daemonsets:
-                self._dirty_cells.update((node, key) for node in self.nodes)
+                self._mark_explainable((node, key) for node in self.nodes)
         elif kind == "Node" and name in self.nodes:
-            self._dirty_cells.update((name, ds) for ds in self.daemonsets)
+            self._mark_explainable((name, ds) for ds in self.daemonsets)
             self._delta.changed_nodes.append(name)  # its row head counts them
+
+    def _mark_explainable(self, keys: Iterable[CellKey]) -> None:
+        """Mark the cells among `keys` that events can change. A healthy or untargeted
+        cell carries no events (why.explain leaves it as it is) and is re-classified, with
+        its events, when it changes itself: a DaemonSet's event costs its red cells, not a
+        re-classification of its whole column (5,000 cells on a large cluster, for every
+        FailedCreate; bench/RESULTS.md, the events bench)."""
+        cells = self.cells
+        self._dirty_cells.update(
+            key for key in keys if (cell := cells.get(key)) is None or cell.state not in _EVENTLESS
+        )
 
     def _explain(self, node_name: str, ds: DaemonSet, cell: Cell) -> Cell:
         book = self.events
@@ -790,6 +822,7 @@ class Matrix:
         for node in self.nodes:
             self._drop_cell((node, ds_key))
         self.ds_counts.pop(ds_key, None)
+        self.ds_exits.pop(ds_key, None)
 
     def _drop_cell(self, key: CellKey) -> None:
         self._eligibility.pop(key, None)
@@ -810,6 +843,11 @@ class Matrix:
                 ds_counts[tag] += sign
             if node_counts is not None:
                 node_counts[tag] += sign
+        if cell.last_termination is not None and (ek := exit_key(cell)) is not None:
+            exits = self.ds_exits.setdefault(ds_key, Counter())
+            exits[ek] += sign
+            if exits[ek] <= 0:
+                del exits[ek]
 
     # ------------------------------------------------------------------ recompute
 

@@ -317,3 +317,36 @@ def test_a_victims_preempted_event_goes_to_the_daemon_that_preempted_it():
     assert len(m.events) == 1
     m.apply(DELETED, to_record(preempted))
     assert m.cells[("node-a", ds_key(agent))].events == ()
+# --------------------------------------------------------------------------- cost
+
+
+def test_a_daemonset_event_reclassifies_only_its_red_cells(monkeypatch):
+    """A FailedCreate on a large cluster must not re-classify the whole column: healthy
+    cells carry no events. (The events bench found 5,000 cells re-classified per
+    DaemonSet event; bench/RESULTS.md.)"""
+    import dashboard.coverage.matrix as matrix_module
+
+    agent = daemonset("agent")
+    nodes = [node(f"node-{i}") for i in range(40)]
+    pods = [daemon_pod(agent, n["metadata"]["name"]) for n in nodes[:38]]  # 2 missing
+    m = build([agent, *nodes, *pods])
+    classified: list[tuple[str, str]] = []
+    original = matrix_module.classify
+
+    def counting(elig, pods, ds, row, *rest):
+        classified.append((row.name, ds.name))
+        return original(elig, pods, ds, row, *rest)
+
+    monkeypatch.setattr(matrix_module, "classify", counting)
+    m.apply(ADDED, to_record(event(agent, "FailedCreate", QUOTA)))
+    assert sorted(classified) == [("node-38", "agent"), ("node-39", "agent")]
+    assert m.cells[("node-39", ds_key(agent))].reason.startswith("FailedCreate: ")
+    classified.clear()
+    m.apply(ADDED, to_record(event(nodes[0], "ContainerGCFailed", "rpc", component="kubelet")))
+    assert classified == []  # node-0's only cell is healthy: nothing to explain
+    # A healthy cell that turns red later picks the events up when it is classified.
+    broken = daemon_pod(agent, "node-0", ready=False, container_ready=False)
+    broken["metadata"]["name"] = pods[0]["metadata"]["name"]
+    broken["metadata"]["uid"] = pods[0]["metadata"]["uid"]
+    m.apply(MODIFIED, to_record(broken))
+    assert [n.about for n in m.cells[("node-0", ds_key(agent))].events] == ["node"]
