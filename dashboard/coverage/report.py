@@ -14,6 +14,7 @@ from typing import Any
 
 from .access import DEFAULT_CLUSTER_DOMAIN, DaemonSetAccess, daemonset_access
 from .cells import Cell
+from .exits import exits_json
 from .grouping import natural_key
 from .matrix import Matrix
 from .records import Termination
@@ -190,6 +191,8 @@ def to_json(
                 "host_port_conflicts": counts.get("host-port-conflict", 0),
                 "rollout": r.as_json() if (r := rollout_of(matrix, key)) is not None else None,
                 "revisions": revisions_json(*ds_revisions(matrix, key)),
+                # Failing cells grouped by identical exit, commonest first (exits.py).
+                "exits": exits_json(matrix.exit_groups(key)),
             }
         )
     for col in statics:

@@ -17,6 +17,7 @@ from dashboard.collect.registry import Collector, registry
 from dashboard.coverage.access import daemonset_access
 from dashboard.coverage.eligibility import describe_taint, describe_term, describe_toleration
 from dashboard.coverage.event_records import Note
+from dashboard.coverage.exits import exit_key
 from dashboard.coverage.grouping import ZONE_LABEL, natural_key, node_pool, node_role
 from dashboard.coverage.matrix import Matrix
 from dashboard.coverage.quantity import format_milli
@@ -143,7 +144,27 @@ def cell_detail(matrix: Matrix, node: str, ds_key: str, context: str = "") -> di
         "ds_commands": commands,
         "reach": matrix.access_of(node, ds_key, settings.DAEMONVIZ_CLUSTER_DOMAIN),
         "events": [{"note": n, "ago": ago(n.last_seen, now)} for n in cell.events],
+        "same_exit": same_exit(matrix, node, ds_key),
         **node_facts(matrix, node),
+    }
+
+
+SAME_EXIT_NAMED = 12  # nodes named in the cell detail; the DaemonSet page lists them all
+
+
+def same_exit(matrix: Matrix, node: str, ds_key: str) -> dict[str, Any] | None:
+    """The other nodes whose cell of this DaemonSet ended with the very same exit: one
+    problem on many nodes (a memory limit, a bad flag), not many problems."""
+    key = exit_key(matrix.cells[(node, ds_key)])
+    if key is None or matrix.ds_exits.get(ds_key, {}).get(key, 0) < 2:
+        return None
+    group = next(g for g in matrix.exit_groups(ds_key) if g.key == key)
+    others = [n for n in sorted(group.nodes, key=natural_key) if n != node]
+    return {
+        "words": group.words,
+        "container": key.container,
+        "others": others[:SAME_EXIT_NAMED],
+        "more": max(0, len(others) - SAME_EXIT_NAMED),
     }
 
 
@@ -159,10 +180,14 @@ def daemonset_detail(matrix: Matrix, ds_key: str) -> dict[str, Any] | None:
             rows.append((name, cell, matrix.health[name], reach.addresses if reach else ()))
     rows.sort(key=lambda r: (-r[1].state.severity, r[0]))
     # Identical cells (same state and reason) are one line with their nodes: 34 nodes that
-    # cannot pull the same image are one problem, not 34.
+    # cannot pull the same image are one problem, not 34. A crash's reason carries its age
+    # and restart count, which differ from node to node: those are grouped by the exit
+    # itself ("same exit (137, OOMKilled) on 12 nodes").
     grouped: dict[tuple[State, str], list[str]] = {}
     for name, cell, *_ in rows:
-        grouped.setdefault((cell.state, cell.reason), []).append(name)
+        ek = exit_key(cell)
+        reason = f"same {ek.words} of container {ek.container}" if ek else cell.reason
+        grouped.setdefault((cell.state, reason), []).append(name)
     groups = [
         {"state": st, "reason": reason, "nodes": sorted(names, key=natural_key)}
         for (st, reason), names in grouped.items()
@@ -184,6 +209,7 @@ def daemonset_detail(matrix: Matrix, ds_key: str) -> dict[str, Any] | None:
     }
     return {
         "groups": groups,
+        "exits": [g for g in matrix.exit_groups(ds_key) if len(g.nodes) > 1],
         "spec": spec,
         "ds": ds,
         "ds_key": ds_key,

@@ -38,6 +38,7 @@ from dashboard.grid.model import (
     StaticCol,
     access_title,
     dom_id,
+    exit_title,
     make_row,
     static_cell_key,
     visible_static_columns,
@@ -298,6 +299,7 @@ def delta_payload(
             dom_id(k),
             daemonset_summary(matrix, k),
             access_title(matrix, ds),
+            exit_title(matrix, k),
             rollout=column_rollout(matrix, k),
         )
         for k, ds in sorted(matrix.daemonsets.items())

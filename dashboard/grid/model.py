@@ -158,6 +158,7 @@ class Column:
     id: str
     summary: DaemonSetSummary
     access: str = ""  # how clients reach it, one line for the header's tooltip
+    exits: str = ""  # its commonest identical exit, for the tooltip ("same exit (137, …")
     html: str = ""  # filled by the view (fragments.render_colhead)
     # The revision map in one line and, during a rollout, what holds it (coverage/rollout.py)
     rollout: ColumnRollout | None = None
@@ -363,6 +364,16 @@ def access_title(matrix: Matrix, ds: DaemonSet) -> str:
     return "; ".join(parts)
 
 
+def exit_title(matrix: Matrix, ds_key: str) -> str:
+    """The column's commonest identical exit, when more than one node shares it:
+    `same exit (137, OOMKilled) of agent on 12 nodes`. From the matrix's running counts."""
+    exits = matrix.ds_exits.get(ds_key)
+    if not exits:
+        return ""
+    key, n = max(exits.items(), key=lambda item: (item[1], item[0]))
+    return f"same {key.words} of {key.container} on {n} nodes" if n > 1 else ""
+
+
 def visible_columns(matrix: Matrix, filters: GridFilters) -> list[Column]:
     return [
         Column(
@@ -372,6 +383,7 @@ def visible_columns(matrix: Matrix, filters: GridFilters) -> list[Column]:
             dom_id(key),
             daemonset_summary(matrix, key),
             access_title(matrix, ds),
+            exit_title(matrix, key),
             rollout=column_rollout(matrix, key),
         )
         for key, ds in sorted(matrix.daemonsets.items())

@@ -4,6 +4,8 @@ of the cluster's credentials, refused by RBAC in words, and never read by the co
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -173,3 +175,52 @@ def test_the_collector_never_reads_logs(server, tmp_path):
     finally:
         collector.stop_source()
     assert _log_requests(server) == []
+
+
+# --------------------------------------------------------------------------- same exit
+
+
+@pytest.fixture
+def oom_cluster(db):
+    """A DaemonSet OOMKilled on three of four nodes, each crash at its own time."""
+    ds = k8s.daemonset("agent", "ops")
+    nodes = [k8s.node(f"n{i}") for i in range(1, 5)]
+    objs = [ds, *nodes, k8s.controller_revision(ds, 1, "rev1hash")]
+    for i, n in enumerate(nodes[:3]):
+        objs.append(
+            k8s.daemon_pod(
+                ds,
+                n["metadata"]["name"],
+                container_state=k8s.waiting("CrashLoopBackOff", "back-off"),
+                restarts=i + 2,
+                last_state=k8s.terminated("OOMKilled", 137, finished=k8s.ts(-100 * (i + 1))),
+            )
+        )
+    objs.append(k8s.daemon_pod(ds, "n4"))
+    row = Cluster.objects.create(name="OOM", slug="oom", source="simulated")
+    collector = collectors.make(ClusterConfig(slug="oom", name="OOM"))
+    collector.matrix = k8s.build(objs)
+    registry.register(collector)
+    yield row
+    registry.unregister("oom")
+
+
+def test_identical_exits_are_one_line_in_the_cell_the_daemonset_page_and_the_column(
+    oom_cluster, viewer
+):
+    url = reverse("cell", args=["oom"]) + "?node=n2&ds=ops/agent"
+    html = viewer.get(url, HTTP_HX_REQUEST="true").content.decode()
+    assert "Same exit (137, OOMKilled) on 3 nodes" in html
+    assert "?node=n1&amp;ds=ops/agent" in html and "?node=n3&amp;ds=ops/agent" in html
+    page = viewer.get(reverse("daemonset", args=["oom", "ops", "agent"])).content.decode()
+    assert page.count("Same exit (137, OOMKilled) on 3 nodes") == 1  # the banner
+    groups = re.search(r'<table class="list" id="cellgroups">.*?</table>', page, re.S).group(0)
+    # The three crash loops differ in age and restarts, yet are one group of three nodes.
+    assert groups.count("crash-looping</td>") == 1 and "<b>3 nodes</b>" in groups
+    assert "same exit (137, OOMKilled) of container" in groups
+    grid = viewer.get(reverse("grid", args=["oom"])).content.decode()
+    head = re.search(r'<div id="h-[^"]+" class="ch"[^>]*title="([^"]*)"', grid).group(1)
+    assert "same exit (137, OOMKilled) of agent on 3 nodes" in head
+    doc = viewer.get(reverse("export", args=["oom", "json"])).json()
+    (exits,) = doc["daemonsets"][0]["exits"]
+    assert exits["count"] == 3 and exits["nodes"] == ["n1", "n2", "n3"]
