@@ -2,11 +2,19 @@
 and peers (the official client's typed models, orjson into dicts) on the same bytes.
 
 Usage: python bench/engine_bench.py [--nodes 5000] [--daemonsets 30] [--sample 10000]
+                                    [--warning-events 20000] [--no-requests]
 
 Objects are generated from the real captured fixtures (tests/fixtures/), so every pod
 is a full ~6 KB daemon pod as the API serves it. The lists are written as 500-item pages
 (what a paginated LIST returns) to a scratch directory, then each measurement runs in a
 fresh subprocess so its peak RSS is its own.
+
+Since issue 14 the build includes what the "why" needs: every daemon container requests
+cpu and memory (the matrix keeps each node's requested sum, capacity.py), and the list
+holds `--warning-events` core/v1 Warning events (BackOff of crash-looping daemon pods,
+node and DaemonSet events, and a quarter about pods the dashboard does not show), decoded
+from their own pages and applied last, as `replace_all` does. `--warning-events 0
+--no-requests` measures the build as it was before.
 """
 
 from __future__ import annotations
@@ -34,8 +42,36 @@ def _load(name: str) -> dict:
     return json.loads((FIXTURES / name).read_text())
 
 
-def generate(out: Path, nodes: int, daemonsets: int) -> dict:
-    """Write nodes/daemonsets/pods pages as JSON lists; return sizes."""
+def _event(serial: int, kind: str, namespace: str, name: str, reason: str, message: str) -> dict:
+    stamp = "2026-12-01T10:00:00Z"
+    return {
+        "kind": "Event",
+        "apiVersion": "v1",
+        "metadata": {
+            "name": f"{name}.{serial:016x}",
+            "namespace": "default" if kind == "Node" else namespace,
+            "uid": f"ev-{serial}",
+            "resourceVersion": str(10_000 + serial),
+            "creationTimestamp": stamp,
+        },
+        "involvedObject": {"kind": kind, "namespace": namespace, "name": name, "apiVersion": "v1"},
+        "reason": reason,
+        "message": message,
+        "source": {"component": "kubelet", "host": "ip-10-0-0-1.ec2.internal"},
+        "firstTimestamp": stamp,
+        "lastTimestamp": stamp,
+        "count": 3,
+        "type": "Warning",
+        "eventTime": None,
+        "reportingComponent": "",
+        "reportingInstance": "",
+    }
+
+
+def generate(
+    out: Path, nodes: int, daemonsets: int, warning_events: int = 0, requests: bool = False
+) -> dict:
+    """Write nodes/daemonsets/pods (and events) pages as JSON lists; return sizes."""
     node_t = _load("node-eks-ready-worker.json")
     ds_t = _load("daemonset-efa-device-plugin-eks.json")
     pod_ok = _load("pod-daemonset-owned-running-eks.json")
@@ -156,10 +192,17 @@ def generate(out: Path, nodes: int, daemonsets: int) -> dict:
     ]
     for pod in (pod_ok, pod_crash):
         pod["metadata"]["managedFields"] = managed
+        if requests:  # what a daemon typically asks for: the node's requested sum is kept
+            for c in pod["spec"]["containers"]:
+                c["resources"] = {
+                    "requests": {"cpu": "50m", "memory": "64Mi"},
+                    "limits": {"memory": "128Mi"},
+                }
     # Drop the instance-type affinity so every synthetic DaemonSet targets every node.
     ds_t["spec"]["template"]["spec"].pop("affinity", None)
     enc = msgspec.json.Encoder()
-    sizes = {"pods_bytes": 0, "pods": 0}
+    sizes = {"pods_bytes": 0, "pods": 0, "events": 0, "events_bytes": 0}
+    crashing: list[str] = []
 
     def write(kind: str, items: list[dict], page_no: int) -> int:
         body = {"kind": f"{kind}List", "apiVersion": "v1", "metadata": {"resourceVersion": "1"}}
@@ -194,6 +237,8 @@ def generate(out: Path, nodes: int, daemonsets: int) -> dict:
             p = copy.deepcopy(tmpl)
             meta = p["metadata"]
             meta["name"] = f"{ds['metadata']['name']}-{i:05d}"
+            if tmpl is pod_crash:
+                crashing.append(meta["name"])
             meta["uid"] = f"pod-{d}-{i}"
             meta["ownerReferences"][0]["uid"] = ds["metadata"]["uid"]
             meta["ownerReferences"][0]["name"] = ds["metadata"]["name"]
@@ -211,6 +256,26 @@ def generate(out: Path, nodes: int, daemonsets: int) -> dict:
     if page:
         sizes["pods_bytes"] += write("Pod", page, page_no)
         sizes["pods"] += len(page)
+    events = []
+    for serial in range(warning_events):
+        roll = serial % 20
+        if roll < 12 and crashing:  # 60 %: the crash-looping daemon pods' BackOff
+            ns = ds_list[0]["metadata"]["namespace"]
+            name = crashing[serial % len(crashing)]
+            ev = _event(serial, "Pod", ns, name, "BackOff", "Back-off restarting failed container")
+        elif roll < 14:  # 10 %: nodes
+            name = node_names[serial % len(node_names)]
+            ev = _event(serial, "Node", "", name, "ContainerGCFailed", "rpc error: deadline")
+        elif roll < 15:  # 5 %: DaemonSets (FailedCreate)
+            ds = ds_list[serial % len(ds_list)]["metadata"]
+            message = f'Error creating: pods "{ds["name"]}-x" is forbidden: exceeded quota'
+            ev = _event(serial, "DaemonSet", ds["namespace"], ds["name"], "FailedCreate", message)
+        else:  # 25 %: pods the dashboard does not show
+            ev = _event(serial, "Pod", "apps", f"web-{serial}", "BackOff", "Back-off pulling")
+        events.append(ev)
+    for start in range(0, len(events), PAGE):
+        sizes["events_bytes"] += write("Event", events[start : start + PAGE], start // PAGE)
+        sizes["events"] += len(events[start : start + PAGE])
     return sizes
 
 
@@ -233,7 +298,7 @@ def measure_build(out: Path) -> dict:
     t0 = time.perf_counter()
     m = Matrix()
     lists = {}
-    for kind in ("Node", "DaemonSet", "Pod"):
+    for kind in ("Node", "DaemonSet", "Pod", "Event"):
         records = lists[kind] = []
         for f in sorted(out.glob(f"{kind}-*.json")):
             # One page at a time, as a paginated LIST arrives: bytes never pile up.
@@ -248,6 +313,8 @@ def measure_build(out: Path) -> dict:
         "rss_before_mb": round(start_rss, 1),
         "cells": len(m.cells),
         "pods": len(m.pods),
+        "events_kept": len(m.events),
+        "nodes_with_requests": sum(1 for load in m.load.by_node.values() if load.requested),
     }
 
 
@@ -337,7 +404,10 @@ def main() -> None:
     ap.add_argument("--nodes", type=int, default=5000)
     ap.add_argument("--daemonsets", type=int, default=30)
     ap.add_argument("--sample", type=int, default=10_000)
-    ap.add_argument("--events", type=int, default=50_000)
+    ap.add_argument("--events", type=int, default=50_000, help="pod watch events to apply")
+    ap.add_argument("--warning-events", type=int, default=20_000, help="Event objects listed")
+    ap.add_argument("--no-requests", action="store_true", help="pods without resource requests")
+    ap.add_argument("--only-build", action="store_true", help="skip the events and peers")
     ap.add_argument("--child", nargs="+")
     args = ap.parse_args()
     if args.child:
@@ -354,9 +424,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="daemonviz-bench-") as tmp:
         out = Path(tmp)
         t0 = time.perf_counter()
-        sizes = generate(out, args.nodes, args.daemonsets)
+        sizes = generate(
+            out, args.nodes, args.daemonsets, args.warning_events, not args.no_requests
+        )
         gen = time.perf_counter() - t0
         build = _child(["--child", "build", str(out)])
+        if args.only_build:
+            print(json.dumps({"load_average": os.getloadavg(), "sizes": sizes, "build": build}))
+            return
         events = _child(["--events", str(args.events), "--child", "events", str(out)])
         peers = {
             how: _child(["--sample", str(args.sample), "--child", how, str(out)])
@@ -375,6 +450,9 @@ def main() -> None:
             "pods": sizes["pods"],
             "pod_json_mb": round(sizes["pods_bytes"] / 1e6, 1),
             "avg_pod_kb": round(sizes["pods_bytes"] / max(sizes["pods"], 1) / 1024, 2),
+            "warning_events": sizes["events"],
+            "event_json_mb": round(sizes["events_bytes"] / 1e6, 1),
+            "pod_requests": not args.no_requests,
             "generate_seconds": round(gen, 1),
         },
         "build_from_bytes": build,
