@@ -148,6 +148,7 @@ def test_every_url_is_accounted_for():
         "grid-status",
         "grid-summary",
         "cell",
+        "cell-log",  # signed-in users; only with the cluster's logs allowed (test_cell_logs)
         "daemonset",
         "node",
         "export",
