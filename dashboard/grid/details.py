@@ -156,7 +156,8 @@ def same_exit(matrix: Matrix, node: str, ds_key: str) -> dict[str, Any] | None:
     """The other nodes whose cell of this DaemonSet ended with the very same exit: one
     problem on many nodes (a memory limit, a bad flag), not many problems."""
     key = exit_key(matrix.cells[(node, ds_key)])
-    if key is None or matrix.ds_exits.get(ds_key, {}).get(key, 0) < 2:
+    exits = matrix.ds_exits.get(ds_key)
+    if key is None or exits is None or exits[key] < 2:
         return None
     group = next(g for g in matrix.exit_groups(ds_key) if g.key == key)
     others = [n for n in sorted(group.nodes, key=natural_key) if n != node]
