@@ -14,7 +14,7 @@ from dashboard.kube.errors import FORBIDDEN, NOT_FOUND
 from dashboard.kube.logs import LogError, read_log
 from dashboard.simulator.apiserver import FakeApiServer
 from dashboard.simulator.store import ObjectStore
-from tests.helpers.kube_support import TOKEN, pod
+from tests.helpers.kube_support import TOKEN, pod, read_only_server
 
 LOG = "".join(f"line {i}: starting\n" for i in range(1, 200)) + "panic: out of memory\n"
 
@@ -38,12 +38,10 @@ def server():
     store = ObjectStore()
     store.put("pods", crashed_pod())
     store.put("pods", pod("kube-system", "fresh", "node-0"))  # never restarted
-    srv = FakeApiServer(store, port=0, token=TOKEN).start()
-    srv.set_log("kube-system", "agent-x1", "c", LOG, previous=True)
-    srv.set_log("kube-system", "agent-x1", "c", "running again\n", previous=False)
-    yield srv
-    srv.stop()
-    assert srv.non_get_requests == []
+    with read_only_server(store) as srv:
+        srv.set_log("kube-system", "agent-x1", "c", LOG, previous=True)
+        srv.set_log("kube-system", "agent-x1", "c", "running again\n", previous=False)
+        yield srv
 
 
 @pytest.fixture
