@@ -26,9 +26,9 @@ from .capacity import NodeLoad, capacity_text, short_of
 from .cells import Cell, NodeHealth, classify, node_health
 from .eligibility import Eligibility, evaluate
 from .event_records import EventRecord
+from .exits import ExitGroup, ExitKey, exit_groups, exit_key
 from .preemption import advice
 from .priority import PriorityClass
-from .exits import ExitGroup, ExitKey, exit_groups, exit_key
 from .records import DaemonSet, EndpointSlice, Node, Pod, Record, Revision, Service, Skipped, decode
 from .states import State
 from .timefmt import utcnow

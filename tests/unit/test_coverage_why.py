@@ -317,6 +317,8 @@ def test_a_victims_preempted_event_goes_to_the_daemon_that_preempted_it():
     assert len(m.events) == 1
     m.apply(DELETED, to_record(preempted))
     assert m.cells[("node-a", ds_key(agent))].events == ()
+
+
 # --------------------------------------------------------------------------- cost
 
 
