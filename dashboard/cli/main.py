@@ -3,7 +3,7 @@ snapshot or of a live cluster (list only), without Django.
 
 The one implementation of the coverage command: `manage.py coverage` is a thin wrapper
 around `add_coverage_arguments` and `coverage`. Options: --snapshot, --kubeconfig,
---context, --daemonset, --fail-under, --include-static, --cluster-domain, --color, plus
+--context, --daemonset, --fail-under, --include-static, --cluster-domain, --plan, --color, plus
 kubectl's habits: `-o json|table|wide` (`--format` is an alias), `-n/--namespace`, and a
 kubeconfig that defaults to `$KUBECONFIG` (`:`-separated files merged as kubectl merges
 them), then `~/.kube/config`. Exit status: 0; 1 for bad input (one error line); 2 when a
@@ -22,9 +22,12 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from importlib import metadata
-from typing import NoReturn, TextIO
+from typing import Any, NoReturn, TextIO
 
 from dashboard.coverage.matrix import Matrix
+from dashboard.coverage.plan import plan, templates_in_documents
+from dashboard.coverage.plan_input import MAX_PLAN_BYTES, PlanError, PlanInput, parse_plan
+from dashboard.coverage.plan_report import plan_json, plan_table
 from dashboard.coverage.records import Record, Skipped
 from dashboard.coverage.report import below, judged, to_json, to_table
 from dashboard.coverage.snapshot import SnapshotError, build_matrix, decode_documents, read_inputs
@@ -132,6 +135,14 @@ def add_coverage_arguments(parser: argparse.ArgumentParser) -> None:
         "(e.g. cpu=200m,memory=256Mi; default: the largest daemon pod's requests)",
     )
     parser.add_argument(
+        "--plan",
+        action="append",
+        metavar="FILE",
+        help="preview where DaemonSet manifests (YAML or JSON, multi-document) and node "
+        "patches (label/taint/untaint lines) would place daemons, without applying "
+        "anything; - for stdin; may be repeated (docs/plan.md)",
+    )
+    parser.add_argument(
         "--color",
         choices=("auto", "always", "never"),
         default="auto",
@@ -161,13 +172,52 @@ class CoverageError(Exception):
     """Bad input, in one line: the CLI prints it and exits 1, manage.py raises CommandError."""
 
 
-def load(args: argparse.Namespace, stderr: TextIO) -> tuple[list[Record], Counter[str]]:
+def read_plan(args: argparse.Namespace) -> PlanInput | None:
+    """The --plan files as one plan (PlanError, as a CoverageError, when one is wrong)."""
+    if not args.plan:
+        return None
+    if args.fail_under is not None:
+        raise CoverageError(
+            "--fail-under judges a cluster's pods; a --plan has none yet: use one or the other"
+        )
+    texts = []
+    for path in args.plan:
+        try:
+            if path == "-":
+                data = sys.stdin.buffer.read(MAX_PLAN_BYTES + 1)
+            else:
+                with open(path, "rb") as f:
+                    data = f.read(MAX_PLAN_BYTES + 1)
+        except OSError as exc:
+            raise CoverageError(f"{path}: cannot read: {exc.strerror}") from None
+        try:
+            texts.append((path, parse_plan(data, args.namespace)))
+        except PlanError as exc:
+            raise CoverageError(f"{path}: {exc}") from None
+    manifests = tuple(m for _, p in texts for m in p.manifests)
+    keys = [m.daemonset.key for m in manifests]
+    twice = sorted({k for k in keys if keys.count(k) > 1})
+    if twice:
+        raise CoverageError(f"DaemonSet {twice[0]} is planned in more than one --plan file")
+    return PlanInput(manifests, tuple(x for _, p in texts for x in p.patches))
+
+
+def load(
+    args: argparse.Namespace, stderr: TextIO, planned: PlanInput | None = None
+) -> tuple[list[Record], Counter[str], dict[str, dict[str, Any]]]:
+    """The cluster's records, the kinds skipped, and the live pod templates of the
+    DaemonSets a plan names."""
+    keys = [m.daemonset.key for m in planned.manifests] if planned else []
+    templates: dict[str, dict[str, Any]] = {}
     if args.snapshot:
-        records, skipped = decode_documents(read_inputs(args.snapshot))
+        docs = read_inputs(args.snapshot)
+        records, skipped = decode_documents(docs)
+        templates = templates_in_documents(docs, keys)
     else:
         # Imported here: the snapshot path must work without touching the kube layer.
         from dashboard.kube.clients import KubeconfigError, client_from_kubeconfigs
         from dashboard.kube.snapshot import ClusterUnreachable, list_cluster
+        from dashboard.kube.templates import daemonset_templates
 
         unreadable: list[Skipped] = []
         try:
@@ -178,6 +228,11 @@ def load(args: argparse.Namespace, stderr: TextIO) -> tuple[list[Record], Counte
                 by_resource = list_cluster(
                     api, namespace=args.namespace, on_skipped=unreadable.append
                 )
+                if keys:
+                    try:
+                        templates = daemonset_templates(api, keys)
+                    except Exception as exc:  # compared by the records instead
+                        stderr.write(f"note: cannot read the live pod templates: {exc}\n")
             finally:
                 api.close()
         except (KubeconfigError, ClusterUnreachable) as exc:
@@ -193,7 +248,7 @@ def load(args: argparse.Namespace, stderr: TextIO) -> tuple[list[Record], Counte
         skipped = Counter[str]()
     if args.namespace:
         records = [r for r in records if _in_namespace(r, args.namespace)]
-    return records, skipped
+    return records, skipped, templates
 
 
 def terminal(args: argparse.Namespace, stdout: TextIO) -> tuple[int | None, bool]:
@@ -235,11 +290,13 @@ def cell_lines(matrix: Matrix, daemonset: str | None) -> str:
 def coverage(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     """Print the report; returns the exit status (0, 2 or 3). Bad input raises
     CoverageError."""
+    planned = read_plan(args)
     try:
-        records, skipped = load(args, stderr)
+        records, skipped, templates = load(args, stderr, planned)
     except SnapshotError as exc:
         raise CoverageError(str(exc)) from None
-    matrix = build_matrix(records)
+    result = plan(records, planned, templates) if planned else None
+    matrix = result.after if result else build_matrix(records)
     if skipped:
         notes = ", ".join(f"{n} {kind}" for kind, n in sorted(skipped.items()))
         stderr.write(f"note: skipped objects of kinds the matrix does not use: {notes}\n")
@@ -249,13 +306,22 @@ def coverage(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         known = ", ".join(sorted(matrix.daemonsets)) or "none"
         raise CoverageError(f"DaemonSet {only!r} not found (known: {known})")
     if args.output == "json":
-        doc = to_json(
-            matrix,
-            daemonset=only,
-            generated_at=datetime.now(UTC),
-            cluster_domain=args.cluster_domain,
-            daemon_size=args.daemon_size,
-        )
+        if result is not None:
+            doc = plan_json(
+                result,
+                daemonset=only,
+                generated_at=datetime.now(UTC),
+                cluster_domain=args.cluster_domain,
+                daemon_size=args.daemon_size,
+            )
+        else:
+            doc = to_json(
+                matrix,
+                daemonset=only,
+                generated_at=datetime.now(UTC),
+                cluster_domain=args.cluster_domain,
+                daemon_size=args.daemon_size,
+            )
         stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
     else:
         width, color = terminal(args, stdout)
@@ -270,6 +336,8 @@ def coverage(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         )
         if args.output == "wide":
             stdout.write("\n" + cell_lines(matrix, only))
+        if result is not None:
+            stdout.write("\n" + plan_table(result, daemonset=only, wide=args.output == "wide"))
     if args.fail_under is not None:
         if not judged(matrix, only):
             stderr.write(
