@@ -4,7 +4,7 @@ from django.urls import URLPattern, URLResolver, include, path
 
 from dashboard import metrics, sparklines
 from dashboard.auth import views as auth_pages
-from dashboard.grid import views
+from dashboard.grid import preview_views, views
 from dashboard.history import views as history_views
 from dashboard.wall import views as wall_views
 
@@ -37,6 +37,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
         name="daemonset",
     ),
     path("clusters/<slug:slug>/nodes/<str:name>/", views.node, name="node"),
+    # What-if placement (dashboard/grid/preview_views.py): computed, never sent anywhere.
+    path("clusters/<slug:slug>/preview/", preview_views.preview, name="preview"),
     # The current view as a file (dashboard/grid/export.py): the grid's filters in the query.
     path("clusters/<slug:slug>/export.<str:fmt>", views.export, name="export"),
     path(

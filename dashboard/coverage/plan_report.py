@@ -25,15 +25,19 @@ CELL_SECTIONS = ("stops_on", "kept_on", "replaced_on", "outdated_on", "starts_on
 
 
 def cell_plans(p: DaemonSetPlan) -> dict[str, tuple[str, str]]:
-    """node → (the list it is in, its rule); the first of CELL_SECTIONS wins, and a node
-    that would not fit carries that rule."""
+    """node → (the list it is in, its rule): the first of CELL_SECTIONS it is in; a
+    targeted node's rule is why it is targeted, then why it would not fit."""
     out: dict[str, tuple[str, str]] = {}
     for section in CELL_SECTIONS:
         for note in getattr(p, section):
             out.setdefault(note.node, (section, note.rule))
+    for note in p.targets:
+        section, rule = out[note.node]
+        if section in ("starts_on", "replaced_on"):
+            out[note.node] = (section, f"{rule}; {note.rule}")
     for note in p.would_not_fit:
-        section = out.get(note.node, ("starts_on", ""))[0]
-        out[note.node] = (section, note.rule)
+        section, rule = out.get(note.node, ("starts_on", ""))
+        out[note.node] = (section, f"{rule}; would not fit: {note.rule}")
     return out
 
 
