@@ -145,7 +145,7 @@ def _documents(text: str) -> list[tuple[int, str]]:
     """The text split at `---` lines: (line number of the chunk's first line, chunk). A
     block scalar's content is indented, so a `---` at column 0 always starts a document."""
     chunks: list[tuple[int, str]] = []
-    start, lines = 1, []
+    start, lines = 1, list[str]()
     for number, line in enumerate(text.splitlines(keepends=True), start=1):
         if _SEPARATOR.match(line):
             if "".join(lines).strip():

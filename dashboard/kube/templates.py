@@ -25,7 +25,8 @@ def daemonset_templates(
     for key in keys:
         namespace, _, name = key.partition("/")
         try:
-            resp = apps.read_namespaced_daemon_set(
+            # _preload_content=False: the raw urllib3 response, not a typed model.
+            resp: Any = apps.read_namespaced_daemon_set(
                 name, namespace, _preload_content=False, _request_timeout=request_timeout
             )
         except ApiException as exc:

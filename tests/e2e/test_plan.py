@@ -9,6 +9,7 @@ on) must be exactly the nodes whose pods the controller deletes.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 from io import StringIO
@@ -51,7 +52,9 @@ def admin(control_plane):
     # Until kwok reports a node Ready, the node lifecycle controller's not-ready:NoSchedule
     # taint keeps daemons off it (they tolerate only its NoExecute twin): a real moment,
     # but not the one these tests are about.
-    own_taints = {name: {t["key"] for t in taints} for names, taints in POOLS.values() for name in names}
+    own_taints = {
+        name: {t["key"] for t in taints} for names, taints in POOLS.values() for name in names
+    }
 
     def ready() -> bool:
         for node in admin.core.list_node(label_selector="plan=yes").items:
@@ -75,10 +78,8 @@ def admin(control_plane):
     finally:
         admin.core.delete_namespace(NS)
         for name in ALL:
-            try:
+            with contextlib.suppress(ApiException):
                 admin.core.delete_node(name)
-            except ApiException:
-                pass
         api.close()
 
 
@@ -262,7 +263,7 @@ def test_template_change_under_on_delete(control_plane, admin, tmp_path):
 
 
 def test_node_patches_predict_which_daemons_leave(control_plane, admin, tmp_path):
-    """"If I taint this node and unlabel that one, which daemons leave?" Then done for real."""
+    """ "If I taint this node and unlabel that one, which daemons leave?" Then done for real."""
     manifest = _manifest("patched", node_selector={"plan": "yes"}, tolerations=[TOLERATE_B])
     apply(admin, manifest)
     before = settled(admin, "patched")
@@ -284,7 +285,9 @@ def test_node_patches_predict_which_daemons_leave(control_plane, admin, tmp_path
     admin.set_taints("plan-a-1", [{"key": "plan/gone", "value": "yes", "effect": "NoExecute"}])
     admin.patch_node("plan-b-2", {"metadata": {"labels": {"plan": None}}})
     for name in POOLS["b"][0]:
-        admin.set_taints(name, [B_TAINT, {"key": "plan/new", "value": "yes", "effect": "NoSchedule"}])
+        admin.set_taints(
+            name, [B_TAINT, {"key": "plan/new", "value": "yes", "effect": "NoSchedule"}]
+        )
 
     def gone() -> bool:
         pods = live_pods(admin, "patched")
@@ -301,6 +304,8 @@ def test_node_patches_predict_which_daemons_leave(control_plane, admin, tmp_path
     assert deleted == nodes(p, "stops_on")
     wait_until(
         "desired count updated",
-        lambda: admin.apps.read_namespaced_daemon_set("patched", NS).status.desired_number_scheduled
-        == p["counts"]["targets"],
+        lambda: (
+            admin.apps.read_namespaced_daemon_set("patched", NS).status.desired_number_scheduled
+            == p["counts"]["targets"]
+        ),
     )

@@ -151,6 +151,7 @@ def test_every_url_is_accounted_for():
         "cell-log",  # signed-in users; only with the cluster's logs allowed (test_cell_logs)
         "daemonset",
         "node",
+        "preview",
         "export",
         "daemonset-export",
         "history",
@@ -517,6 +518,7 @@ def test_csrf_is_enforced_on_forms(viewer, staff, clusters):
     signed.force_login(viewer)
     assert signed.post("/accounts/logout/").status_code == 403
     assert signed.post("/accounts/password/", {}).status_code == 403
+    assert signed.post(f"/clusters/{a.slug}/preview/", {"plan": "label * a=b"}).status_code == 403
     boss = Client(enforce_csrf_checks=True)
     boss.force_login(staff)
     for url, data in [

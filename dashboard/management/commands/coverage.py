@@ -39,7 +39,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         names = [
             *("snapshot", "kubeconfig", "context", "namespace", "output", "daemonset"),
-            *("fail_under", "include_static", "cluster_domain", "daemon_size", "color"),
+            *("fail_under", "include_static", "cluster_domain", "daemon_size", "plan", "color"),
         ]
         namespace = argparse.Namespace(**{name: options[name] for name in names})
         out, err = _Terminal(self.stdout), io.StringIO()
