@@ -14,8 +14,7 @@ from dashboard.clusters.config import ClusterConfig
 from dashboard.collect.registry import registry
 from dashboard.coverage.plan_input import MAX_PLAN_BYTES
 from dashboard.models import Cluster
-from tests.helpers import collectors
-from tests.helpers import k8s
+from tests.helpers import collectors, k8s
 
 MANIFEST = {
     "apiVersion": "apps/v1",
@@ -92,5 +91,3 @@ def test_an_uploaded_file_wins_over_the_text(viewer_client, cluster):
     )
     assert resp.status_code == 200
     assert "taint node/gpu-1 k=v:NoExecute" in resp.content.decode()
-
-
