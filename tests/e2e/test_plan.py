@@ -262,6 +262,102 @@ def test_template_change_under_on_delete(control_plane, admin, tmp_path):
     assert all(after[n][1] == before[n][1] for n in after)
 
 
+def test_would_not_fit_is_what_the_scheduler_leaves_pending(control_plane, admin, tmp_path):
+    """Three nodes: one too small for the daemon's cpu, one where another pod holds its
+    host port, one with room. The controller creates a pod on each; the real scheduler
+    leaves exactly the predicted two Pending."""
+    sizes = {"plan-s-1": "1", "plan-s-2": "4", "plan-s-3": "4"}
+    for name, cpu in sizes.items():
+        manifest = node_manifest(name, "general")
+        manifest["metadata"]["labels"]["plan-size"] = cpu
+        manifest["status"]["allocatable"] = {"cpu": cpu, "memory": "8Gi", "pods": "110"}
+        manifest["status"]["capacity"] = {"cpu": cpu, "memory": "8Gi", "pods": "110"}
+        admin.core.create_node(manifest)
+    try:
+
+        def ready() -> bool:
+            found = admin.core.list_node(label_selector="plan-size").items
+            return len(found) == 3 and all(
+                not n.spec.taints
+                and {c.type: c.status for c in n.status.conditions or ()}.get("Ready") == "True"
+                for n in found
+            )
+
+        wait_until("the sized nodes Ready", ready)
+        port = {"containerPort": 9555, "hostPort": 9555, "protocol": "TCP"}
+        holder = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "port-holder", "namespace": NS},
+            "spec": {
+                "nodeName": "plan-s-2",
+                "containers": [{"name": "c", "image": "registry.example/x:1", "ports": [port]}],
+            },
+        }
+        admin.core.create_namespaced_pod(NS, holder)
+        wait_until(
+            "the holder running",
+            lambda: admin.core.read_namespaced_pod("port-holder", NS).status.phase == "Running",
+        )
+        manifest = _manifest("sized")
+        manifest["spec"]["template"]["spec"]["affinity"] = {
+            "nodeAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": [
+                        {"matchExpressions": [{"key": "plan-size", "operator": "Exists"}]}
+                    ]
+                }
+            }
+        }
+        container = manifest["spec"]["template"]["spec"]["containers"][0]
+        container["resources"] = {"requests": {"cpu": "1500m", "memory": "16Mi"}}
+        container["ports"] = [dict(port)]
+        p = plan_of(run_plan(control_plane, tmp_path, yaml.safe_dump(manifest)), "sized")
+        assert nodes(p, "targets") == set(sizes)
+        unfit = {n["node"]: n["rule"] for n in p["would_not_fit"]}
+        assert set(unfit) == {"plan-s-1", "plan-s-2"}
+        assert unfit["plan-s-1"].startswith("Insufficient cpu: needs 1500m")
+        assert "host port TCP/9555 held by pod plan/port-holder" in unfit["plan-s-2"]
+
+        apply(admin, manifest)
+
+        def placed():
+            pods = admin.core.list_namespaced_pod(NS, label_selector="app=sized").items
+            if len(pods) != len(sizes):
+                return None
+            pending, running = set(), set()
+            for pod in pods:
+                node = _target_of(pod)
+                if pod.status.phase == "Running":
+                    running.add(node)
+                elif any(
+                    c.type == "PodScheduled" and c.reason == "Unschedulable"
+                    for c in pod.status.conditions or ()
+                ):
+                    pending.add(node)
+            return (pending, running) if len(pending) + len(running) == len(sizes) else None
+
+        pending, running = wait_until("the scheduler placed or refused each pod", placed)
+        assert pending == set(unfit)
+        assert running == nodes(p, "targets") - set(unfit)
+    finally:
+        for name in sizes:
+            with contextlib.suppress(ApiException):
+                admin.core.delete_node(name)
+
+
+def _target_of(pod) -> str:
+    """The node a daemon pod is for, bound or not (the controller's matchFields term)."""
+    if pod.spec.node_name:
+        return pod.spec.node_name
+    terms = pod.spec.affinity.node_affinity.required_during_scheduling_ignored_during_execution
+    for term in terms.node_selector_terms:
+        for f in term.match_fields or ():
+            if f.key == "metadata.name":
+                return f.values[0]
+    return ""
+
+
 def test_node_patches_predict_which_daemons_leave(control_plane, admin, tmp_path):
     """ "If I taint this node and unlabel that one, which daemons leave?" Then done for real."""
     manifest = _manifest("patched", node_selector={"plan": "yes"}, tolerations=[TOLERATE_B])
