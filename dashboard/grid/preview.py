@@ -35,6 +35,7 @@ class PredictedCell:
     word: str
     rule: str
     unfit: bool
+    now: str  # the cell's state today ("" for a DaemonSet that does not exist yet)
 
 
 @dataclass
@@ -115,6 +116,8 @@ def _preview(result: PlanResult) -> Preview:
             if section == "not_targeted":
                 rule = excluded[index].get(name, "")
             symbol, word = CELL_WORDS[section]
-            cells.append(PredictedCell(section, symbol, word, rule, name in unfit[index]))
+            current = result.before.cells.get((name, result.plans[index].key))
+            now = f"{current.state.symbol} {current.state.label}" if current else ""
+            cells.append(PredictedCell(section, symbol, word, rule, name in unfit[index], now))
         rows.append(PredictedRow(name, cells, result.patched_nodes.get(name, [])))
     return Preview(result.plans, rows, max(0, len(names) - MAX_ROWS), result.patched_nodes)

@@ -64,6 +64,40 @@ def test_a_manifest_is_predicted_and_the_live_matrix_is_untouched(viewer_client,
     assert (dict(collector.matrix.daemonsets), collector.matrix.revision) == before
 
 
+def test_a_changed_daemonset_shows_its_cells_today_beside_the_prediction(viewer_client, db):
+    Cluster.objects.create(name="Bravo", slug="bravo")
+    ds = k8s.daemonset("planned", "ops", match_labels={"app": "planned"})
+    objs = [
+        k8s.node("gpu-1", labels={"pool": "gpu"}),
+        k8s.node("web-1", labels={"pool": "web"}),
+        ds,
+        k8s.controller_revision(ds, 1, "rev1hash"),
+        k8s.daemon_pod(ds, "gpu-1"),
+        k8s.daemon_pod(ds, "web-1"),
+    ]
+    collector = collectors.make(ClusterConfig(slug="bravo", name="Bravo"), get_channel_layer())
+    collector.matrix = k8s.build(objs)
+    registry.register(collector)
+    resp = viewer_client.post("/clusters/bravo/preview/", {"plan": yaml.safe_dump(MANIFEST)})
+    html = resp.content.decode()
+    assert resp.status_code == 200
+    # web-1 loses its pod (the nodeSelector); gpu-1's pod is replaced (a new image).
+    assert 'data-plan="stops_on"' in html and 'data-plan="replaced_on"' in html
+    assert "now ✓ healthy →" in html
+
+
+def test_hostile_label_values_are_escaped(viewer_client, db):
+    Cluster.objects.create(name="Evil", slug="evil")
+    evil = '"><script>alert(1)</script>'
+    collector = collectors.make(ClusterConfig(slug="evil", name="Evil"), get_channel_layer())
+    collector.matrix = k8s.build([k8s.node("web-1", labels={"pool": evil})])
+    registry.register(collector)
+    resp = viewer_client.post("/clusters/evil/preview/", {"plan": yaml.safe_dump(MANIFEST)})
+    html = resp.content.decode()
+    assert "<script>alert(1)" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
 def test_errors_are_one_line_and_the_text_is_kept(viewer_client, cluster):
     text = "kind: DaemonSet\nmetadata: {name: [\n"
     resp = viewer_client.post("/clusters/alpha/preview/", {"plan": text})
