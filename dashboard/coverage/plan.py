@@ -260,8 +260,11 @@ def plan(
             plans.append(_plan_one(before, new_nodes, ds, change, manifest.requests))
         elif patched:
             ds = before.daemonsets[key]
-            p = _plan_one(before, new_nodes, ds, NODES, _requests_of(before, ds))
-            if _placement_moves(before, p, key):
+            requests = _requests_of(before, ds)
+            p = _plan_one(before, new_nodes, ds, NODES, requests)
+            # Listed only when the patches move it: a pod that is already kept on a node
+            # it no longer targets (misscheduled today) is no news.
+            if _where(p) != _where(_plan_one(before, before.nodes, ds, NODES, requests)):
                 plans.append(p)
     return PlanResult(before, after, plans, patched, set(planned))
 
@@ -278,14 +281,9 @@ def _replaced(
     return isinstance(record, DaemonSet) and record.key in planned
 
 
-def _placement_moves(before: Matrix, p: DaemonSetPlan, key: str) -> bool:
-    """Whether the plan changes where the DaemonSet should run or keeps running."""
-    if p.stops_on or p.kept_on:
-        return True
-    was = {
-        n for n in before.nodes if (e := before.eligibility(n, key)) is not None and e.should_run
-    }
-    return was != {t.node for t in p.targets}
+def _where(p: DaemonSetPlan) -> tuple[set[str], ...]:
+    """Where a DaemonSet runs or loses pods, by list: what node patches can change."""
+    return tuple({n.node for n in getattr(p, attr)} for attr in ("targets", "stops_on", "kept_on"))
 
 
 def _requests_of(before: Matrix, ds: DaemonSet) -> Amounts:

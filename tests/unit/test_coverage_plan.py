@@ -324,3 +324,15 @@ def test_cli_plan_errors_are_one_line_and_fail_under_is_refused(tmp_path):
         _run(tmp_path, [], "kind: Deployment\napiVersion: apps/v1\nmetadata: {name: web}\n")
     with pytest.raises(CoverageError, match="--fail-under judges a cluster's pods"):
         _run(tmp_path, [], yaml.safe_dump(manifest()), "--fail-under", "90")
+
+
+def test_node_patches_do_not_list_a_daemonset_they_do_not_move():
+    """A pod already kept on a node it no longer targets (misscheduled today) is no news
+    to a patch elsewhere."""
+    ds, pods = _existing()
+    ds["spec"]["template"]["spec"]["tolerations"] = []  # gpu-1's pod is misscheduled today
+    records = _cluster(ds, *pods)
+    assert plan(records, parse_plan("label node/web-1 x=y\n")).plans == []
+    (p,) = plan(records, parse_plan("taint node/web-1 k:NoExecute\n")).plans
+    assert [n.node for n in p.stops_on] == ["web-1"]
+    assert [n.node for n in p.kept_on] == ["gpu-1"]
