@@ -437,10 +437,15 @@ def _check_fit(
                     f"allocatable ({format_milli(resource, held)} requested by {pods} pods)"
                 )
     if ds.host_ports:
-        mine = {pod.key for pod in before.pods_in_cell(node.name, ds.key)}
+        # Its own old pods are gone before the new one is placed, except a surge: then the
+        # old pod keeps the port while the new one waits for it.
+        surging = [] if _no_surge(ds) else list(_live_pods(before, node.name, ds))
+        kept = {pod.key for pod in surging}
+        mine = {pod.key for pod in before.pods_in_cell(node.name, ds.key)} - kept
         holders = before.access.holders(node.name, ds.host_ports, mine)
         if holders:
-            problems.append("host port " + "; ".join(holders))
+            extra = " (maxSurge: the old pod keeps it while the new one waits)" if kept else ""
+            problems.append("host port " + "; ".join(holders) + extra)
     if problems:
         p.would_not_fit.append(
             NodeNote(node.name, "; ".join(problems) + " (the pod stays Pending)")

@@ -336,3 +336,32 @@ def test_node_patches_do_not_list_a_daemonset_they_do_not_move():
     (p,) = plan(records, parse_plan("taint node/web-1 k:NoExecute\n")).plans
     assert [n.node for n in p.stops_on] == ["web-1"]
     assert [n.node for n in p.kept_on] == ["gpu-1"]
+
+
+def test_a_surge_pod_waits_for_the_host_port_its_old_pod_holds():
+    ds = daemonset(
+        "agent",
+        match_labels={"app": "agent"},
+        image="registry.example/agent:1",
+        max_surge=1,
+        max_unavailable=0,
+        ports=[{"containerPort": 9100, "hostPort": 9100}],
+    )
+    records = _cluster(ds, daemon_pod(ds, "web-1"))
+    m = manifest()
+    m["spec"]["updateStrategy"] = {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+    }
+    container = m["spec"]["template"]["spec"]["containers"][0]
+    container["image"] = "registry.example/agent:2"
+    container["ports"] = [{"containerPort": 9100, "hostPort": 9100}]
+    (p,) = plan(records, parse_plan(yaml.safe_dump(m))).plans
+    assert [n.node for n in p.replaced_on] == ["web-1"]
+    (unfit,) = [n for n in p.would_not_fit if n.node == "web-1"]
+    assert "TCP/9100 held by DaemonSet kube-system/agent" in unfit.rule
+    assert "maxSurge" in unfit.rule
+    # Without surge the old pod goes first: its port is free for the new one.
+    m["spec"]["updateStrategy"] = {"type": "RollingUpdate"}
+    (p,) = plan(records, parse_plan(yaml.safe_dump(m))).plans
+    assert not [n for n in p.would_not_fit if n.node == "web-1"]
