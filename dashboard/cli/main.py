@@ -180,6 +180,8 @@ def read_plan(args: argparse.Namespace) -> PlanInput | None:
         raise CoverageError(
             "--fail-under judges a cluster's pods; a --plan has none yet: use one or the other"
         )
+    if "-" in args.plan and "-" in (args.snapshot or ()):
+        raise CoverageError("--plan - and --snapshot - cannot both read stdin")
     texts = []
     for path in args.plan:
         try:

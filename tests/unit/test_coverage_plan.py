@@ -365,3 +365,9 @@ def test_a_surge_pod_waits_for_the_host_port_its_old_pod_holds():
     m["spec"]["updateStrategy"] = {"type": "RollingUpdate"}
     (p,) = plan(records, parse_plan(yaml.safe_dump(m))).plans
     assert not [n for n in p.would_not_fit if n.node == "web-1"]
+
+
+def test_cli_plan_and_snapshot_cannot_both_read_stdin():
+    args = build_parser().parse_args(["coverage", "--snapshot", "-", "--plan", "-"])
+    with pytest.raises(CoverageError, match="cannot both read stdin"):
+        coverage(args, StringIO(), StringIO())
