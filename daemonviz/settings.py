@@ -100,13 +100,26 @@ else:
 # REDIS_URL (redis://host:6379/0): channels-redis carries the deltas between processes, and
 # the collector's snapshots, status and locks live there (dashboard/collect/scaleout.py).
 REDIS_URL = env_str("REDIS_URL", "")
-if REDIS_URL:
-    CHANNEL_LAYERS: dict[str, dict[str, Any]] = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": "daemonviz:asgi"},
-        }
+CHANNEL_LAYER_READ_TIMEOUT = 15.0  # seconds; must stay above channels-redis' brpop_timeout (5)
+
+
+def redis_channel_layer(url: str) -> dict[str, Any]:
+    """The channels-redis layer for REDIS_URL. Its read timeout is explicit and above the
+    layer's 5 s blocking pop (BZPOPMIN): redis-py 8 reads with a 5 s socket timeout by
+    default, so a web worker that got no delta for 5 s (quiet clusters, a collector failing
+    over) raised TimeoutError inside a consumer, which closed its websocket
+    (django/channels_redis#422)."""
+    return {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {
+            "hosts": [{"address": url, "socket_timeout": CHANNEL_LAYER_READ_TIMEOUT}],
+            "prefix": "daemonviz:asgi",
+        },
     }
+
+
+if REDIS_URL:
+    CHANNEL_LAYERS: dict[str, dict[str, Any]] = {"default": redis_channel_layer(REDIS_URL)}
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 

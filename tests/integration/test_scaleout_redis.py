@@ -9,6 +9,7 @@ import time
 
 import msgspec
 import pytest
+import redis
 
 from dashboard import pipeline
 from dashboard.clusters.config import ClusterConfig
@@ -182,3 +183,45 @@ def test_snapshot_codec_round_trips_a_large_matrix():
     assert m.pods_in_cell(node, ds_key) == c.matrix.pods_in_cell(node, ds_key)
     assert m.current_hash(ds_key) == c.matrix.current_hash(ds_key)
     c.stop_source()
+
+
+@pytest.mark.slow
+async def test_a_quiet_channel_layer_does_not_time_out_its_receivers(redis_server):
+    """A web worker's channel layer waits in a 5 s blocking pop (BZPOPMIN); redis-py 8 reads
+    with a 5 s socket timeout by default, so with no delta for 5 s (quiet clusters, a
+    collector failing over) `receive()` raised TimeoutError inside a consumer, which dropped
+    its websocket. The scale-out bench found it as sockets stuck on a dead collector's
+    revision (django/channels_redis#422)."""
+    from channels_redis.core import RedisChannelLayer
+
+    from daemonviz.settings import redis_channel_layer
+
+    layer = RedisChannelLayer(**redis_channel_layer(redis_server.url)["CONFIG"])
+    channel = await layer.new_channel()
+    busy = redis.Redis.from_url(redis_server.url)
+    try:
+        # Fixed windows on purpose: the claim is that nothing happens in them (no error
+        # while nothing arrives for longer than the blocking pop), so there is nothing to
+        # wait for. Redis is kept busy for a second across the pop's 5 s timeout — as a
+        # big snapshot write or a fan-out to many channels does under load — so the pop's
+        # empty answer comes late: the read timeout must not fire first.
+        receiving = asyncio.ensure_future(layer.receive(channel))
+        await asyncio.sleep(layer.brpop_timeout - 0.5)
+        await asyncio.to_thread(busy.eval, BUSY_LUA, 0, 1000)
+        done, _ = await asyncio.wait({receiving}, timeout=2.0)
+        assert not done, f"receive() ended while idle: {receiving.exception()!r}"
+        await layer.send(channel, {"type": "grid.delta", "n": 1})
+        assert (await asyncio.wait_for(receiving, 10))["n"] == 1
+    finally:
+        busy.close()
+        await layer.flush()
+        await layer.close_pools()
+
+
+# Keeps Redis busy for ARGV[1] milliseconds (a script blocks every other client meanwhile).
+BUSY_LUA = """
+local t = redis.call('TIME')
+local until_us = (t[1] * 1000000 + t[2]) + tonumber(ARGV[1]) * 1000
+repeat t = redis.call('TIME') until t[1] * 1000000 + t[2] >= until_us
+return 1
+"""
