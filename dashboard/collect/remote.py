@@ -182,14 +182,34 @@ class RemoteCollector:
 
 
 class SnapshotReader:
-    """`registry.fallback` in web workers: RemoteCollector per slug, cached per revision."""
+    """`registry.fallback` in web workers: RemoteCollector per slug, cached per revision.
 
-    def __init__(self, client: redis.Redis | None = None, stale_after: float | None = None) -> None:
+    A new revision is decoded once per process. Small snapshots are read at once. A big one
+    (its last decode took over `background_after` seconds: 5,000 nodes × 30 DaemonSets take
+    seconds on a loaded machine) is read on a thread of its own while every caller keeps
+    getting the previous matrix with the fresh report, and no sooner than `spacing` times
+    its decode time after the previous one: otherwise, under churn, every page, socket and
+    wall status tick of every web worker waited for the decode, and decoding took all of a
+    worker's time (bench/scaleout_bench.py). Pages rendered from the older matrix catch up
+    through their deltas, or re-sync, as after any gap."""
+
+    def __init__(
+        self,
+        client: redis.Redis | None = None,
+        stale_after: float | None = None,
+        background_after: float = 0.2,
+        spacing: float = 4.0,
+    ) -> None:
         self._client = client
         self.stale_after = settings.DAEMONVIZ_STALE_SECONDS if stale_after is None else stale_after
+        self.background_after = background_after
+        self.spacing = spacing
         self._cache: dict[str, RemoteCollector] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
+        self._decode_seconds: dict[str, float] = {}  # slug -> its last decode
+        self._next_reload: dict[str, float] = {}  # slug -> monotonic time
+        self._reloading: set[str] = set()
 
     @property
     def client(self) -> redis.Redis:
@@ -218,23 +238,49 @@ class SnapshotReader:
         meta = msgspec.json.decode(meta_raw, type=SnapshotMeta)
         report = msgspec.json.decode(status_raw, type=CollectorReport) if status_raw else None
         cached = self._cache.get(slug)
-        if cached is None or (cached.meta.epoch, cached.meta.revision) != (
-            meta.epoch,
-            meta.revision,
-        ):
-            with self._slug_lock(slug):
-                cached = self._cache.get(slug)
-                if cached is None or (cached.meta.epoch, cached.meta.revision) != (
-                    meta.epoch,
-                    meta.revision,
-                ):
-                    loaded = self._load(slug, report)
-                    if loaded is not None:
-                        self._cache[slug] = cached = loaded
+        if cached is None or not _same(cached.meta, meta):
+            if cached is not None and self._decode_seconds.get(slug, 0.0) > self.background_after:
+                self._reload_in_background(slug, report)
+            else:
+                with self._slug_lock(slug):
+                    cached = self._cache.get(slug)
+                    if cached is None or not _same(cached.meta, meta):
+                        loaded = self._timed_load(slug, report)
+                        if loaded is not None:
+                            self._cache[slug] = cached = loaded
         if cached is None:
             return None
         cached.report = report
         return cached
+
+    def _timed_load(self, slug: str, report: CollectorReport | None) -> RemoteCollector | None:
+        started = time.monotonic()
+        loaded = self._load(slug, report)
+        took = time.monotonic() - started
+        self._decode_seconds[slug] = took
+        self._next_reload[slug] = time.monotonic() + self.spacing * took
+        return loaded
+
+    def _reload_in_background(self, slug: str, report: CollectorReport | None) -> None:
+        with self._guard:
+            if slug in self._reloading or time.monotonic() < self._next_reload.get(slug, 0.0):
+                return
+            self._reloading.add(slug)
+
+        def reload() -> None:
+            try:
+                with self._slug_lock(slug):
+                    loaded = self._timed_load(slug, report)
+                if loaded is not None and slug in self._cache:  # not forgotten meanwhile
+                    loaded.report = self._cache[slug].report
+                    self._cache[slug] = loaded
+            except Exception:  # the next access tries again; the old matrix keeps serving
+                log.exception("reading the snapshot of cluster %s failed", slug)
+            finally:
+                with self._guard:
+                    self._reloading.discard(slug)
+
+        threading.Thread(target=reload, name=f"snapshot:{slug}", daemon=True).start()
 
     def _load(self, slug: str, report: CollectorReport | None) -> RemoteCollector | None:
         # Snapshot and meta together, atomically (MULTI): they always describe one revision.
@@ -259,3 +305,7 @@ class SnapshotReader:
 
     def forget(self, slug: str) -> None:
         self._cache.pop(slug, None)
+
+
+def _same(a: SnapshotMeta, b: SnapshotMeta) -> bool:
+    return (a.epoch, a.revision) == (b.epoch, b.revision)

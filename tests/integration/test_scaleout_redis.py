@@ -82,7 +82,8 @@ def test_reader_serves_the_snapshot_cached_per_revision(redis_client):
     collector = _collector()
     lock = ClusterLock(redis_client, "demo", "test", ttl=30)
     assert lock.acquire()
-    reader = SnapshotReader(redis_client, stale_after=5)
+    # Read at once, whatever the machine's load (the background path is tested below).
+    reader = SnapshotReader(redis_client, stale_after=5, background_after=float("inf"))
     assert reader.get("demo") is None  # nothing written yet
     _write(redis_client, collector, lock)
     remote = reader.get("demo")
@@ -96,6 +97,45 @@ def test_reader_serves_the_snapshot_cached_per_revision(redis_client):
     collector.matrix.revision += 1  # a new revision is what matters to the cache
     _write(redis_client, collector, lock)
     assert reader.get("demo") is not remote
+    collector.stop_source()
+
+
+def test_a_big_snapshot_is_reread_in_the_background_and_no_more_often_than_paced(redis_client):
+    """Decoding a 5,000-node snapshot takes seconds: a new revision of one must not make
+    every page, socket and wall tick of a web worker wait for it (the scale-out bench saw
+    500 sockets unable to connect), nor be decoded again before `spacing` x its decode time
+    has passed. Readers get the previous matrix, with the fresh report, meanwhile."""
+    collector = _collector()
+    lock = ClusterLock(redis_client, "demo", "test", ttl=30)
+    assert lock.acquire()
+    # Every decode counts as big here; spacing 0 first: reread as soon as it is seen.
+    reader = SnapshotReader(redis_client, stale_after=5, background_after=0.0, spacing=0.0)
+    _write(redis_client, collector, lock)
+    first = reader.get("demo")  # nothing cached yet: read at once
+    assert first is not None and first.meta.revision == collector.matrix.revision
+    collector.matrix.revision += 1
+    _write(redis_client, collector, lock, heartbeat=time.time() + 1)
+    served = reader.get("demo")
+    # The new revision is read on a thread of its own; whoever asked got an answer: the
+    # previous matrix with the new report, or the new one if the thread was quicker.
+    assert served is first or served.meta.revision == collector.matrix.revision
+    assert served.report.heartbeat == pytest.approx(time.time() + 1, abs=5)
+    wait_until(
+        lambda: reader.get("demo").meta.revision == collector.matrix.revision,
+        10,
+        "the background read of the new revision",
+    )
+    # Paced: with a long spacing, a newer revision is not read again for now.
+    reader.spacing = 1e6
+    reader._next_reload["demo"] = time.monotonic() + 1e6  # as after a slow decode
+    seen = reader.get("demo")
+    collector.matrix.revision += 1
+    marker = time.time() + 2
+    _write(redis_client, collector, lock, heartbeat=marker)
+    # A fixed window on purpose: the claim is that no reread happens in it.
+    time.sleep(0.3)
+    assert reader.get("demo") is seen and seen.meta.revision == collector.matrix.revision - 1
+    assert seen.report.heartbeat == marker  # the report is the fresh one
     collector.stop_source()
 
 
