@@ -96,12 +96,13 @@ format: dev-deps
 	$(BIN)/ruff format .
 
 # Benchmarks print JSON; bench/RESULTS.md records the numbers with the machine's load.
-bench: dev-deps browser-deps
+bench: dev-deps browser-deps service-deps
 	$(BIN)/python bench/engine_bench.py
 	$(BIN)/python bench/kube_bench.py
 	$(BIN)/python bench/fanout_bench.py
 	$(BIN)/python bench/browser_bench.py
 	$(BIN)/python bench/fault_bench.py
+	$(BIN)/python bench/scaleout_bench.py
 
 clean:
 	rm -rf $(VENV) var tests/artifacts bench/out
