@@ -722,6 +722,7 @@ def main() -> None:
 def conduct(args) -> dict:
     from tests.helpers import services
     from tests.helpers.ports import free_port
+    from tests.helpers.processes import stop_process
 
     tmp = Path(tempfile.mkdtemp(prefix="daemonviz-scaleout-"))
     log(f"scale-out bench in {tmp}; load {loadavg()}")
@@ -920,7 +921,7 @@ def conduct(args) -> dict:
             with contextlib.suppress(Exception):
                 sampler.stop()
         stack.stop()
-        services.stop(redis_srv.proc)
+        stop_process(redis_srv.proc)
         services.stop_postgres(pg)
         if args.keep:
             log(f"kept {tmp}")
