@@ -266,6 +266,9 @@ DAEMONVIZ_DEMO_FLEET = env_bool("DAEMONVIZ_DEMO_FLEET", default=True)
 # Key(s) encrypting uploaded kubeconfigs at rest (comma-separated: the first encrypts, all
 # decrypt). Empty: a key derived from SECRET_KEY. See dashboard/clusters/crypto.py and the README.
 DAEMONVIZ_ENCRYPTION_KEY = env_str("DAEMONVIZ_ENCRYPTION_KEY", "")
+# Initial lists and relists as WatchList streams (sendInitialEvents) where the API server
+# supports them, else paginated lists (docs/list-watch.md#streaming-lists-watchlist).
+DAEMONVIZ_WATCH_LIST = env_bool("DAEMONVIZ_WATCH_LIST", default=True)
 # Seconds the admin's checks (form validation, test connection) wait for an API server.
 DAEMONVIZ_CHECK_TIMEOUT = env_float("DAEMONVIZ_CHECK_TIMEOUT", 4.0)
 # Test connection makes outbound requests from the server's network on an admin's behalf:

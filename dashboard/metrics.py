@@ -181,6 +181,11 @@ class _CoverageFamilies:
         counter = CounterMetricFamily
         self.lists = counter("daemonviz_watch_lists", "Full lists (the first included).", labels=wl)
         self.relists = counter("daemonviz_watch_relists", "Lists after the first one.", labels=wl)
+        self.streamed_lists = counter(
+            "daemonviz_watch_streamed_lists",
+            "Lists made as a WatchList stream (sendInitialEvents), included in the lists.",
+            labels=wl,
+        )
         self.reconnects = counter(
             "daemonviz_watch_reconnects", "Watch requests after the first one.", labels=wl
         )
@@ -215,7 +220,8 @@ class _CoverageFamilies:
         yield from self.cl_cells.values()
         yield from (self.sizes, self.synced, self.state, self.revision, self.heartbeat)
         yield self.skipped
-        yield from (self.lists, self.relists, self.reconnects, self.events, self.errors)
+        yield from (self.lists, self.relists, self.streamed_lists, self.reconnects)
+        yield from (self.events, self.errors)
         yield self.history_resets
         yield self.event_age
         yield from (self.problem, self.problem_dropped)
@@ -281,6 +287,7 @@ class _CoverageFamilies:
             labels = [slug, resource]
             self.lists.add_metric(labels, w.lists)
             self.relists.add_metric(labels, max(0, w.lists - 1))
+            self.streamed_lists.add_metric(labels, w.streamed_lists)
             self.reconnects.add_metric(labels, max(0, w.watches - 1))
             self.events.add_metric(labels, w.events)
             self.errors.add_metric(labels, w.errors)

@@ -25,6 +25,7 @@ class WatchCounts(Protocol):
     errors: int
     last_event_at: float
     history_resets: int
+    streamed_lists: int
 
 
 class Collector(Protocol):

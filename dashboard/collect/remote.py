@@ -43,6 +43,7 @@ class WatchReport(msgspec.Struct):
     errors: int = 0
     last_event_at: float = 0.0
     history_resets: int = 0
+    streamed_lists: int = 0  # added later: a report from an older collector lacks it
 
 
 class CollectorReport(msgspec.Struct):
@@ -74,7 +75,13 @@ def watch_report(collector: ClusterCollector) -> dict[str, WatchReport]:
     """The kube reflectors' counters of a collector, by resource ({} for simulated ones)."""
     return {
         resource: WatchReport(
-            s.lists, s.watches, s.events, s.errors, s.last_event_at, s.history_resets
+            s.lists,
+            s.watches,
+            s.events,
+            s.errors,
+            s.last_event_at,
+            s.history_resets,
+            s.streamed_lists,
         )
         for resource, s in collector.watch_stats().items()
     }

@@ -10,6 +10,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from django.conf import settings
+
 from dashboard.clusters.config import ClusterConfig
 from dashboard.clusters.crypto import DecryptionError
 from dashboard.clusters.redact import scrub
@@ -191,7 +193,10 @@ class KubeSource:
             self._status = ConnectionStatus(ConnectionState.FAILED, self._scrub(str(exc)), utcnow())
             return
         self._watch = ClusterWatch(
-            api, self._sink, namespace=target.namespace, **self._watch_options
+            api,
+            self._sink,
+            namespace=target.namespace,
+            **{"watch_list": settings.DAEMONVIZ_WATCH_LIST, **self._watch_options},
         )
 
     def _scrub(self, message: str) -> str:

@@ -952,6 +952,14 @@ class WatchEvent(Struct):
     record: Record | None  # None for BOOKMARK and ERROR, and for an object we skip
     status: dict[str, Any] | None  # the Status object of an ERROR event
     skipped: Skipped | None = None  # the event's object could not be decoded
+    # A BOOKMARK that ends a WatchList stream's initial events (sendInitialEvents=true):
+    # every object of the snapshot at `resource_version` has been sent.
+    initial_events_end: bool = False
+
+
+# The annotation a WatchList stream's end-of-initial-events bookmark carries
+# (metav1.InitialEventsAnnotationKey).
+INITIAL_EVENTS_END_ANNOTATION = "k8s.io/initial-events-end"
 
 
 def decode_event(line: bytes, kind: str) -> WatchEvent:
@@ -966,7 +974,14 @@ def decode_event(line: bytes, kind: str) -> WatchEvent:
         return WatchEvent("ERROR", "", None, _decoder.decode(ev.object))
     if ev.type == "BOOKMARK":
         meta = _decoder.decode(ev.object).get("metadata") or {}
-        return WatchEvent("BOOKMARK", str(meta.get("resourceVersion", "")), None, None)
+        annotations = meta.get("annotations") or {}
+        end = (
+            isinstance(annotations, dict)
+            and annotations.get(INITIAL_EVENTS_END_ANNOTATION) == "true"
+        )
+        return WatchEvent(
+            "BOOKMARK", str(meta.get("resourceVersion", "")), None, None, initial_events_end=end
+        )
     if ev.type not in ("ADDED", "MODIFIED", "DELETED"):
         raise DecodeError(f"unknown watch event type {ev.type!r}")
     try:

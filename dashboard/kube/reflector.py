@@ -47,6 +47,7 @@ from .errors import (
     GONE,
     NOT_KUBERNETES,
     PROTOCOL,
+    SERVER_ERROR,
     TOO_LARGE,
     ConnectionProblem,
     ProblemError,
@@ -124,6 +125,12 @@ class WatchStats:
     errors: int = 0  # failed requests (retried with backoff)
     last_event_at: float = 0.0  # time.time() of the last event or bookmark
     history_resets: int = 0  # relists after the server's resourceVersion went back
+    # Lists made as a WatchList stream (sendInitialEvents=true), included in `lists`; the
+    # rest were paginated. `list_mode` says how the last one was made ("watch-list" or
+    # "paginated"), `watch_list_refused` why the server's WatchList is not used, if so.
+    streamed_lists: int = 0
+    list_mode: str = ""
+    watch_list_refused: str = ""
     # Objects left out right now because they cannot be decoded, by key (replaced as a
     # whole by each list; the watch adds and removes). Written by the reflector's thread
     # only, and read elsewhere by copying (atomic for a dict).
@@ -181,6 +188,16 @@ class _Stopped(Exception):
     pass
 
 
+# HTTP statuses with which a server refuses a WatchList request outright: 422 from a
+# kube-apiserver whose WatchList feature gate is off ("sendInitialEvents is forbidden for
+# watch unless the WatchList feature gate is enabled") or from one older than v1.27
+# ("resourceVersionMatch is forbidden for watch"); 400 from servers that validate the
+# parameters differently. Anything else is an ordinary failure (auth, throttling...).
+WATCH_LIST_REFUSED_STATUSES = frozenset({400, 422})
+# After a refusal the reflector lists page by page, and asks again this much later (the
+# cluster may have been upgraded, or its gate turned on) rather than on every relist.
+WATCH_LIST_RETRY_SECONDS = 3600.0
+
 # A watch that ends cleanly this quickly, having delivered nothing, is not progress: backing
 # off keeps a server that accepts and immediately closes watches from becoming a hot loop.
 MIN_USEFUL_WATCH_SECONDS = 1.0
@@ -207,6 +224,7 @@ class Reflector:
         rng: random.Random | None = None,
         sleep: Callable[[float], None] | None = None,
         clock: Callable[[], float] = time.time,
+        watch_list: bool = True,
     ):
         """`read_timeout` bounds every read: a silently dropped connection (no FIN, no RST)
         is noticed after that long at worst, then the watch resumes from the last RV. It
@@ -214,6 +232,10 @@ class Reflector:
 
         Backoff: full jitter between 0 and min(backoff_cap, backoff_base * 2**failures);
         `rng` and `sleep` are injectable for tests. By default the wait ends early on stop().
+
+        `watch_list`: make initial lists and relists as a WatchList stream (one watch with
+        sendInitialEvents=true, docs/list-watch.md#streaming-lists-watchlist) where the
+        server supports it, falling back to paginated lists where it does not.
         """
         if resource not in RESOURCES:
             raise ValueError(f"unknown resource {resource!r} (one of {', '.join(RESOURCES)})")
@@ -239,6 +261,8 @@ class Reflector:
         self._reset: HistoryReset | None = None
         self.resource_version = ""  # the last one seen (list, event or bookmark)
         self.stats = WatchStats()
+        self.watch_list = watch_list
+        self._watch_list_refused_at: float | None = None  # time.monotonic()
 
     # ------------------------------------------------------------------ control
 
@@ -286,6 +310,11 @@ class Reflector:
         while not self._stop.is_set():
             try:
                 if not rv:
+                    streamed = self._watch_list() if self._use_watch_list() else None
+                    if streamed is not None:
+                        # Listed and watched in one stream, which has now ended.
+                        rv, verify = streamed, True
+                        continue
                     rv = self._list()
                     verify = False
                 elif verify:
@@ -356,11 +385,17 @@ class Reflector:
             self._note_skipped(key, item)
         self.stats.skipped = found
         self.stats.lists += 1
+        self.stats.list_mode = "paginated"
         # Pods: the API cannot select "owned by any DaemonSet" with a label selector —
         # attribution is by the controller ownerReference, not labels (docs/cells.md), and
         # field selectors cannot reach ownerReferences. So every pod is listed and watched,
         # but decoded straight into the compact record (owner_uid "" when not a DaemonSet
         # pod), which is cheap; the consumer drops those records.
+        self._replace(records, rv, before)
+        return rv
+
+    def _replace(self, records: list[Record], rv: str, before: str) -> None:
+        """Hand on a whole list (paginated or streamed), consistent at `rv`."""
         if _older(rv, before):
             # Shown until the next problem, so whoever looks learns why the matrix jumped.
             self._reset = HistoryReset(self.resource, before, rv, self._clock())
@@ -369,7 +404,147 @@ class Reflector:
         self._emit(Replace(self.spec.replace_kind, records, rv))
         self.backoff.reset()
         self.resource_version = rv
+
+    # ------------------------------------------------------------------ WatchList
+
+    def _use_watch_list(self) -> bool:
+        if not self.watch_list:
+            return False
+        refused = self._watch_list_refused_at
+        return refused is None or time.monotonic() - refused >= WATCH_LIST_RETRY_SECONDS
+
+    def _refuse_watch_list(self, why: str) -> None:
+        self._watch_list_refused_at = time.monotonic()
+        self.stats.watch_list_refused = why
+        log.info(
+            "%s: the server does not stream lists (%s): listing page by page", self.resource, why
+        )
+
+    def _watch_list(self) -> str | None:
+        """List as one WatchList stream and keep watching on it (client-go's watchList).
+
+        The request is a watch with sendInitialEvents=true, resourceVersionMatch=NotOlderThan
+        and no resourceVersion (a consistent read, like the first page of a paginated list),
+        with bookmarks on: the server sends every object as a synthetic ADDED, then one
+        BOOKMARK annotated k8s.io/initial-events-end at the snapshot's resourceVersion, then
+        ordinary events. The objects are collected until that bookmark and handed on as one
+        Replace, then the same stream is followed as a watch.
+
+        Returns the last resourceVersion when the stream ends after the bookmark, or None
+        when the caller should list page by page instead: the server refused the request
+        (remembered for WATCH_LIST_RETRY_SECONDS), sent an ERROR, or the stream ended before
+        the bookmark (nothing was handed on, so nothing is lost). Other failures raise, as
+        a paginated list's would.
+        """
+        started = time.monotonic()
+        before = self.resource_version
+        try:
+            resp = request(
+                self.api_client,
+                self.spec,
+                self.namespace,
+                self.label_selector,
+                watch=True,
+                send_initial_events=True,
+                resource_version_match="NotOlderThan",
+                allow_watch_bookmarks=True,
+                timeout_seconds=self.watch_timeout_seconds,
+                _request_timeout=self.timeouts,
+            )
+        except ApiException as exc:
+            status = exc.status or 0
+            if status in WATCH_LIST_REFUSED_STATUSES:
+                self._refuse_watch_list(classify(exc, self._context("watch")).message)
+                return None
+            if 400 <= status < 500 and status != 429:
+                # As client-go: making progress beats insisting. A paginated list is
+                # authorized as "list", this stream as "watch"; should the list fail too,
+                # that failure is reported, backed off and retried as usual.
+                problem = classify(exc, self._context("watch"))
+                log.info(
+                    "%s: watch-list refused (%s), listing page by page",
+                    self.resource,
+                    problem.message,
+                )
+                return None
+            raise
+        self._track(resp)
+        self.stats.watches += 1
+        try:
+            lines = _lines(resp)
+            initial = self._initial_events(lines)
+            if initial is None:
+                return None
+            records, found, rv = initial
+            self._check_stopped()
+            for key, item in found.items():
+                self._note_skipped(key, item)
+            self.stats.skipped = found
+            self.stats.lists += 1
+            self.stats.streamed_lists += 1
+            self.stats.list_mode = "watch-list"
+            self._replace(records, rv, before)
+            rv, _ = self._follow(lines, rv)
+        finally:
+            self._untrack(resp)
+        self._check_stopped()
+        log.debug(
+            "%s: watch-list stream ended after %.1f s", self.resource, time.monotonic() - started
+        )
         return rv
+
+    def _initial_events(
+        self, lines: Iterator[bytes]
+    ) -> tuple[list[Record], dict[str, Skipped], str] | None:
+        """Read a WatchList stream up to its initial-events-end bookmark: the objects, the
+        ones left out, and the snapshot's resourceVersion; None to fall back (see above)."""
+        objects: dict[str, Record] = {}
+        found: dict[str, Skipped] = {}
+        try:
+            for line in lines:
+                self._check_stopped()
+                ev = decode_event(line, self.spec.kind)
+                self.stats.last_event_at = time.time()
+                if ev.type == "ERROR":
+                    problem = from_status(ev.status or {}, self._context("watch"))
+                    code = (ev.status or {}).get("code")
+                    if code in WATCH_LIST_REFUSED_STATUSES or problem.kind == SERVER_ERROR:
+                        # e.g. "the required storage feature RequestWatchProgress is disabled"
+                        self._refuse_watch_list(problem.message)
+                    else:
+                        log.info(
+                            "%s: watch-list stream failed (%s)", self.resource, problem.message
+                        )
+                    return None
+                if ev.type == "BOOKMARK":
+                    if ev.initial_events_end:
+                        return list(objects.values()), found, ev.resource_version
+                    continue
+                if ev.skipped is not None:
+                    key = ev.skipped.key
+                    objects.pop(key, None)
+                    if ev.type == "DELETED":
+                        found.pop(key, None)
+                    else:
+                        found[key] = ev.skipped
+                    continue
+                if ev.record is None:
+                    continue
+                key = record_key(ev.record)
+                found.pop(key, None)
+                if ev.type == "DELETED":
+                    objects.pop(key, None)
+                else:
+                    objects[key] = ev.record
+        except (u3.ReadTimeoutError, u3.ProtocolError) as exc:
+            self._check_stopped()
+            log.info("%s: watch-list stream cut (%s)", self.resource, type(exc).__name__)
+            return None
+        self._check_stopped()
+        log.info(
+            "%s: watch-list stream ended before its initial-events-end bookmark", self.resource
+        )
+        return None
 
     def _watch(self, rv: str) -> str:
         """Stream changes after `rv`; returns the last RV seen when the stream ends cleanly."""
@@ -392,11 +567,24 @@ class Reflector:
             raise
         self._track(resp)
         self.stats.watches += 1
+        try:
+            rv, events = self._follow(_lines(resp), rv)
+        finally:
+            self._untrack(resp)
+        self._check_stopped()
+        if events or time.monotonic() - started >= MIN_USEFUL_WATCH_SECONDS:
+            self.backoff.reset()
+        else:
+            self._wait(self.backoff.next())
+        return rv
+
+    def _follow(self, lines: Iterator[bytes], rv: str) -> tuple[str, int]:
+        """Apply a watch stream's events until it ends: (the last RV seen, events)."""
         events = 0
         try:
             # Only now is the cluster answering again after a failure.
             self._set_status(SYNCED, None)
-            for line in _lines(resp):
+            for line in lines:
                 self._check_stopped()
                 ev = decode_event(line, self.spec.kind)
                 if ev.type == "ERROR":
@@ -425,14 +613,7 @@ class Reflector:
             # both are resumed from the last RV. Were the server really gone, the next
             # request fails and the status turns stale then.
             log.info("%s: watch interrupted (%s), resuming", self.resource, type(exc).__name__)
-        finally:
-            self._untrack(resp)
-        self._check_stopped()
-        if events or time.monotonic() - started >= MIN_USEFUL_WATCH_SECONDS:
-            self.backoff.reset()
-        else:
-            self._wait(self.backoff.next())
-        return rv
+        return rv, events
 
     # ------------------------------------------------------------------ skipped objects
 

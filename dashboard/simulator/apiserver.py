@@ -798,12 +798,17 @@ class FakeApiServer:
         watch_timeout: float | None = None,
         tls: bool = False,
         too_large_wait: float = 3.0,
+        watch_list: bool = True,
     ):
         """`watch_timeout`: server-side cap on watches without timeoutSeconds (the real server
         picks 30–60 min); None = until the client or stop() ends them.
 
         `too_large_wait`: how long a read waits for a resourceVersion the store has not
         reached before answering 504 "Too large resource version" (the real server: 3 s).
+
+        `watch_list`: serve WatchList streams (a watch with sendInitialEvents=true), as
+        kube-apiserver does with its WatchList feature gate on (the default since v1.34).
+        False answers them 422 as a server with the gate off does.
 
         `tls=True` serves https with a fresh self-signed certificate (`ca_cert`, PEM) that
         write_kubeconfig embeds. Needed for kubectl with a token: kubectl never sends
@@ -814,6 +819,7 @@ class FakeApiServer:
         self.user = user
         self.watch_timeout = watch_timeout
         self.too_large_wait = too_large_wait
+        self.watch_list = watch_list
         self.faults = Faults(self)
         self.requests: list[tuple[str, str]] = []
         self.non_get_requests: list[tuple[str, str]] = []
@@ -1109,8 +1115,27 @@ class FakeApiServer:
         rv_text = query.get("resourceVersion") or ""
         bookmarks = query.get("allowWatchBookmarks", "").lower() in ("1", "true")
         initial_events = query.get("sendInitialEvents", "").lower() in ("1", "true")
-        if initial_events and query.get("resourceVersionMatch") != "NotOlderThan":
-            raise ApiError(400, "sendInitialEvents requires resourceVersionMatch=NotOlderThan")
+        # kube-apiserver's validation of watch options (ValidateListOptions) and its gate.
+        if initial_events and not self.watch_list:
+            raise ApiError(
+                422,
+                "sendInitialEvents is forbidden for watch unless the WatchList feature gate "
+                "is enabled",
+                reason="Invalid",
+            )
+        match = query.get("resourceVersionMatch", "")
+        if match and not initial_events:
+            raise ApiError(
+                422,
+                "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided",
+                reason="Invalid",
+            )
+        if initial_events and match != "NotOlderThan":
+            raise ApiError(
+                422,
+                "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
+                reason="Invalid",
+            )
         timeout = _int(query.get("timeoutSeconds") or "0", "timeoutSeconds") or self.watch_timeout
         deadline = time.monotonic() + timeout if timeout else None
 

@@ -137,11 +137,16 @@ def test_reflectors_relist_from_scratch_and_the_status_says_why(store, tmp_path)
         assert "node-0" in mirror.objects["nodes"]
         assert not any(k.startswith("after-backup/") for k in mirror.objects["pods"])
         # The request that found out: a one-object list "not older than" the version held.
-        probes = [p for _, p in server.requests if "/pods?" in p and "NotOlderThan" in p]
-        assert probes and f"resourceVersion={held}" in probes[0] and "limit=1" in probes[0]
-        # ...then a list without a resourceVersion (a consistent read), never the old one.
-        lists = [p for _, p in server.requests if "/pods?" in p and "watch=" not in p]
-        assert "resourceVersion" not in lists[-1]
+        probes = [p for _, p in server.requests if "/pods?" in p and "limit=1" in p]
+        assert probes and f"resourceVersion={held}" in probes[0] and "NotOlderThan" in probes[0]
+        # ...then a list without a resourceVersion (a consistent read), never the old one:
+        # here a WatchList stream (sendInitialEvents=true), the fake server's default.
+        lists = [
+            p
+            for _, p in server.requests
+            if "/pods?" in p and "limit=1" not in p and ("watch=" not in p or "sendInitial" in p)
+        ]
+        assert "sendInitialEvents=true" in lists[-1] and "resourceVersion=" not in lists[-1]
 
         wait_until(lambda: w.status.state == SYNCED and w.status.reset is not None, 5)
         reset = w.reflectors["pods"].status.reset
@@ -187,7 +192,7 @@ def test_a_healthy_reconnect_checks_the_version_and_does_not_relist(store, tmp_p
         assert mirror.replaces == dict.fromkeys(mirror.replaces, 1)
         assert w.status.reset is None
         # Each new watch from a held version was preceded by the one-object check.
-        checks = [p for _, p in server.requests if "/pods?" in p and "NotOlderThan" in p]
+        checks = [p for _, p in server.requests if "/pods?" in p and "limit=1" in p]
         watches = [p for _, p in server.requests if "/pods?" in p and "watch=true" in p]
         assert len(checks) >= 3 and len(checks) == len(watches) - 1
         assert all(r.stats.history_resets == 0 for r in w.reflectors.values())

@@ -137,9 +137,11 @@ def gone_on_watch(run: Run) -> None:
 
 
 def gone_on_list(run: Run) -> None:
-    # The watches are cut, and the list requests that follow (the resume check, then the
-    # relist it calls for) are refused with 410 Expired.
-    run.server.faults.fail_next(410, count=2, resource="pods", watch=False)
+    # The watches are cut; the resume check that follows (a one-object list) is refused
+    # with 410 Expired, and so is the relist it calls for — a WatchList stream, which
+    # falls back to a paginated list.
+    run.server.faults.fail_next(410, count=1, resource="pods", watch=False)
+    run.server.faults.fail_next(410, count=1, resource="pods", watch=True)
     run.server.faults.cut_watches()
 
 

@@ -371,6 +371,32 @@ def test_streaming_list_ends_initial_events_with_an_annotated_bookmark(server, s
     assert meta["resourceVersion"] == str(store.resource_version)
 
 
+def test_watch_options_are_validated_as_kube_apiserver_does(server, store):
+    # resourceVersionMatch on a watch only with sendInitialEvents, and then only NotOlderThan.
+    status, _, body = request(server, "/api/v1/pods?watch=1&resourceVersionMatch=NotOlderThan")
+    assert (status, body["reason"]) == (422, "Invalid")
+    assert "unless sendInitialEvents" in body["message"]
+    status, _, body = request(server, "/api/v1/pods?watch=1&sendInitialEvents=true")
+    assert (status, body["reason"]) == (422, "Invalid")
+    assert "NotOlderThan" in body["message"]
+
+
+def test_without_watch_list_a_streaming_list_is_refused_like_a_gate_that_is_off(store):
+    srv = FakeApiServer(store, port=0, token=TOKEN, watch_list=False).start()
+    try:
+        status, _, body = request(
+            srv,
+            "/api/v1/pods?watch=1&sendInitialEvents=true&allowWatchBookmarks=true"
+            "&resourceVersionMatch=NotOlderThan",
+        )
+        assert (status, body["kind"], body["reason"]) == (422, "Status", "Invalid")
+        assert "WatchList feature gate" in body["message"]
+        # Everything else is served as before.
+        assert get(srv, "/api/v1/pods?limit=2")["kind"] == "PodList"
+    finally:
+        srv.stop()
+
+
 # ---------------------------------------------------------------------------- faults
 
 

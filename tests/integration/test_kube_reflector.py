@@ -64,7 +64,7 @@ def test_initial_paginated_list_reaches_store_state(store, server, watch_factory
     for i in range(1203):  # > 2 pages of 500
         store.put("pods", pod("bulk", f"bulk-{i:04d}"))
     mirror = Mirror()
-    w = watch_factory(mirror)
+    w = watch_factory(mirror, watch_list=False)
     assert w.wait_synced(10)
     assert mirror.state() == store_state(store)
     pod_lists = [p for _, p in server.requests if "/pods?" in p and "watch=" not in p]
@@ -102,7 +102,10 @@ def test_cut_streams_resume_from_last_resource_version(store, server, watch_fact
     wait_mirrors(mirror, store)
     assert mirror.replaces == dict.fromkeys(mirror.replaces, 1)
     watches = [p for _, p in server.requests if "watch=true" in p and "/pods?" in p]
-    assert len(watches) > 1 and all("resourceVersion=" in p for p in watches)
+    # The first is the WatchList stream (a consistent read: no version); every later one
+    # resumes from a version.
+    assert "sendInitialEvents=true" in watches[0] and "resourceVersion=" not in watches[0]
+    assert len(watches) > 1 and all("resourceVersion=" in p for p in watches[1:])
 
 
 def test_410_mid_watch_relists_and_replaces(store, server, watch_factory):
@@ -133,7 +136,8 @@ def test_bursts_of_500_and_429_before_and_after_sync(store, server, client):
         delays.append(seconds)
         time.sleep(min(seconds, 0.02))
 
-    server.faults.fail_next(500, count=4, resource="nodes", watch=False)
+    # The first list of nodes (a WatchList stream: a watch request) fails four times.
+    server.faults.fail_next(500, count=4, resource="nodes", watch=True)
     mirror = Mirror()
     w = ClusterWatch(client, mirror, resources=["nodes", "pods"], **{**FAST, "sleep": sleep})
     try:
@@ -189,9 +193,10 @@ def test_server_restart_goes_stale_then_recovers(store, server, tmp_path):
 
 
 def test_forbidden_names_the_missing_permission_then_recovers(server, watch_factory):
+    # Paginated lists: a WatchList stream is authorized as "watch" and needs no "list".
     server.faults.forbid("list", "controllerrevisions")
     mirror = Mirror()
-    w = watch_factory(mirror)
+    w = watch_factory(mirror, watch_list=False)
     wait_until(lambda: w.status.state == FAILED, 5)
     problem = w.status.problem
     assert problem.kind == "forbidden"

@@ -44,6 +44,12 @@ class Command(BaseCommand):
         )
         parser.add_argument("--tls", action="store_true", help="serve https, self-signed")
         parser.add_argument("--bookmark-interval", type=float, default=5.0)
+        parser.add_argument(
+            "--no-watch-list",
+            action="store_true",
+            help="refuse WatchList streams (sendInitialEvents) with 422, as a kube-apiserver "
+            "with its WatchList feature gate off does",
+        )
 
     def handle(self, *args: Any, **opts: Any) -> None:
         sim = self._simulator(opts)
@@ -57,6 +63,7 @@ class Command(BaseCommand):
             token=opts["token"],
             bookmark_interval=opts["bookmark_interval"],
             tls=opts["tls"],
+            watch_list=not opts["no_watch_list"],
         )
         try:
             server.start()
