@@ -36,7 +36,8 @@ import msgspec
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
 PAGE = 500
-sys.path.insert(0, str(ROOT))
+# A child may measure another tree's engine (--compare-ref): the same bench, other code.
+sys.path.insert(0, os.environ.get("DAEMONVIZ_BENCH_CODE") or str(ROOT))
 
 
 def _load(name: str) -> dict:
@@ -424,11 +425,26 @@ def measure_peer(out: Path, how: str, sample: int) -> dict:
     }
 
 
-def _child(args: list[str]) -> dict:
+def _child(args: list[str], code: Path | None = None) -> dict:
+    env = {**os.environ, "DAEMONVIZ_BENCH_CODE": str(code or ROOT)}
     proc = subprocess.run(
-        [sys.executable, __file__, *args], capture_output=True, text=True, check=True, cwd=ROOT
+        [sys.executable, __file__, *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=code or ROOT,
+        env=env,
     )
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _tree_of(ref: str, into: Path) -> Path:
+    """The code of git `ref`, unpacked (no worktree, no checkout of this one)."""
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", ref], cwd=ROOT, capture_output=True, check=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into
 
 
 def main() -> None:
@@ -444,6 +460,11 @@ def main() -> None:
     ap.add_argument("--child", nargs="+")
     ap.add_argument(
         "--data", type=Path, help="keep the generated pages here and reuse them next time"
+    )
+    ap.add_argument(
+        "--compare-ref",
+        help="also build from bytes with the engine of this git ref, right before this "
+        "tree's build (retained bytes per cell side by side); only the build is measured",
     )
     args = ap.parse_args()
     if args.child:
@@ -464,6 +485,18 @@ def main() -> None:
             out, args.nodes, args.daemonsets, args.warning_events, not args.no_requests
         )
         gen = time.perf_counter() - t0
+        if args.compare_ref:
+            with tempfile.TemporaryDirectory(prefix="daemonviz-ref-") as ref_tmp:
+                code = _tree_of(args.compare_ref, Path(ref_tmp))
+                before = _child(["--child", "build", str(out)], code)
+            after = _child(["--child", "build", str(out)])
+            report = {
+                "load_average": [round(x, 2) for x in os.getloadavg()],
+                "input": {"nodes": args.nodes, "daemonsets": args.daemonsets, **sizes},
+                "build_from_bytes": {args.compare_ref: before, "this tree": after},
+            }
+            print(json.dumps(report, indent=2))
+            return
         build = _child(["--child", "build", str(out)])
         if args.only_build:
             print(json.dumps({"load_average": os.getloadavg(), "sizes": sizes, "build": build}))

@@ -7,6 +7,7 @@ pods, the last exit for crash loops.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
@@ -162,7 +163,7 @@ class _Facts(Struct, gc=False):
         # Positional: this runs for every cell of a 150,000-cell sync.
         return Cell(
             state,
-            reason,
+            sys.intern(reason),  # reasons repeat across a column; one object each
             should_run,
             self.pod,
             self.pods,
@@ -176,6 +177,20 @@ class _Facts(Struct, gc=False):
         )
 
 
+_RATIOS: dict[tuple[int, int], str] = {}
+
+
+def _ratio(ready: int, total: int) -> str:
+    """ "1/1", one string per distinct ratio instead of one per cell."""
+    key = (ready, total)
+    text = _RATIOS.get(key)
+    if text is None:
+        if len(_RATIOS) >= 1024:  # containers per pod are few; never let it grow
+            _RATIOS.clear()
+        text = _RATIOS[key] = f"{ready}/{total}"
+    return text
+
+
 def _pod_facts(
     pod: Pod, pods: int, ds: DaemonSet, current_hash: str | None, now: datetime
 ) -> _Facts:
@@ -183,7 +198,7 @@ def _pod_facts(
         pod.name,
         pods,
         pod.status_word,
-        f"{pod.ready_containers}/{pod.total_containers}",
+        _ratio(pod.ready_containers, pod.total_containers),
         pod.restarts,
         pod.last_termination,
         is_pod_updated(pod, ds, current_hash),

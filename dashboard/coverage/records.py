@@ -9,6 +9,7 @@ pods within a few hundred bytes each.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable
 from typing import Any, Literal, TypeVar, overload
 
@@ -299,7 +300,7 @@ def node_from_wire(w: wire.WireNode) -> Node:
     net = _condition(conditions, "NetworkUnavailable")
     info = w.status.nodeInfo
     return Node(
-        name=meta.name,
+        name=_shared(meta.name),
         uid=meta.uid,
         resource_version=meta.resourceVersion,
         labels=meta.labels,
@@ -495,6 +496,25 @@ def _last_termination(statuses: Iterable[wire.ContainerStatus]) -> Termination |
     return latest
 
 
+# One object per distinct value for the strings records repeat. sys.intern's table holds
+# no reference of its own (an interned string goes when its last user does), so it cannot
+# grow without bound with the cluster's churn.
+_shared = sys.intern
+_IMAGES: dict[tuple[str, ...], tuple[str, ...]] = {}
+_IMAGES_MAX = 4096  # distinct image lists kept; beyond that (hostile churn) start over
+
+
+def _shared_images(images: tuple[str, ...]) -> tuple[str, ...]:
+    known = _IMAGES.get(images)
+    if known is not None:
+        return known
+    if len(_IMAGES) >= _IMAGES_MAX:
+        _IMAGES.clear()
+    images = tuple(map(sys.intern, images))
+    _IMAGES[images] = images
+    return images
+
+
 def pod_from_wire(w: wire.WirePod) -> Pod:
     meta, spec, status = w.metadata, w.spec, w.status
     owner = controller_of(meta)
@@ -506,21 +526,24 @@ def pod_from_wire(w: wire.WirePod) -> Pod:
     word, ready_containers, restarts, problem, initialized = _status_word(w, ready)
     all_statuses = [*status.initContainerStatuses, *status.containerStatuses]
     sidecars = sum(1 for c in spec.initContainers if c.restartPolicy == "Always")
+    # Strings every pod of a DaemonSet, or of a node, repeats are shared (`_shared`): a
+    # 600,000-pod cluster holds each node name 40 times and each owner uid 15,000 times,
+    # and msgspec makes a new string object for every occurrence (bench/RESULTS.md).
     return Pod(
-        namespace=meta.namespace,
+        namespace=_shared(meta.namespace),
         name=meta.name,
         uid=meta.uid,
         resource_version=meta.resourceVersion,
-        owner_uid=owner.uid if is_ds and owner else "",
-        owner_name=owner.name if is_ds and owner else "",
-        node=target_node(spec),
+        owner_uid=_shared(owner.uid) if is_ds and owner else "",
+        owner_name=_shared(owner.name) if is_ds and owner else "",
+        node=_shared(target_node(spec)),
         bound=bool(spec.nodeName),
         created=meta.creationTimestamp,
         deleting=meta.deletionTimestamp is not None,
-        phase=status.phase,
-        reason=status.reason,
+        phase=_shared(status.phase),
+        reason=_shared(status.reason),
         message=status.message,
-        status_word=word,
+        status_word=_shared(word),
         ready=ready,
         ready_since=ready_cond.lastTransitionTime if ready_cond and ready else None,
         unschedulable_message=(
@@ -538,9 +561,9 @@ def pod_from_wire(w: wire.WirePod) -> Pod:
         total_containers=len(spec.containers) + sidecars,
         restarts=restarts,
         last_termination=_last_termination(all_statuses),
-        images=tuple(c.image for c in spec.containers),
-        revision_hash=meta.labels.get(REVISION_HASH_LABEL, ""),
-        template_generation=meta.labels.get(TEMPLATE_GENERATION_LABEL, ""),
+        images=_shared_images(tuple(c.image for c in spec.containers)),
+        revision_hash=_shared(meta.labels.get(REVISION_HASH_LABEL, "")),
+        template_generation=_shared(meta.labels.get(TEMPLATE_GENERATION_LABEL, "")),
         pod_ip=status.podIP,
         host_ports=_host_ports(spec),
         mirror=mirror,
