@@ -335,6 +335,7 @@ def measure_build(out: Path) -> dict:
     m.replace_all(lists)
     del lists, records
     elapsed = time.perf_counter() - t0
+    _BUILT["matrix"] = m
     gc.collect()
     retained = _rss_now_mb() - start_rss
     return {
@@ -349,6 +350,45 @@ def measure_build(out: Path) -> dict:
         "events_kept": len(m.events),
         "nodes_with_requests": sum(1 for load in m.load.by_node.values() if load.requested),
     }
+
+
+def measure_grid(out: Path) -> dict:
+    """The grid's default view of the whole matrix (no filters: groups, collapsed ones
+    included): building the view, then rendering its rows' HTML (`attach_html`), the two
+    steps of a page load that grow with the cluster. Best of 3 after one warm-up."""
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "daemonviz.settings")
+    django.setup()
+    from dashboard.grid import fragments
+    from dashboard.grid.model import GridFilters, build_grid
+
+    built = measure_build(out)
+    m = _BUILT["matrix"]
+    timings: dict[str, list[float]] = {"build_grid": [], "attach_html": []}
+    view = None
+    for _ in range(4):
+        t0 = time.perf_counter()
+        view = build_grid(m, GridFilters())
+        t1 = time.perf_counter()
+        fragments.attach_html("bench", view)
+        t2 = time.perf_counter()
+        timings["build_grid"].append(t1 - t0)
+        timings["attach_html"].append(t2 - t1)
+    assert view is not None
+    return {
+        "matrix_build_seconds": built["seconds"],
+        "build_grid_seconds": round(min(timings["build_grid"][1:]), 3),
+        "attach_html_seconds": round(min(timings["attach_html"][1:]), 3),
+        "rows_rendered": view.rows_rendered,
+        "cells_rendered": sum(len(r.cells or ()) for g in view.groups for r in g.rows),
+        "groups": len(view.groups),
+        "columns": len(view.columns),
+        "peak_rss_mb": round(_peak_rss_mb(), 1),
+    }
+
+
+_BUILT: dict[str, object] = {}
 
 
 def measure_events(out: Path, count: int) -> dict:
@@ -471,6 +511,8 @@ def main() -> None:
         what, out = args.child[0], Path(args.child[1])
         if what == "build":
             result = measure_build(out)
+        elif what == "grid":
+            result = measure_grid(out)
         elif what == "events":
             result = measure_events(out, args.events)
         else:

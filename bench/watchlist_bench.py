@@ -167,13 +167,15 @@ def json_decode_seconds(pages: Path) -> dict:
     from dashboard.coverage.records import decode_list
 
     blobs = [p.read_bytes() for p in sorted(pages.iterdir())]
-    best = float("inf")
+    best = cpu = float("inf")
     n = 0
     for _ in range(5):
-        t0 = time.perf_counter()
+        # CPU time beside wall time: on a loaded machine the wall is mostly waiting.
+        t0, c0 = time.perf_counter(), time.process_time()
         n = sum(len(decode_list(b, "Pod").records) for b in blobs)
         best = min(best, time.perf_counter() - t0)
-    return {"pods": n, "seconds_best_of_5": round(best, 4)}
+        cpu = min(cpu, time.process_time() - c0)
+    return {"pods": n, "seconds_best_of_5": round(best, 4), "cpu_seconds_best_of_5": round(cpu, 4)}
 
 
 PB_DECODER = textwrap.dedent(
@@ -195,25 +197,27 @@ PB_DECODER = textwrap.dedent(
     PodList = message_factory.GetMessageClass(pool.FindMessageTypeByName("k8s.io.api.core.v1.PodList"))
     blobs = [open(p, "rb").read() for p in sorted(glob.glob(os.path.join(pages, "page-*")))]
     assert all(b[:4] == b"k8s\\x00" for b in blobs)
-    best, n = float("inf"), 0
+    best, cpu, n = float("inf"), float("inf"), 0
     for _ in range(5):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         n = 0
         for b in blobs:
             lst = PodList.FromString(Unknown.FromString(b[4:]).raw)
             n += len(lst.items)
         best = min(best, time.perf_counter() - t0)
+        cpu = min(cpu, time.process_time() - c0)
     # What the records need, read from the messages (owner, node, phase, readiness):
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     for b in blobs:
         for p in PodList.FromString(Unknown.FromString(b[4:]).raw).items:
             owner = [o.uid for o in p.metadata.ownerReferences if o.controller]
             node, phase = p.spec.nodeName, p.status.phase
             ready = [c.status for c in p.status.conditions if c.type == "Ready"]
-    fields = time.perf_counter() - t0
+    fields = time.process_time() - t0
     from google.protobuf.internal import api_implementation
     print(json.dumps({"pods": n, "seconds_best_of_5": round(best, 4),
-                      "decode_and_read_fields_seconds": round(fields, 4),
+                      "cpu_seconds_best_of_5": round(cpu, 4),
+                      "decode_and_read_fields_cpu_seconds": round(fields, 4),
                       "implementation": api_implementation.Type()}))
     """
 )
@@ -333,6 +337,9 @@ def main() -> None:
             "bytes_ratio": round(p["bytes"] / j["bytes"], 3),
             "decode_ratio": round(
                 p["decode"]["seconds_best_of_5"] / j["decode"]["seconds_best_of_5"], 2
+            ),
+            "decode_cpu_ratio": round(
+                p["decode"]["cpu_seconds_best_of_5"] / j["decode"]["cpu_seconds_best_of_5"], 2
             ),
         }
     print(json.dumps(report, indent=2))
