@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test e2e e2e-build lint format bench venv deps dev-deps browser-deps service-deps deploy-tools deploy-manifests oidc-deps clean
+.PHONY: run test e2e e2e-build lint format bench bench-watchlist venv deps dev-deps browser-deps service-deps deploy-tools deploy-manifests oidc-deps clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -103,6 +103,18 @@ bench: dev-deps browser-deps service-deps
 	$(BIN)/python bench/browser_bench.py
 	$(BIN)/python bench/fault_bench.py
 	$(BIN)/python bench/scaleout_bench.py
+	$(MAKE) bench-watchlist
+
+# WatchList against paginated lists and protobuf against JSON on the e2e tier's real
+# control plane. The protobuf decoder is measured, not used by daemonviz: it lives in a
+# virtualenv of its own (protobuf + grpcio-tools for protoc), pinned here.
+PB_VENV := var/bench-protobuf-venv
+$(PB_VENV)/bin/python:
+	$(PY) -m venv $(PB_VENV)
+	$(PB_VENV)/bin/pip install -q protobuf==7.36.2 grpcio-tools==1.85.1
+
+bench-watchlist: dev-deps e2e-build $(PB_VENV)/bin/python
+	$(BIN)/python bench/watchlist_bench.py --protobuf-python $(PB_VENV)/bin/python
 
 clean:
 	rm -rf $(VENV) var tests/artifacts bench/out
