@@ -483,6 +483,9 @@ class Reflector:
             self.stats.lists += 1
             self.stats.streamed_lists += 1
             self.stats.list_mode = "watch-list"
+            # Served after all (an upgraded server, a gate turned on): forget the refusal.
+            self._watch_list_refused_at = None
+            self.stats.watch_list_refused = ""
             self._replace(records, rv, before)
             rv, _ = self._follow(lines, rv)
         finally:

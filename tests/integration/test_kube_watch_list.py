@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from dashboard.kube import reflector
 from dashboard.kube.clients import client_from_kubeconfig
 from dashboard.kube.reflector import SYNCED, ClusterWatch
 from dashboard.simulator.apiserver import FakeApiServer
@@ -131,3 +132,19 @@ def test_watch_list_can_be_turned_off(store, watching):
     assert mirror.state() == store_state(store)
     assert not [p for _, p in server.requests if "sendInitialEvents" in p]
     assert all(r.stats.list_mode == "paginated" for r in w.reflectors.values())
+
+
+def test_a_server_that_starts_serving_watch_list_is_streamed_from_again(
+    store, watching, monkeypatch
+):
+    monkeypatch.setattr(reflector, "WATCH_LIST_RETRY_SECONDS", 0.0)  # ask on every relist
+    server, w, mirror = watching(server_watch_list=False)
+    assert w.wait_synced(10)
+    assert w.reflectors["pods"].stats.watch_list_refused
+    server.watch_list = True  # the cluster was upgraded, or its gate turned on
+    store.compact()
+    store.put("pods", pod("late", "after-upgrade"))
+    wait_until(lambda: w.reflectors["pods"].stats.streamed_lists >= 1, 5, "a streamed relist")
+    wait_mirrors(mirror, store)
+    stats = w.reflectors["pods"].stats
+    assert stats.list_mode == "watch-list" and stats.watch_list_refused == ""
