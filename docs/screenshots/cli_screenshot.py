@@ -1,7 +1,7 @@
 """The README's picture of the `coverage` CLI: the demo cluster's table, in colour, as a
 100-column terminal shows it (docs/screenshots/cli.png).
 
-Usage: python tools/cli_screenshot.py [--out docs/screenshots/cli.png] [--columns 100]
+Usage: python docs/screenshots/cli_screenshot.py [--out docs/screenshots/cli.png] [--columns 100]
 
 The input is what `make run` shows: the simulated demo cluster, dumped as
 `kubectl get … -A -o json` would, anchored at the present like the running demo. The CLI
@@ -21,7 +21,7 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from dashboard.simulator.cluster import Simulator  # noqa: E402
