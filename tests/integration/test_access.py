@@ -116,7 +116,7 @@ PUBLIC = {"login": 200, "logout": 405}  # logout is POST-only; GET shows nothing
 # Probes and Prometheus: open (no cluster data beyond names and counts on /metrics, which
 # takes a bearer token when DAEMONVIZ_METRICS_TOKEN is set; see test_metrics.py).
 PUBLIC |= {"healthz": 200, "readyz": 200, "metrics": 200}
-TOKEN_ONLY = {"wall"}
+TOKEN_ONLY = {"wall", "wall-sparklines"}  # the wall and its sparklines
 
 
 def _patterns(resolver, prefix=""):
@@ -161,6 +161,7 @@ def test_every_url_is_accounted_for():
         "readyz",
         "metrics",
         "wall",
+        "wall-sparklines",
     }, "a URL was added or removed: decide its access rule here"
 
 

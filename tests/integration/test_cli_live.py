@@ -54,7 +54,7 @@ def test_live_listing_equals_snapshot_of_kubectl_dump(demo_server, tmp_path):
             "--kubeconfig",
             str(kubeconfig),
             "get",
-            "nodes,daemonsets,pods,controllerrevisions",
+            "nodes,daemonsets,pods,controllerrevisions,services,endpointslices,events,priorityclasses",
             "-A",
             "-o",
             "json",
