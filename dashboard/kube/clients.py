@@ -240,8 +240,15 @@ TRANSPORT_RETRIES = Retry(
 )
 
 
+# One long-lived connection per watch stream (a dozen resources and event streams), plus
+# the collector's and the pages' short requests. The client's default pool is 5 per CPU (10
+# on a 2-core machine): fewer than the watches, so connections were opened and thrown away.
+CONNECTION_POOL_SIZE = 32
+
+
 def _api_client(configuration: Configuration) -> ApiClient:
     configuration.retries = TRANSPORT_RETRIES
+    configuration.connection_pool_maxsize = CONNECTION_POOL_SIZE
     client = ApiClient(configuration=configuration)
     client.user_agent = USER_AGENT
     return client

@@ -48,6 +48,9 @@
     setWs(document.getElementById("ws-state").dataset.state, "live: re-syncing…");
     replaceGrid(g.dataset.bodyUrl).then(function () {
       resyncing = false;
+      // The grid's body came fresh, the tiles did not: frames skipped while re-syncing
+      // may have moved them (a node that joined meanwhile).
+      refreshSummary();
       var rev = +grid().dataset.revision, pending = buffered;
       buffered = [];
       pending.forEach(function (f) { if (f.rev > rev) apply(f); });

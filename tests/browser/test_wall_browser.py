@@ -279,7 +279,8 @@ SHAPE_JS = """(() => {
     const cols = +g.style.getPropertyValue('--cols');
     const cells = g.classList.contains('cells');
     const children = cells ? rows * (1 + cols) : 1 + cols + rows * (1 + cols);
-    const all = cells ? children : children + 2 * cols + 7 * rows * cols;
+    const tags = g.querySelectorAll(':scope > .wl .wstk').length;  // static-pod rows' tag
+    const all = (cells ? children : children + 2 * cols + 7 * rows * cols) + tags;
     return g.children.length === children && inside(g) === all && inside(m) === all + 2;
   };
   return {

@@ -149,7 +149,7 @@ def test_the_normal_reasons_that_matter_are_watched_and_attached(store, server, 
             collector.tick()
             return [e.reason for e in collector.matrix.events.of(("Node", "", "node-0"))]
 
-        wait_until(lambda: reasons() == ["NodeNotReady"], 10, "NodeNotReady kept")
+        wait_until(lambda: reasons() == ["NodeNotReady"], 30, "NodeNotReady kept")
         # Routine Normal events never reach the dashboard: no stream selects them.
         assert not any("Starting" in p for _, p in server.requests)
         assert "kube-system/agent.1" in collector.matrix.events.by_key  # the Warning too
