@@ -73,13 +73,7 @@ def workload(control_plane, admin):
     admin.create_namespace(NAMESPACE)
     # Pods need the namespace's `default` ServiceAccount (admission); the controller
     # manager's service-account controller makes it.
-    wait_until(
-        "ServiceAccount e2e/default",
-        lambda: any(
-            sa.metadata.name == "default"
-            for sa in admin.core.list_namespaced_service_account(NAMESPACE).items
-        ),
-    )
+    admin.wait_default_service_account(NAMESPACE)
     for pool in POOLS:
         for name in node_names(pool):
             admin.create_node(name, pool)

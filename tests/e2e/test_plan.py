@@ -66,13 +66,7 @@ def admin(control_plane):
 
     wait_until("the plan nodes Ready, without condition taints", ready)
     admin.create_namespace(NS)
-    wait_until(
-        f"ServiceAccount {NS}/default",
-        lambda: any(
-            sa.metadata.name == "default"
-            for sa in admin.core.list_namespaced_service_account(NS).items
-        ),
-    )
+    admin.wait_default_service_account(NS)
     try:
         yield admin
     finally:

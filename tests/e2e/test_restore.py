@@ -125,13 +125,7 @@ def test_etcd_restore_under_a_running_collector_ends_on_the_restored_state(
 ):
     options, seen = RESTORES[restore]
     admin.create_namespace(NAMESPACE)
-    wait_until(
-        f"ServiceAccount {NAMESPACE}/default",
-        lambda: any(
-            sa.metadata.name == "default"
-            for sa in admin.core.list_namespaced_service_account(NAMESPACE).items
-        ),
-    )
+    admin.wait_default_service_account(NAMESPACE)
     for name in NODES:
         admin.core.create_node(_node(name))
     admin.create_daemonset(_daemonset(KEPT))

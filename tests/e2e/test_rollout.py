@@ -15,12 +15,16 @@ from __future__ import annotations
 import pytest
 from kubernetes.client.exceptions import ApiException
 
-from dashboard.clusters.config import ClusterConfig
 from dashboard.coverage.report import to_json
 from dashboard.coverage.rollout import revisions_of, rollout_of
 from dashboard.kube.clients import client_from_kubeconfig
-from tests.e2e.workload import Admin, daemonset_manifest, node_manifest, wait_until
-from tests.helpers import collectors
+from tests.e2e.workload import (
+    Admin,
+    daemonset_manifest,
+    node_manifest,
+    synced_collector,
+    wait_until,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -42,13 +46,7 @@ def admin(control_plane):
             if exc.status != 409:
                 raise
     admin.create_namespace(NS)
-    wait_until(
-        f"ServiceAccount {NS}/default",
-        lambda: any(
-            sa.metadata.name == "default"
-            for sa in admin.core.list_namespaced_service_account(NS).items
-        ),
-    )
+    admin.wait_default_service_account(NS)
     try:
         yield admin
     finally:
@@ -60,25 +58,8 @@ def admin(control_plane):
 
 @pytest.fixture(scope="module")
 def dash(control_plane, admin):
-    collector = collectors.make(
-        ClusterConfig(
-            slug="e2e-rollout",
-            name="e2e-rollout",
-            source="kubeconfig",
-            kubeconfig_path=str(control_plane.sa_kubeconfig),
-        )
-    )
-    collector.start_source()
-    try:
-
-        def synced() -> bool:
-            collector.tick()
-            return collector.status.state == "synced"
-
-        wait_until("collector synced", synced, timeout=60)
+    with synced_collector(control_plane.sa_kubeconfig, "e2e-rollout") as collector:
         yield collector
-    finally:
-        collector.stop_source()
 
 
 def _daemonset(name: str, strategy: dict) -> dict:

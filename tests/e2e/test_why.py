@@ -13,13 +13,17 @@ import re
 import pytest
 from kubernetes.client.exceptions import ApiException
 
-from dashboard.clusters.config import ClusterConfig
 from dashboard.coverage.matrix import Matrix
 from dashboard.coverage.quantity import parse_milli
 from dashboard.coverage.states import State
 from dashboard.kube.clients import client_from_kubeconfig
-from tests.e2e.workload import Admin, daemonset_manifest, node_manifest, wait_until
-from tests.helpers import collectors
+from tests.e2e.workload import (
+    Admin,
+    daemonset_manifest,
+    node_manifest,
+    synced_collector,
+    wait_until,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -57,13 +61,7 @@ def admin(control_plane):
         QUOTA_NS, {"metadata": {"name": "no-pods"}, "spec": {"hard": {"pods": "0"}}}
     )
     for ns in (QUOTA_NS, PSA_NS):
-        wait_until(
-            f"ServiceAccount {ns}/default",
-            lambda ns=ns: any(
-                sa.metadata.name == "default"
-                for sa in admin.core.list_namespaced_service_account(ns).items
-            ),
-        )
+        admin.wait_default_service_account(ns)
     # Until the quota controller has filled in the status, admission says "status unknown";
     # the test wants the steady-state message.
     wait_until(
@@ -90,25 +88,8 @@ def _daemonset(name: str, namespace: str, **kwargs) -> dict:
 
 @pytest.fixture(scope="module")
 def dash(control_plane, admin):
-    collector = collectors.make(
-        ClusterConfig(
-            slug="e2e-why",
-            name="e2e-why",
-            source="kubeconfig",
-            kubeconfig_path=str(control_plane.sa_kubeconfig),
-        )
-    )
-    collector.start_source()
-    try:
-
-        def synced() -> bool:
-            collector.tick()
-            return collector.status.state == "synced"
-
-        wait_until("collector synced", synced, timeout=60)
+    with synced_collector(control_plane.sa_kubeconfig, "e2e-why") as collector:
         yield collector
-    finally:
-        collector.stop_source()
 
 
 def _wait_cells(collector, ds_key: str, want: str, timeout: float = 120.0) -> Matrix:
@@ -193,13 +174,7 @@ def test_insufficient_cpu_names_the_numbers(admin, dash):
         # A namespace without the quota: the quota namespace admits no pod.
         admin.core.create_namespace({"metadata": {"name": "why-cap"}})
         holder["metadata"]["namespace"] = "why-cap"
-        wait_until(
-            "ServiceAccount why-cap/default",
-            lambda: any(
-                sa.metadata.name == "default"
-                for sa in admin.core.list_namespaced_service_account("why-cap").items
-            ),
-        )
+        admin.wait_default_service_account("why-cap")
         admin.core.create_namespaced_pod("why-cap", holder)
         manifest = daemonset_manifest(
             "big-agent", image="registry.example/agent:1.0", node_selector={"why": "small"}
@@ -252,13 +227,7 @@ def test_insufficient_cpu_names_the_numbers(admin, dash):
 
 def _wait_namespace(admin, ns: str) -> None:
     admin.core.create_namespace({"metadata": {"name": ns}})
-    wait_until(
-        f"ServiceAccount {ns}/default",
-        lambda: any(
-            sa.metadata.name == "default"
-            for sa in admin.core.list_namespaced_service_account(ns).items
-        ),
-    )
+    admin.wait_default_service_account(ns)
 
 
 def test_a_daemon_without_priority_class_is_advised_and_preempts_with_node_critical(admin, dash):

@@ -7,11 +7,17 @@ from __future__ import annotations
 
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from kubernetes.client import ApiClient, AppsV1Api, CoreV1Api
 from kubernetes.client.exceptions import ApiException
+
+from dashboard.clusters.config import ClusterConfig
+from dashboard.collect.collector import ClusterCollector
+from tests.helpers import collectors
 
 NAMESPACE = "e2e"
 KWOK_NODE_ANNOTATION = {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"}
@@ -294,6 +300,17 @@ class Admin:
             if exc.status != 409:
                 raise
 
+    def wait_default_service_account(self, namespace: str) -> None:
+        """Until the ServiceAccount controller has made `default` in a new namespace, the
+        API server refuses pods there (and so the DaemonSet controller's creates)."""
+        wait_until(
+            f"ServiceAccount {namespace}/default",
+            lambda: any(
+                sa.metadata.name == "default"
+                for sa in self.core.list_namespaced_service_account(namespace).items
+            ),
+        )
+
     def create_daemonset(self, manifest: dict[str, Any]) -> None:
         self.apps.create_namespaced_daemon_set(NAMESPACE, manifest)
 
@@ -358,3 +375,24 @@ def controller_at_rest(ds) -> bool:
         and s.desired_number_scheduled == (s.number_ready or 0)
         and s.desired_number_scheduled == (s.number_available or 0)
     )
+
+
+@contextmanager
+def synced_collector(kubeconfig: Path, slug: str) -> Iterator[ClusterCollector]:
+    """A collector following the control plane through `kubeconfig`, ticked until it has
+    synced; its source stops when the block ends."""
+    config = ClusterConfig(
+        slug=slug, name=slug, source="kubeconfig", kubeconfig_path=str(kubeconfig)
+    )
+    collector = collectors.make(config)
+    collector.start_source()
+    try:
+
+        def synced() -> bool:
+            collector.tick()
+            return collector.status.state == "synced"
+
+        wait_until("collector synced", synced, timeout=60)
+        yield collector
+    finally:
+        collector.stop_source()
