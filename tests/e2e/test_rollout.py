@@ -113,46 +113,47 @@ def test_stuck_rollout_names_the_crash_looping_node(admin, dash):
     def new_pods() -> list:
         return [p for p in _pods(admin, name) if p.metadata.labels.get(CRASH_LABEL) == "true"]
 
+    # The controller moves in steps (delete an old pod, create the new one, write its
+    # status), and kwok reports a new pod Ready for a moment before the crash-loop stage
+    # takes over, so it may replace more than one pod. The test waits for a moment where
+    # the dashboard and the controller agree, and checks that moment's snapshot.
+    seen: dict = {}
+
     def held() -> bool:
         dash.tick()
         r = rollout_of(dash.matrix, key)
-        crashing = {p.spec.node_name for p in new_pods()}
+        crashing = sorted(p.spec.node_name for p in new_pods())
+        ds = admin.apps.read_namespaced_daemon_set(name, NS)
+        seen.update(r=r, crashing=crashing, status=ds.status)
         return (
             r is not None
             and r.state in ("waiting", "stalled")
             and bool(crashing)
-            and {b.node for b in r.blocked_by} == crashing
+            and [b.node for b in r.blocked_by] == crashing
             and all("crash-looping" in b.reason for b in r.blocked_by)
+            # The controller agrees: that many pods updated, none of them available.
+            and (ds.status.observed_generation or 0) >= ds.metadata.generation
+            and ds.status.updated_number_scheduled == len(crashing)
+            and r.updated == len(crashing)
         )
 
     def describe() -> str:
-        r = rollout_of(dash.matrix, key)
         pods = [(p.spec.node_name, p.metadata.labels, p.status.phase) for p in _pods(admin, name)]
-        return f"rollout: {r}\npods: {pods}"
+        return f"rollout: {seen.get('r')}\ncontroller: {seen.get('status')}\npods: {pods}"
 
     wait_until("rollout held by the crash-looping pods", held, timeout=120, describe=describe)
-    r = rollout_of(dash.matrix, key)
-    assert r is not None
-    # The controller replaces one pod; kwok reports the new one Ready for a moment before
-    # our crash-loop stage takes over, so the controller may have moved on to a second
-    # node before it saw it fail. Whatever it did, the nodes holding the rollout are
-    # exactly those running a crash-looping new pod.
-    crashing = sorted(p.spec.node_name for p in new_pods())
-    assert [b.node for b in r.blocked_by] == crashing
+    r, crashing = seen["r"], seen["crashing"]
+    k = len(crashing)
     for b in r.blocked_by:
         assert b.kind == "unavailable"
         assert "CrashLoopBackOff" in b.reason and "exit 1" in b.reason, b.reason
     assert r.budget is not None
     assert (r.budget.max_unavailable, r.budget.max_surge, r.budget.limit) == (1, 0, 1)
-    assert r.budget.used == len(crashing) and r.budget.remaining == 0
-    k = len(crashing)
+    assert r.budget.used == k and r.budget.remaining == 0
     assert (r.desired, r.updated, r.available, r.old_nodes) == (4, k, 0, 4 - k)
     assert r.headline().startswith(
         f"Rollout {r.state} on {k} node{'s' if k > 1 else ''}: {crashing[0]} ("
     )
-    # The controller agrees: that many pods updated, none of them available.
-    ds = admin.apps.read_namespaced_daemon_set(name, NS)
-    assert ds.status.updated_number_scheduled == k
     # The JSON document of the CLI says the same.
     doc = next(d for d in to_json(dash.matrix)["daemonsets"] if d["name"] == name)
     assert [b["node"] for b in doc["rollout"]["blocked_by"]] == crashing
