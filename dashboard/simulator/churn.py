@@ -10,6 +10,7 @@ rollout happens every few minutes.
 from __future__ import annotations
 
 import random
+from collections import Counter
 from typing import TYPE_CHECKING
 
 from .kubelet import PodState
@@ -33,6 +34,10 @@ class Churn:
         self.sim = sim
         self.rate = rate
         self.target_nodes = 0
+        # Joins grow a random worker's pool, leaves take any worker: a random walk in
+        # which a small pool (the demo's three GPU nodes) would, given hours, die out for
+        # good. Each pool keeps at least half the nodes it started with.
+        self.pool_floor: dict[str, int] = {}
         self.busy: dict[str, None] = {}  # nodes in the middle of a story
         # OnDelete stories draw from their own generator: adding them left the seeded
         # sequence of every other event as it was.
@@ -42,6 +47,8 @@ class Churn:
         if self.rate <= 0:
             return
         self.target_nodes = len(self.sim.nodes)
+        started = Counter(state.pool.name for state in self.sim.nodes.values())
+        self.pool_floor = {pool: max(1, count // 2) for pool, count in started.items()}
         self._next()
         self.sim.at(self.sim.rng.uniform(90, 240), self._rollout)
         self.sim.at(self.aside.uniform(45, 120), self._on_delete_rollout)
@@ -156,7 +163,11 @@ class Churn:
 
     def _leave_anyway(self) -> None:
         name = self._worker()
-        if name is not None:
+        if name is None:
+            return
+        pool = self.sim.nodes[name].pool.name
+        left = sum(1 for state in self.sim.nodes.values() if state.pool.name == pool)
+        if left > self.pool_floor.get(pool, 1):
             self.sim.remove_node(name)
 
     def _rollout(self) -> None:

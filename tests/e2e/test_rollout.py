@@ -122,7 +122,10 @@ def test_stuck_rollout_names_the_crash_looping_node(admin, dash):
     def held() -> bool:
         dash.tick()
         r = rollout_of(dash.matrix, key)
-        crashing = sorted(p.spec.node_name for p in new_pods())
+        pods = new_pods()
+        if any(p.spec.node_name is None for p in pods):
+            return False  # a new pod not scheduled yet: the controller is mid-step
+        crashing = sorted(p.spec.node_name for p in pods)
         ds = admin.apps.read_namespaced_daemon_set(name, NS)
         seen.update(r=r, crashing=crashing, status=ds.status)
         return (

@@ -1,6 +1,7 @@
 """The simulated cluster behaves like the real one the reference describes (fast, sim time)."""
 
 import json
+from collections import Counter
 
 import pytest
 
@@ -512,3 +513,17 @@ def test_the_collected_demo_is_anchored_at_the_present():
         for _, data in source.simulator.store.list("nodes")[0]
     ]
     assert max(created) >= (utcnow() - timedelta(days=31)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_churn_never_empties_a_pool():
+    # Joins grow a random worker's pool and leaves take any worker, so without a floor a
+    # small pool died out for good within hours of demo churn (the GPU pool did, and a
+    # browser test that previews a GPU DaemonSet found no node to target).
+    sim = Simulator.from_scenario("demo", seed=5, churn=60)
+    started = Counter(state.pool.name for state in sim.nodes.values())
+    for _ in range(300):
+        sim.churn._leave_anyway()
+    left = Counter(state.pool.name for state in sim.nodes.values())
+    for pool, count in started.items():
+        assert left[pool] >= max(1, count // 2), (pool, count, left[pool])
+    assert left["general"] < started["general"]  # the leaves did happen
