@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-import yaml
 
 from . import wire
+from .bounded_yaml import BoundedYamlError, load_bounded
 from .capacity import Amounts, pod_requests
 from .records import DaemonSet, DecodeError, daemonset_from_wire
 from .selectors import Requirement, SelectorError, parse_selector
@@ -178,63 +178,10 @@ def _is_patch_block(chunk: str) -> bool:
 
 
 def _load_yaml(chunk: str, first_line: int, where: str) -> Any:
-    # The pure-Python loader, as yaml.safe_load: its marks point at the exact spot.
-    loader = yaml.SafeLoader(chunk)
     try:
-        try:
-            node = loader.get_single_node()
-        except RecursionError:
-            raise PlanError(f"{where}: invalid YAML: nested too deeply") from None
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            problem = getattr(exc, "problem", None) or "cannot be parsed"
-            at = f" at line {first_line + mark.line}, column {mark.column + 1}" if mark else ""
-            raise PlanError(f"{where}: invalid YAML{at}: {problem}") from None
-        if node is None:
-            return None
-        _check_size(node, where)
-        try:
-            return loader.construct_document(node)
-        except (yaml.YAMLError, RecursionError, ValueError, TypeError) as exc:
-            mark = getattr(exc, "problem_mark", None)
-            at = f" at line {first_line + mark.line}, column {mark.column + 1}" if mark else ""
-            raise PlanError(f"{where}: invalid YAML{at}: a value cannot be read") from None
-    finally:
-        loader.dispose()
-
-
-def _children(node: yaml.Node) -> list[yaml.Node]:
-    if isinstance(node, yaml.SequenceNode):
-        return list(node.value)
-    if isinstance(node, yaml.MappingNode):
-        return [part for pair in node.value for part in pair]
-    return []
-
-
-def _check_size(root: yaml.Node, where: str) -> None:
-    """Aliases can make a few hundred bytes stand for billions of nodes: the expanded size
-    is counted (each distinct node once, iteratively) before anything is built."""
-    sizes: dict[int, int] = {}
-    on_path: set[int] = set()
-    stack: list[tuple[yaml.Node, int, bool]] = [(root, 1, False)]
-    while stack:
-        node, depth, done = stack.pop()
-        key = id(node)
-        if done:
-            on_path.discard(key)
-            sizes[key] = 1 + sum(sizes[id(c)] for c in _children(node))
-            if sizes[key] > MAX_NODES:
-                raise PlanError(f"{where}: too large once its YAML aliases are expanded")
-            continue
-        if key in sizes:
-            continue
-        if key in on_path:
-            raise PlanError(f"{where}: invalid YAML: an alias refers to itself")
-        if depth > MAX_DEPTH:
-            raise PlanError(f"{where}: invalid YAML: nested too deeply")
-        on_path.add(key)
-        stack.append((node, depth, True))
-        stack.extend((c, depth + 1, False) for c in _children(node) if id(c) not in sizes)
+        return load_bounded(chunk, max_nodes=MAX_NODES, max_depth=MAX_DEPTH, first_line=first_line)
+    except BoundedYamlError as exc:
+        raise PlanError(f"{where}: {exc}") from None
 
 
 # ------------------------------------------------------------------------- manifests

@@ -7,10 +7,10 @@ answered with a 500. Every field the loader reads is checked here first, so any 
 kubeconfig becomes one line saying which entry and which field is wrong (never a value: a
 value may be a credential).
 
-YAML itself is bounded: aliases can make a few hundred bytes expand into billions of
-nodes ("billion laughs"), which PyYAML builds as shared references — cheap to load, but
-every walk over the result (ours, the loader's) would never end. The composed node graph
-is measured before anything is built from it.
+YAML itself is bounded (dashboard.coverage.bounded_yaml): aliases can make a few hundred
+bytes expand into billions of nodes ("billion laughs"), and every walk over the result
+(ours, the client loader's) would never end; the expanded size and the nesting are
+measured before anything is built.
 """
 
 from __future__ import annotations
@@ -19,15 +19,11 @@ import base64
 import binascii
 from typing import Any
 
-import yaml
+from dashboard.coverage.bounded_yaml import BoundedYamlError, load_bounded
 
 MAX_BYTES = 1024 * 1024  # far above any real kubeconfig (hundreds of contexts)
 MAX_NODES = 200_000  # YAML nodes after expanding aliases
 MAX_DEPTH = 64  # a kubeconfig nests 6 or 7 levels deep
-
-# The pure-Python loader, as yaml.safe_load: its error marks point at the exact spot (libyaml
-# reports the end of the input for an unclosed bracket), and speed is no concern at 1 MiB.
-_Loader = yaml.SafeLoader
 
 
 class KubeconfigShapeError(ValueError):
@@ -38,63 +34,22 @@ def load_yaml(text: str) -> Any:
     """`text` parsed as YAML within the bounds above; KubeconfigShapeError otherwise."""
     if len(text) > MAX_BYTES:
         raise KubeconfigShapeError("larger than 1 MiB: not a kubeconfig")
-    loader = _Loader(text)
     try:
-        try:
-            node = loader.get_single_node()
-        except RecursionError:
-            raise KubeconfigShapeError("invalid YAML: nested too deeply") from None
-        except yaml.YAMLError as exc:
-            # The problem mark gives line/column; the YAML snippet itself may hold secrets.
-            mark = getattr(exc, "problem_mark", None)
-            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-            raise KubeconfigShapeError(f"invalid YAML{where}") from None
-        if node is None:
-            return None
-        _check_size(node)
-        try:
-            return loader.construct_document(node)
-        except (yaml.YAMLError, RecursionError, ValueError, TypeError):
-            raise KubeconfigShapeError("invalid YAML (a value cannot be read)") from None
-    finally:
-        loader.dispose()
+        return load_bounded(text, max_nodes=MAX_NODES, max_depth=MAX_DEPTH)
+    except BoundedYamlError as exc:
+        raise KubeconfigShapeError(_yaml_message(exc)) from None
 
 
-def _children(node: yaml.Node) -> list[yaml.Node]:
-    if isinstance(node, yaml.SequenceNode):
-        return list(node.value)
-    if isinstance(node, yaml.MappingNode):
-        return [part for pair in node.value for part in pair]
-    return []
-
-
-def _check_size(root: yaml.Node) -> None:
-    """Count the nodes of the document with every alias expanded, without expanding:
-    each distinct node's expanded size is computed once (iteratively, so depth cannot
-    overflow the stack)."""
-    sizes: dict[int, int] = {}
-    on_path: set[int] = set()
-    stack: list[tuple[yaml.Node, int, bool]] = [(root, 1, False)]
-    while stack:
-        node, depth, children_done = stack.pop()
-        key = id(node)
-        if children_done:
-            on_path.discard(key)
-            sizes[key] = 1 + sum(sizes[id(c)] for c in _children(node))
-            if sizes[key] > MAX_NODES:
-                raise KubeconfigShapeError(
-                    "too large once its YAML aliases are expanded: not a kubeconfig"
-                )
-            continue
-        if key in sizes:
-            continue
-        if key in on_path:
-            raise KubeconfigShapeError("invalid YAML: an alias refers to itself")
-        if depth > MAX_DEPTH:
-            raise KubeconfigShapeError("invalid YAML: nested too deeply")
-        on_path.add(key)
-        stack.append((node, depth, True))
-        stack.extend((c, depth + 1, False) for c in _children(node) if id(c) not in sizes)
+def _yaml_message(exc: BoundedYamlError) -> str:
+    # Only the position of a syntax error: PyYAML's words quote the text, which may hold a
+    # credential.
+    if exc.problem == "syntax":
+        return f"invalid YAML{exc.at}"
+    if exc.problem == "value":
+        return "invalid YAML (a value cannot be read)"
+    if exc.problem == "too large":
+        return f"{exc}: not a kubeconfig"
+    return str(exc)
 
 
 # --------------------------------------------------------------------------- shape
