@@ -15,7 +15,6 @@ from typing import Any
 from kubernetes.client import ApiClient, AppsV1Api, CoreV1Api
 from kubernetes.client.exceptions import ApiException
 
-from dashboard.clusters.config import ClusterConfig
 from dashboard.collect.collector import ClusterCollector
 from tests.helpers import collectors
 
@@ -381,12 +380,7 @@ def controller_at_rest(ds) -> bool:
 def synced_collector(kubeconfig: Path, slug: str) -> Iterator[ClusterCollector]:
     """A collector following the control plane through `kubeconfig`, ticked until it has
     synced; its source stops when the block ends."""
-    config = ClusterConfig(
-        slug=slug, name=slug, source="kubeconfig", kubeconfig_path=str(kubeconfig)
-    )
-    collector = collectors.make(config)
-    collector.start_source()
-    try:
+    with collectors.running(collectors.kubeconfig_cluster(kubeconfig, slug)) as collector:
 
         def synced() -> bool:
             collector.tick()
@@ -394,5 +388,3 @@ def synced_collector(kubeconfig: Path, slug: str) -> Iterator[ClusterCollector]:
 
         wait_until("collector synced", synced, timeout=60)
         yield collector
-    finally:
-        collector.stop_source()

@@ -169,7 +169,6 @@ def test_the_snapshot_cli_names_the_deep_object_in_one_line(tmp_path):
 def test_a_collector_shows_what_it_leaves_out(kubeconfig, client, admin_client, django_user_model):
     from prometheus_client.parser import text_string_to_metric_families
 
-    from dashboard.clusters.config import ClusterConfig
     from dashboard.collect.registry import registry
     from dashboard.models import Cluster
     from tests.helpers import collectors
@@ -177,10 +176,7 @@ def test_a_collector_shows_what_it_leaves_out(kubeconfig, client, admin_client, 
     Cluster.objects.create(
         name="Deep", slug="deep", source="kubeconfig", kubeconfig_path=str(kubeconfig)
     )
-    config = ClusterConfig(
-        slug="deep", name="Deep", source="kubeconfig", kubeconfig_path=str(kubeconfig)
-    )
-    collector = collectors.make(config)
+    collector = collectors.make(collectors.kubeconfig_cluster(kubeconfig, "deep", name="Deep"))
     collector.start_source()
     try:
         wait_until(lambda: (collector.tick(), collector.settled)[1], what="the first sync")

@@ -19,7 +19,6 @@ import urllib.request
 
 import pytest
 
-from dashboard.clusters.config import ClusterConfig
 from dashboard.kube.clients import client_from_kubeconfig
 from dashboard.kube.errors import from_status
 from dashboard.kube.reflector import SYNCED, ClusterWatch
@@ -49,13 +48,9 @@ def serve(store: ObjectStore, port: int = 0) -> FakeApiServer:
 def test_collector_relists_after_a_restore_and_follows_the_restored_store(tmp_path):
     sim = Simulator.from_scenario("demo", seed=5)
     server = serve(sim.store)
+    kubeconfig = server.write_kubeconfig(tmp_path / "kc")
     collector = collectors.make(
-        ClusterConfig(
-            slug="restored",
-            name="Restored",
-            source="kubeconfig",
-            kubeconfig_path=str(server.write_kubeconfig(tmp_path / "kc")),
-        )
+        collectors.kubeconfig_cluster(kubeconfig, "restored", name="Restored")
     )
     try:
         collector.start_source()

@@ -1,11 +1,16 @@
 """Collectors as the tests build them: the production payload builder, and a publisher
-only when a channel layer is given (no history unless a test attaches it); and the
-reference a collector is judged against: the matrix a fresh client builds from a store."""
+only when a channel layer is given (no history unless a test attaches it); clusters read
+through a kubeconfig (the fake API server's, the real control plane's) and a collector
+following one for the length of a block; and the reference a collector is judged against:
+the matrix a fresh client builds from a store."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 from channels.layers import BaseChannelLayer
 
@@ -37,6 +42,32 @@ def make(
         payload=pipeline.delta_payload,
         publish=pipeline.channel_publisher(layer) if layer is not None else None,
     )
+
+
+def kubeconfig_cluster(kubeconfig: Path | str, slug: str, **fields: Any) -> ClusterConfig:
+    """A cluster read through the kubeconfig file `kubeconfig`, named after its slug unless
+    `name` is among `fields` (scope, grouping, …)."""
+    fields.setdefault("name", slug)
+    return ClusterConfig(slug=slug, source="kubeconfig", kubeconfig_path=str(kubeconfig), **fields)
+
+
+@contextmanager
+def running(
+    config: ClusterConfig, layer: BaseChannelLayer | None = None
+) -> Iterator[ClusterCollector]:
+    """A collector (as `make` builds it) with its source started; the source stops when the
+    block ends, however it ends."""
+    collector = make(config, layer)
+    collector.start_source()
+    try:
+        yield collector
+    finally:
+        collector.stop_source()
+
+
+def synced(collector: ClusterCollector, seconds: float = 20.0) -> bool:
+    """Tick until the collector's source reports synced; whether it did."""
+    return tick_until(collector, lambda: collector.status.state == "synced", seconds)
 
 
 def fresh_matrix(store: ObjectStore) -> Matrix:

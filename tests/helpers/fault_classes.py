@@ -15,7 +15,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from dashboard.clusters.config import ClusterConfig
 from dashboard.collect.collector import ClusterCollector
 from dashboard.collect.sources import KubeSource
 from dashboard.simulator.apiserver import FakeApiServer
@@ -78,9 +77,7 @@ class Run:
         server = serve(store)
         workdir = workdir or Path(tempfile.mkdtemp(prefix="faults-"))
         kubeconfig = server.write_kubeconfig(workdir / "kubeconfig")
-        config = ClusterConfig(
-            slug="faults", name="Faults", source="kubeconfig", kubeconfig_path=str(kubeconfig)
-        )
+        config = collectors.kubeconfig_cluster(kubeconfig, "faults", name="Faults")
         collector = collectors.make(config)
         # Retry backoff of 0.02 s doubling to 0.3 s (production: 0.5 s to 30 s), so a burst
         # of failures costs milliseconds; the logic under test is unchanged.

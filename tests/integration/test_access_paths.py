@@ -10,7 +10,6 @@ import time
 
 import pytest
 
-from dashboard.clusters.config import ClusterConfig
 from dashboard.simulator.apiserver import FakeApiServer
 from dashboard.simulator.store import ObjectStore
 from tests.helpers import collectors
@@ -83,21 +82,13 @@ def _synced(c, until=lambda: True, timeout=20.0):
 
 
 def _collector(tmp_path, server, **scope):
-    config = ClusterConfig(
-        slug="k",
-        name="K",
-        source="kubeconfig",
-        kubeconfig_path=str(server.write_kubeconfig(tmp_path / "kc")),
-        **scope,
-    )
-    return collectors.make(config)
+    kubeconfig = server.write_kubeconfig(tmp_path / "kc")
+    return collectors.running(collectors.kubeconfig_cluster(kubeconfig, "k", name="K", **scope))
 
 
 def test_slices_reach_cells_live_and_unrelated_ones_are_dropped(tmp_path, world):
     store, server, pods, es = world
-    c = _collector(tmp_path, server)
-    try:
-        c.start_source()
+    with _collector(tmp_path, server) as c:
         _synced(c, lambda: ("n2", KEY) in c.matrix.cells)
         cell = c.matrix.cells[("n2", KEY)]
         assert cell.in_service_endpoints is True
@@ -118,15 +109,11 @@ def test_slices_reach_cells_live_and_unrelated_ones_are_dropped(tmp_path, world)
         assert any(p.startswith("/apis/discovery.k8s.io/v1/endpointslices") for p in paths)
         assert any(p.startswith("/api/v1/services") for p in paths)
         assert server.non_get_requests == []
-    finally:
-        c.stop_source()
 
 
 def test_single_namespace_lists_services_and_slices_in_it(tmp_path, world):
     _, server, _, _ = world
-    c = _collector(tmp_path, server, namespaces_include=(NS,))
-    try:
-        c.start_source()
+    with _collector(tmp_path, server, namespaces_include=(NS,)) as c:
         _synced(c, lambda: ("n1", KEY) in c.matrix.cells)
         assert c.matrix.cells[("n1", KEY)].in_service_endpoints is True
         paths = [p for _, p in server.requests]
@@ -135,8 +122,6 @@ def test_single_namespace_lists_services_and_slices_in_it(tmp_path, world):
             p.startswith(f"/apis/discovery.k8s.io/v1/namespaces/{NS}/endpointslices") for p in paths
         )
         assert not any(p.startswith("/api/v1/services") for p in paths)
-    finally:
-        c.stop_source()
 
 
 def test_a_malformed_slice_is_skipped_and_the_rest_stays(tmp_path, world):
@@ -146,11 +131,7 @@ def test_a_malformed_slice_is_skipped_and_the_rest_stays(tmp_path, world):
         "endpoints": "not a list",
     }
     store.put("endpointslices", bad)
-    c = _collector(tmp_path, server)
-    try:
-        c.start_source()
+    with _collector(tmp_path, server) as c:
         _synced(c, lambda: ("n1", KEY) in c.matrix.cells)
         assert c.matrix.cells[("n1", KEY)].in_service_endpoints is True
         assert f"{NS}/evil" not in c.matrix.access.slices
-    finally:
-        c.stop_source()

@@ -162,18 +162,11 @@ def test_the_collector_never_reads_logs(server, tmp_path):
             {"Node": "nodes", "DaemonSet": "daemonsets"}.get(obj["kind"], "controllerrevisions"),
             obj,
         )
-    config = ClusterConfig(
-        slug="logs-c",
-        name="c",
-        source="kubeconfig",
-        kubeconfig_path=str(server.write_kubeconfig(tmp_path / "kc")),
-    )
-    collector = collectors.make(config)
-    collector.start_source()
-    try:
+    kubeconfig = server.write_kubeconfig(tmp_path / "kc")
+    with collectors.running(
+        collectors.kubeconfig_cluster(kubeconfig, "logs-c", name="c")
+    ) as collector:
         assert collectors.tick_until(collector, lambda: bool(collector.matrix.pods), 20)
-    finally:
-        collector.stop_source()
     assert _log_requests(server) == []
 
 

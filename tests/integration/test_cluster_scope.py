@@ -4,8 +4,6 @@ server-side."""
 
 from __future__ import annotations
 
-import time
-
 from dashboard.clusters.config import ClusterConfig
 from dashboard.collect.collector import ClusterCollector
 from dashboard.collect.status import ConnectionStatus
@@ -142,23 +140,15 @@ def test_simulated_cluster_is_filtered_too():
 def test_single_namespace_is_listed_and_watched_server_side(tmp_path):
     sim = Simulator.from_scenario("demo", seed=5)
     server = FakeApiServer(sim.store, port=0, token="tk", bookmark_interval=0.2).start()
-    config = ClusterConfig(
-        slug="k",
-        name="K",
-        source="kubeconfig",
-        kubeconfig_path=str(server.write_kubeconfig(tmp_path / "kc")),
-        namespaces_include=("kube-system",),
+    config = collectors.kubeconfig_cluster(
+        server.write_kubeconfig(tmp_path / "kc"), "k", name="K", namespaces_include=("kube-system",)
     )
     assert config.single_namespace == "kube-system"
     c = collectors.make(config)
     try:
         c.start_source()
-        deadline = time.monotonic() + 20
-        while c.status.state != "synced" and time.monotonic() < deadline:
-            c.tick()
-            time.sleep(0.05)
+        assert collectors.synced(c), c.status
         c.tick()
-        assert c.status.state == "synced"
         assert c.matrix.daemonsets and all(
             ds.namespace == "kube-system" for ds in c.matrix.daemonsets.values()
         )

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pytest
 
-from dashboard.clusters.config import ClusterConfig
 from dashboard.coverage.states import State
 from dashboard.coverage.why import RELEVANT_NORMAL
 from dashboard.kube.clients import client_from_kubeconfig
@@ -90,22 +89,14 @@ def test_events_are_listed_and_watched_warning_only(store, server, tmp_path):
 
 def test_collector_shows_the_failed_create_as_the_missing_cells_reason(store, server, tmp_path):
     store.put("nodes", node("node-new"))  # no agent pod there: a missing cell
-    collector = collectors.make(
-        ClusterConfig(
-            slug="ev",
-            name="ev",
-            source="kubeconfig",
-            kubeconfig_path=str(server.write_kubeconfig(tmp_path / "kubeconfig")),
-        )
-    )
-    collector.start_source()
-    key = ("node-new", "kube-system/agent")
+    kubeconfig = server.write_kubeconfig(tmp_path / "kubeconfig")
+    with collectors.running(collectors.kubeconfig_cluster(kubeconfig, "ev")) as collector:
+        key = ("node-new", "kube-system/agent")
 
-    def cell():
-        collector.tick()
-        return collector.matrix.cells.get(key)
+        def cell():
+            collector.tick()
+            return collector.matrix.cells.get(key)
 
-    try:
         wait_until(lambda: (c := cell()) is not None and c.events, 10, "event attached")
         c = cell()
         assert c.state is State.MISSING
@@ -114,23 +105,13 @@ def test_collector_shows_the_failed_create_as_the_missing_cells_reason(store, se
         store.delete("events", "kube-system", "agent.1")
         wait_until(lambda: not cell().events, 10, "event gone")
         assert cell().reason.startswith("node joined ")
-    finally:
-        collector.stop_source()
 
 
 def test_the_normal_reasons_that_matter_are_watched_and_attached(store, server, tmp_path):
     """A victim's Preempted and an image-pull BackOff are Normal events: each has a watch
     of its own; a relist of one stream keeps the others' events."""
-    collector = collectors.make(
-        ClusterConfig(
-            slug="ev2",
-            name="ev2",
-            source="kubeconfig",
-            kubeconfig_path=str(server.write_kubeconfig(tmp_path / "kubeconfig")),
-        )
-    )
-    collector.start_source()
-    try:
+    kubeconfig = server.write_kubeconfig(tmp_path / "kubeconfig")
+    with collectors.running(collectors.kubeconfig_cluster(kubeconfig, "ev2")) as collector:
         wait_until(lambda: collector.tick() or collector.status.state == "synced", 10, "synced")
         store.put(
             "events",
@@ -153,5 +134,3 @@ def test_the_normal_reasons_that_matter_are_watched_and_attached(store, server, 
         # Routine Normal events never reach the dashboard: no stream selects them.
         assert not any("Starting" in p for _, p in server.requests)
         assert "kube-system/agent.1" in collector.matrix.events.by_key  # the Warning too
-    finally:
-        collector.stop_source()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pytest
 
-from dashboard.clusters.config import ClusterConfig
 from dashboard.coverage.states import State
 from dashboard.kube.clients import client_from_kubeconfig
 from dashboard.kube.probe import probe
@@ -134,23 +133,15 @@ def test_the_advice_follows_the_watched_classes(store, server, tmp_path):
         },
     }
     store.put("pods", pending)
-    collector = collectors.make(
-        ClusterConfig(
-            slug="pc",
-            name="pc",
-            source="kubeconfig",
-            kubeconfig_path=str(server.write_kubeconfig(tmp_path / "kubeconfig")),
-        )
-    )
-    collector.start_source()
-    key = ("node-0", "kube-system/agent")
+    kubeconfig = server.write_kubeconfig(tmp_path / "kubeconfig")
+    with collectors.running(collectors.kubeconfig_cluster(kubeconfig, "pc")) as collector:
+        key = ("node-0", "kube-system/agent")
 
-    def reason() -> str:
-        collector.tick()
-        cell = collector.matrix.cells.get(key)
-        return cell.reason if cell is not None and cell.state is State.UNSCHEDULABLE else ""
+        def reason() -> str:
+            collector.tick()
+            cell = collector.matrix.cells.get(key)
+            return cell.reason if cell is not None and cell.state is State.UNSCHEDULABLE else ""
 
-    try:
         wait_until(lambda: "would preempt" in reason(), 10, "advice")
         assert reason().endswith(
             "no PriorityClass (priority 0): the daemon cannot preempt (the pods holding the "
@@ -162,5 +153,3 @@ def test_the_advice_follows_the_watched_classes(store, server, tmp_path):
         wait_until(lambda: reason().endswith("so would agents (1000)"), 10, "new class advised")
         store.delete("priorityclasses", "", "agents")
         wait_until(lambda: "agents" not in reason(), 10, "deleted class forgotten")
-    finally:
-        collector.stop_source()

@@ -8,7 +8,6 @@ import copy
 
 import pytest
 
-from dashboard.clusters.config import ClusterConfig
 from dashboard.coverage.rollout import revisions_of, rollout_of
 from dashboard.simulator.apiserver import FakeApiServer
 from dashboard.simulator.store import ObjectStore
@@ -109,13 +108,7 @@ def test_revisions_are_watched_with_their_templates(store, server, tmp_path):
     store.put("controllerrevisions", _revision(sts, 1, "sts1", owner_kind="StatefulSet"))
 
     kubeconfig = server.write_kubeconfig(tmp_path / "kubeconfig")
-    c = collectors.make(
-        ClusterConfig(
-            slug="revs", name="revs", source="kubeconfig", kubeconfig_path=str(kubeconfig)
-        )
-    )
-    c.start_source()
-    try:
+    with collectors.running(collectors.kubeconfig_cluster(kubeconfig, "revs")) as c:
         key = f"{NS}/agent"
         assert collectors.tick_until(c, lambda: len(c.matrix.revisions_of(key)) == 1)
         assert list(c.matrix.revisions) == [f"{NS}/agent-aaa"]
@@ -152,5 +145,3 @@ def test_revisions_are_watched_with_their_templates(store, server, tmp_path):
         assert collectors.tick_until(c, lambda: len(c.matrix.revisions_of(key)) == 1)
         rmap, _ = revisions_of(c.matrix, key)
         assert rmap.unknown_nodes == ("node-2",)
-    finally:
-        c.stop_source()

@@ -21,7 +21,6 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 
 from dashboard.clusters.config import ClusterConfig
-from dashboard.collect.collector import ClusterCollector
 from dashboard.collect.registry import registry
 from dashboard.coverage.matrix import Matrix
 from dashboard.coverage.records import decode
@@ -31,15 +30,6 @@ from tests.helpers import collectors
 
 ORIGIN = (b"origin", b"http://127.0.0.1:8000")
 HOST = (b"host", b"127.0.0.1:8000")  # a real handshake always has one
-KINDS = {
-    "nodes": "Node",
-    "daemonsets": "DaemonSet",
-    "pods": "Pod",
-    "controllerrevisions": "ControllerRevision",
-    # Access paths (the simulator's demo has Services and EndpointSlices for two daemons).
-    "services": "Service",
-    "endpointslices": "EndpointSlice",
-}
 
 
 _AGO = re.compile(r"\b(\d+[dhms])+ ago\b")
@@ -62,7 +52,7 @@ def fresh_matrix_of(store, skip: str = "") -> Matrix:
             for obj, data in store.list(res)[0]
             if f"{obj['metadata'].get('namespace', '')}/{obj['metadata']['name']}" != skip
         ]
-        for res, kind in KINDS.items()
+        for res, kind in collectors.KINDS.items()
     }
     m = Matrix()
     m.replace_all(lists)
@@ -104,14 +94,6 @@ async def _connect(path: str, *headers) -> tuple[WebsocketCommunicator, bool]:
     return comm, connected
 
 
-def _tick_until(collector: ClusterCollector, done, seconds: float = 20) -> None:
-    """Tick like the collector's loop does, until `done()` or the deadline."""
-    deadline = time.monotonic() + seconds
-    while not done() and time.monotonic() < deadline:
-        collector.tick()
-        time.sleep(0.05)
-
-
 # ---------------------------------------------------------------------------- collector
 
 
@@ -138,21 +120,14 @@ def test_kube_collector_through_fake_api_server_matches_the_store(tmp_path):
 
     sim = Simulator.from_scenario("demo", seed=5)
     server = FakeApiServer(sim.store, port=0, token="t0k3n", bookmark_interval=0.2).start()
-    config = ClusterConfig(
-        slug="live",
-        name="Live",
-        source="kubeconfig",
-        kubeconfig_path=str(server.write_kubeconfig(tmp_path / "kc")),
-    )
-    c = collectors.make(config)
+    kubeconfig = server.write_kubeconfig(tmp_path / "kc")
+    c = collectors.make(collectors.kubeconfig_cluster(kubeconfig, "live", name="Live"))
     try:
         c.start_source()
-        _tick_until(c, lambda: c.status.state == "synced")
-        assert c.status.state == "synced", c.status
+        assert collectors.synced(c), c.status
         sim.step(20)  # churn while watching
         expected = comparable(fresh_matrix_of(sim.store).cells)
-        _tick_until(c, lambda: comparable(c.matrix.cells) == expected)
-        assert comparable(c.matrix.cells) == expected
+        assert collectors.tick_until(c, lambda: comparable(c.matrix.cells) == expected)
         assert server.non_get_requests == []
     finally:
         c.stop_source()
@@ -165,30 +140,21 @@ def test_kube_collector_reports_failure_cause_and_keeps_last_state(tmp_path):
     sim = Simulator.from_scenario("demo", seed=5)
     server = FakeApiServer(sim.store, port=0, token=None, bookmark_interval=0.2).start()
     kubeconfig = server.write_kubeconfig(tmp_path / "kc")
-    c = collectors.make(
-        ClusterConfig(slug="s", name="S", source="kubeconfig", kubeconfig_path=str(kubeconfig))
-    )
-    try:
-        c.start_source()
-        _tick_until(c, lambda: c.status.state == "synced")
+    with collectors.running(collectors.kubeconfig_cluster(kubeconfig, "s", name="S")) as c:
+        collectors.synced(c)
         c.tick()  # apply what arrived with the sync
         cells_before = dict(c.matrix.cells)
         assert len(cells_before) > 100
         server.stop()  # the API server goes away
-        _tick_until(c, lambda: c.status.state == "stale")
-        assert c.status.state == "stale"
+        assert collectors.tick_until(c, lambda: c.status.state == "stale")
         assert "refused" in c.status.message.lower()
         assert c.matrix.cells == cells_before  # last known state kept
-    finally:
-        c.stop_source()
 
 
 def test_broken_kubeconfig_fails_with_a_clear_cause(tmp_path):
     bad = tmp_path / "kc"
     bad.write_text("apiVersion: v1\nclusters: [\n")
-    c = collectors.make(
-        ClusterConfig(slug="b", name="B", source="kubeconfig", kubeconfig_path=str(bad))
-    )
+    c = collectors.make(collectors.kubeconfig_cluster(bad, "b", name="B"))
     c.start_source()
     assert c.status.state == "failed"
     assert "yaml" in c.status.message.lower()
