@@ -47,6 +47,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from measure import loadavg, log, ms, pct, read_trace
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the project (dashboard, tests.helpers), as in the other benches
 CHROMIUM = "/usr/bin/chromium"
@@ -63,30 +65,8 @@ CLUSTERS = {"k1": (1000, 20), "k5": (5000, 30)}
 GOALS = {"full_1k_s": 2.0, "default_5k_s": 2.0, "delta_1000_ms": 200.0, "latency_p95_s": 1.0}
 
 
-def log(*a) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}]", *a, file=sys.stderr, flush=True)
-
-
-def pct(values, q: float):
-    """Linear-interpolated percentile (q in 0..100); None for no data."""
-    v = sorted(values)
-    if not v:
-        return None
-    k = (len(v) - 1) * q / 100.0
-    lo, hi = int(k), min(int(k) + 1, len(v) - 1)
-    return v[lo] + (v[hi] - v[lo]) * (k - lo)
-
-
 def r3(x):
     return None if x is None else round(x, 3)
-
-
-def ms(x):
-    return None if x is None else round(x * 1000.0, 1)
-
-
-def loadavg() -> list[float]:
-    return [round(x, 2) for x in os.getloadavg()]
 
 
 def proc_cpu_seconds(pid: int) -> float:
@@ -477,19 +457,10 @@ def summarize_loads(runs: list[dict]) -> dict:
 def view_breakdown(trace: Path, since: float, until: float) -> dict:
     """Server-side parts of the page renders in [since, until] (per request, median)."""
     parts: dict[str, list[float]] = {}
-    for rec in _read_trace(trace):
+    for rec in read_trace(trace):
         if rec["kind"] == "view" and since <= rec["t"] <= until:
             parts.setdefault(rec["part"], []).append(rec["s"])
     return {k: {"median_s": r3(statistics.median(v)), "n": len(v)} for k, v in parts.items()}
-
-
-def _read_trace(trace: Path) -> list[dict]:
-    out = []
-    if trace.exists():
-        for line in trace.read_text().splitlines():
-            with contextlib.suppress(ValueError):
-                out.append(json.loads(line))
-    return out
 
 
 # =========================================================================== the run
@@ -579,7 +550,7 @@ def build_delta_frames(page, slug: str, n_cells: int, reps: int) -> list[tuple[d
 
 
 def latency_report(trace: Path, page_frames: list[dict], clients: dict | None) -> dict:
-    recs = _read_trace(trace)
+    recs = read_trace(trace)
     pub = {r["rev"]: r for r in recs if r["kind"] == "publish"}
     sends: dict[int, list[float]] = {}
     for r in recs:

@@ -58,29 +58,14 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from measure import loadavg, log, ms, pct, read_trace
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 PY = str(ROOT / ".venv" / "bin" / "python")
 SELF = str(Path(__file__).resolve())
 GOALS = {"latency_p95_s": 1.0, "grid_page_server_s": 1.0}
 LARGE = "large"
-
-
-def log(*a) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}]", *a, file=sys.stderr, flush=True)
-
-
-def pct(values, q: float):
-    v = sorted(values)
-    if not v:
-        return None
-    k = (len(v) - 1) * q / 100.0
-    lo, hi = int(k), min(int(k) + 1, len(v) - 1)
-    return v[lo] + (v[hi] - v[lo]) * (k - lo)
-
-
-def ms(x):
-    return None if x is None else round(x * 1000.0, 1)
 
 
 def r2(x):
@@ -90,10 +75,6 @@ def r2(x):
 def dist(v) -> dict:
     return {"p50_ms": ms(pct(v, 50)), "p95_ms": ms(pct(v, 95)), "max_ms": ms(max(v, default=None)),
             "n": len(v)}  # fmt: skip
-
-
-def loadavg() -> list[float]:
-    return [round(x, 2) for x in os.getloadavg()]
 
 
 def _setup_django() -> None:
@@ -128,16 +109,6 @@ class Trace:
         while True:
             time.sleep(0.5)
             self.flush()
-
-
-def read_trace(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    out = []
-    for line in path.read_text().splitlines():
-        with contextlib.suppress(ValueError):
-            out.append(json.loads(line))
-    return out
 
 
 # =========================================================================== cluster host
