@@ -11,19 +11,17 @@ from __future__ import annotations
 
 from msgspec import Struct, field
 
-from .wire import Meta
+from .wire import Meta, ObjectReference
 
 # "(combined from similar events): " is how client-go's aggregator prefixes an event that
 # stands for ten or more differing messages; the cause is in what follows.
 COMBINED_PREFIX = "(combined from similar events): "
 
 
-class _InvolvedObject(Struct, gc=False):
-    kind: str = ""
-    namespace: str = ""
-    name: str = ""
-    uid: str = ""
-    fieldPath: str = ""
+class InvolvedObject(ObjectReference):
+    # Declared here, not on every ObjectReference: a field declared is a field validated,
+    # and an EndpointSlice's targetRef is read without it.
+    fieldPath: str = ""  # "spec.containers{NAME}" for a container's events
 
 
 class _Source(Struct, gc=False):
@@ -38,7 +36,7 @@ class _Series(Struct, gc=False):
 
 class WireEvent(Struct):
     metadata: Meta = field(default_factory=Meta)
-    involvedObject: _InvolvedObject = field(default_factory=_InvolvedObject)
+    involvedObject: InvolvedObject = field(default_factory=InvolvedObject)
     reason: str = ""
     message: str = ""
     type: str = ""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterable
-from typing import Any, Literal, TypeVar, overload
+from typing import Any, Literal, overload
 
 import msgspec
 from msgspec import Struct
@@ -284,10 +284,7 @@ Record = Node | DaemonSet | Pod | Revision | Service | EndpointSlice | EventReco
 # --------------------------------------------------------------------------- projection
 
 
-_Condition = TypeVar("_Condition", wire.NodeCondition, wire.PodCondition)
-
-
-def _condition(conditions: Iterable[_Condition], kind: str) -> _Condition | None:
+def _condition(conditions: Iterable[wire.Condition], kind: str) -> wire.Condition | None:
     for c in conditions:
         if c.type == kind:
             return c

@@ -39,6 +39,29 @@ class MetaWithAnnotations(Meta):
     annotations: dict[str, str] = field(default_factory=dict)
 
 
+# ---- shapes several kinds share ----
+
+
+class Condition(Struct, gc=False):
+    """A NodeCondition or a PodCondition: the API's two types share the fields read here."""
+
+    type: str = ""
+    status: str = ""
+    reason: str = ""
+    message: str = ""
+    lastTransitionTime: str | None = None
+
+
+class ObjectReference(Struct, gc=False):
+    """core/v1 ObjectReference: an EndpointSlice endpoint's targetRef; an Event's
+    involvedObject adds a field (event_records)."""
+
+    kind: str = ""
+    namespace: str = ""
+    name: str = ""
+    uid: str = ""
+
+
 # ---- node affinity / tolerations / taints (shared by DaemonSet templates and pods) ----
 
 
@@ -81,14 +104,6 @@ class Taint(Struct, gc=False):
 # ---- Node ----
 
 
-class NodeCondition(Struct, gc=False):
-    type: str = ""
-    status: str = ""
-    reason: str = ""
-    message: str = ""
-    lastTransitionTime: str | None = None
-
-
 class NodeInfo(Struct, gc=False):
     kubeletVersion: str = ""
     architecture: str = ""
@@ -106,7 +121,7 @@ class NodeAddress(Struct, gc=False):
 
 
 class NodeStatus(Struct, gc=False):
-    conditions: list[NodeCondition] = field(default_factory=list)
+    conditions: list[Condition] = field(default_factory=list)
     nodeInfo: NodeInfo | None = None
     addresses: list[NodeAddress] = field(default_factory=list)
     allocatable: dict[str, str] = field(default_factory=dict)
@@ -186,20 +201,12 @@ class ContainerStatus(Struct, gc=False):
     lastState: ContainerState = field(default_factory=ContainerState)
 
 
-class PodCondition(Struct, gc=False):
-    type: str = ""
-    status: str = ""
-    reason: str = ""
-    message: str = ""
-    lastTransitionTime: str | None = None
-
-
 class PodStatus(Struct, gc=False):
     phase: str = ""
     podIP: str = ""
     reason: str = ""
     message: str = ""
-    conditions: list[PodCondition] = field(default_factory=list)
+    conditions: list[Condition] = field(default_factory=list)
     containerStatuses: list[ContainerStatus] = field(default_factory=list)
     initContainerStatuses: list[ContainerStatus] = field(default_factory=list)
 
@@ -302,13 +309,6 @@ class EndpointConditions(Struct, gc=False):
     ready: bool | None = None
     serving: bool | None = None
     terminating: bool | None = None
-
-
-class ObjectReference(Struct, gc=False):
-    kind: str = ""
-    namespace: str = ""
-    name: str = ""
-    uid: str = ""
 
 
 class Endpoint(Struct, gc=False):
