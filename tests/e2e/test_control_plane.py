@@ -374,26 +374,24 @@ def test_lists_are_watch_list_streams_on_a_real_api_server(dash):
     dash.until("every cell as the rules predict", lambda _m: not all_cells_right(dash), 60)
 
 
-def test_coverage_cli_against_the_live_cluster(control_plane, dash):
-    dash.wait_rest()
+def _coverage_json(control_plane) -> dict:
+    """`manage.py coverage --format json` through the dashboard's ServiceAccount."""
     proc = subprocess.run(
-        [
-            sys.executable,
-            "manage.py",
-            "coverage",
-            "--kubeconfig",
-            str(control_plane.sa_kubeconfig),
-            "--format",
-            "json",
-        ],
+        [sys.executable, "manage.py", "coverage", "--kubeconfig",
+         str(control_plane.sa_kubeconfig), "--format", "json"],
         cwd=REPO,
         capture_output=True,
         text=True,
         timeout=120,
         env={**os.environ, "DJANGO_SETTINGS_MODULE": "daemonviz.settings"},
-    )
+    )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    doc = json.loads(proc.stdout)
+    return json.loads(proc.stdout)
+
+
+def test_coverage_cli_against_the_live_cluster(control_plane, dash):
+    dash.wait_rest()
+    doc = _coverage_json(control_plane)
     assert doc["summary"]["nodes"] == len(ALL_NODES)
     by_name = {d["name"]: d for d in doc["daemonsets"]}
     assert set(by_name) == set(DAEMONSETS)
@@ -890,25 +888,7 @@ def test_a_mirror_pod_is_a_static_column(control_plane, dash):
         assert pod_key not in dash.matrix.pods  # no daemon pod, no DaemonSet cell
         # Absent elsewhere, never "missing": the other infra nodes run none either.
         assert {c.state for n, c in col.cells.items() if n != "infra-1"} == {State.ABSENT}
-        doc = json.loads(
-            subprocess.run(
-                [
-                    sys.executable,
-                    "manage.py",
-                    "coverage",
-                    "--kubeconfig",
-                    str(control_plane.sa_kubeconfig),
-                    "--format",
-                    "json",
-                ],
-                cwd=REPO,
-                capture_output=True,
-                text=True,
-                timeout=120,
-                check=True,
-                env={**os.environ, "DJANGO_SETTINGS_MODULE": "daemonviz.settings"},
-            ).stdout
-        )
+        doc = _coverage_json(control_plane)
         (entry,) = [d for d in doc["daemonsets"] if d["kind"] == "StaticPod"]
         assert (entry["namespace"], entry["name"]) == (NAMESPACE, "node-proxy")
         cell = next(c for c in doc["cells"] if c["daemonset"] == f"{NAMESPACE}/node-proxy")

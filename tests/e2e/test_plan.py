@@ -44,11 +44,7 @@ def admin(control_plane):
             manifest = node_manifest(name, "general")
             manifest["metadata"]["labels"] |= {"plan": "yes", "plan-pool": pool}
             manifest["spec"]["taints"] = [dict(t) for t in taints]
-            try:
-                admin.core.create_node(manifest)
-            except ApiException as exc:
-                if exc.status != 409:
-                    raise
+            admin.ensure_node(manifest)
     # Until kwok reports a node Ready, the node lifecycle controller's not-ready:NoSchedule
     # taint keeps daemons off it (they tolerate only its NoExecute twin): a real moment,
     # but not the one these tests are about.

@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import pytest
-from kubernetes.client.exceptions import ApiException
 
 from dashboard.coverage.report import to_json
 from dashboard.coverage.rollout import revisions_of, rollout_of
@@ -40,11 +39,7 @@ def admin(control_plane):
     for name in NODES:
         manifest = node_manifest(name, "general")
         manifest["metadata"]["labels"]["rollout"] = "yes"
-        try:
-            admin.core.create_node(manifest)
-        except ApiException as exc:
-            if exc.status != 409:
-                raise
+        admin.ensure_node(manifest)
     admin.create_namespace(NS)
     admin.wait_default_service_account(NS)
     try:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 
 import pytest
-from kubernetes.client.exceptions import ApiException
 
 from dashboard.coverage.matrix import Matrix
 from dashboard.coverage.quantity import parse_milli
@@ -43,11 +42,7 @@ def admin(control_plane):
     for name in NODES:
         manifest = node_manifest(name, "general")
         manifest["metadata"]["labels"]["why"] = "yes"
-        try:
-            admin.core.create_node(manifest)
-        except ApiException as exc:
-            if exc.status != 409:
-                raise
+        admin.ensure_node(manifest)
     admin.core.create_namespace({"metadata": {"name": QUOTA_NS}})
     admin.core.create_namespace(
         {

@@ -292,6 +292,14 @@ class Admin:
     def create_node(self, name: str, pool: str) -> None:
         self.core.create_node(node_manifest(name, pool))
 
+    def ensure_node(self, manifest: dict[str, Any]) -> None:
+        """Create the node; one of that name already there (409) is left as it is."""
+        try:
+            self.core.create_node(manifest)
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+
     def create_namespace(self, name: str) -> None:
         try:
             self.core.create_namespace({"metadata": {"name": name}})
