@@ -10,10 +10,9 @@ from dashboard.coverage.states import State
 from dashboard.coverage.why import RELEVANT_NORMAL
 from dashboard.kube.clients import client_from_kubeconfig
 from dashboard.kube.reflector import ClusterWatch
-from dashboard.simulator.apiserver import FakeApiServer
 from dashboard.simulator.store import ObjectStore
 from tests.helpers import collectors
-from tests.helpers.kube_support import FAST, TOKEN, Mirror, fill, node
+from tests.helpers.kube_support import FAST, Mirror, fill, node, read_only_server
 from tests.helpers.wait import wait_until
 
 QUOTA = (
@@ -56,10 +55,8 @@ def store():
 
 @pytest.fixture
 def server(store):
-    srv = FakeApiServer(store, port=0, token=TOKEN, bookmark_interval=0.2).start()
-    yield srv
-    srv.stop()
-    assert srv.non_get_requests == []
+    with read_only_server(store, bookmark_interval=0.2) as srv:
+        yield srv
 
 
 def test_events_are_listed_and_watched_warning_only(store, server, tmp_path):

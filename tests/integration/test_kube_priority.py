@@ -10,10 +10,9 @@ from dashboard.coverage.states import State
 from dashboard.kube.clients import client_from_kubeconfig
 from dashboard.kube.probe import probe
 from dashboard.kube.reflector import ClusterWatch
-from dashboard.simulator.apiserver import FakeApiServer
 from dashboard.simulator.store import ObjectStore
 from tests.helpers import collectors
-from tests.helpers.kube_support import FAST, TOKEN, Mirror, fill, node
+from tests.helpers.kube_support import FAST, Mirror, fill, node, read_only_server
 from tests.helpers.wait import wait_until
 
 INSUFFICIENT = (
@@ -36,10 +35,8 @@ def store():
 
 @pytest.fixture
 def server(store):
-    srv = FakeApiServer(store, port=0, token=TOKEN, bookmark_interval=0.2).start()
-    yield srv
-    srv.stop()
-    assert srv.non_get_requests == []
+    with read_only_server(store, bookmark_interval=0.2) as srv:
+        yield srv
 
 
 @pytest.mark.parametrize("namespace", [None, "kube-system"])

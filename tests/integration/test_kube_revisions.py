@@ -9,10 +9,9 @@ import copy
 import pytest
 
 from dashboard.coverage.rollout import revisions_of, rollout_of
-from dashboard.simulator.apiserver import FakeApiServer
 from dashboard.simulator.store import ObjectStore
 from tests.helpers import collectors
-from tests.helpers.kube_support import TOKEN, node
+from tests.helpers.kube_support import node, read_only_server
 
 NS = "kube-system"
 
@@ -89,10 +88,8 @@ def store():
 
 @pytest.fixture
 def server(store):
-    srv = FakeApiServer(store, port=0, token=TOKEN, bookmark_interval=0.2).start()
-    yield srv
-    srv.stop()
-    assert srv.non_get_requests == []  # the dashboard never writes
+    with read_only_server(store, bookmark_interval=0.2) as srv:
+        yield srv
 
 
 def test_revisions_are_watched_with_their_templates(store, server, tmp_path):
