@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+import benchkit  # noqa: E402
 import engine_bench  # noqa: E402  (the same generated cluster, same fixtures)
 
 PER_SLICE = 100
@@ -136,8 +137,8 @@ def measure_build(out: Path, with_access: bool) -> dict:
     from dashboard.coverage.records import decode_list
 
     kinds = ["Node", "DaemonSet", "Pod"] + (["Service", "EndpointSlice"] if with_access else [])
-    start_rss = engine_bench._peak_rss_mb()
-    c0 = engine_bench._cpu_seconds()
+    start_rss = benchkit.peak_rss_mb()
+    c0 = benchkit.cpu_seconds()
     t0 = time.perf_counter()
     m = Matrix()
     lists: dict[str, list] = {}
@@ -151,8 +152,8 @@ def measure_build(out: Path, with_access: bool) -> dict:
     in_endpoints = sum(1 for c in m.cells.values() if c.in_service_endpoints)
     result = {
         "seconds": round(elapsed, 2),
-        "cpu_seconds": round(engine_bench._cpu_seconds() - c0, 2),
-        "peak_rss_mb": round(engine_bench._peak_rss_mb(), 1),
+        "cpu_seconds": round(benchkit.cpu_seconds() - c0, 2),
+        "peak_rss_mb": round(benchkit.peak_rss_mb(), 1),
         "rss_before_mb": round(start_rss, 1),
         "cells": len(m.cells),
         "services_kept": len(m.access.services),

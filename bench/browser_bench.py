@@ -47,7 +47,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from measure import loadavg, log, ms, pct, read_trace
+from benchkit import loadavg, log, ms, pct, read_trace
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the project (dashboard, tests.helpers), as in the other benches

@@ -24,7 +24,6 @@ import copy
 import gc
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -32,6 +31,7 @@ import time
 from pathlib import Path
 
 import msgspec
+from benchkit import cpu_seconds, peak_rss_mb, rss_now_mb
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -302,28 +302,12 @@ def _generated(
     return sizes
 
 
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _rss_now_mb() -> float:
-    # Resident now (not the peak): what the built matrix keeps once the pages are gone.
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-def _cpu_seconds() -> float:
-    # CPU time of this process: steadier than wall time when other work shares the cores.
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
-
-
 def measure_build(out: Path) -> dict:
     from dashboard.coverage.matrix import Matrix
     from dashboard.coverage.records import decode_list
 
-    start_rss = _peak_rss_mb()
-    c0 = _cpu_seconds()
+    start_rss = peak_rss_mb()
+    c0 = cpu_seconds()
     t0 = time.perf_counter()
     m = Matrix()
     lists = {}
@@ -337,13 +321,13 @@ def measure_build(out: Path) -> dict:
     elapsed = time.perf_counter() - t0
     _BUILT["matrix"] = m
     gc.collect()
-    retained = _rss_now_mb() - start_rss
+    retained = rss_now_mb() - start_rss
     return {
         "retained_mb": round(retained, 1),
         "retained_bytes_per_cell": round(retained * 1024 * 1024 / max(len(m.cells), 1)),
         "seconds": round(elapsed, 2),
-        "cpu_seconds": round(_cpu_seconds() - c0, 2),
-        "peak_rss_mb": round(_peak_rss_mb(), 1),
+        "cpu_seconds": round(cpu_seconds() - c0, 2),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
         "rss_before_mb": round(start_rss, 1),
         "cells": len(m.cells),
         "pods": len(m.pods),
@@ -384,7 +368,7 @@ def measure_grid(out: Path) -> dict:
         "cells_rendered": sum(len(r.cells or ()) for g in view.groups for r in g.rows),
         "groups": len(view.groups),
         "columns": len(view.columns),
-        "peak_rss_mb": round(_peak_rss_mb(), 1),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
     }
 
 
@@ -416,13 +400,13 @@ def measure_events(out: Path, count: int) -> dict:
                 c["status"] = "False" if (i // len(pods)) % 2 == 0 else "True"
         lines.append(msgspec.json.encode({"type": "MODIFIED", "object": p}))
     t0 = time.perf_counter()
-    c0 = _cpu_seconds()
+    c0 = cpu_seconds()
     changed = 0
     for line in lines:
         ev = decode_event(line, "Pod")
         changed += len(m.apply(ev.type, ev.record).cells)
     elapsed = time.perf_counter() - t0
-    cpu = _cpu_seconds() - c0
+    cpu = cpu_seconds() - c0
     decoded = [decode_event(line, "Pod") for line in lines]
     t1 = time.perf_counter()
     for ev in decoded:
@@ -461,7 +445,7 @@ def measure_peer(out: Path, how: str, sample: int) -> dict:
     return {
         "pods": n,
         "seconds": round(time.perf_counter() - t0, 3),
-        "peak_rss_mb": round(_peak_rss_mb(), 1),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
     }
 
 

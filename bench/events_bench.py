@@ -36,6 +36,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import msgspec
+from benchkit import cpu_seconds, rss_now_mb
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -44,16 +45,6 @@ sys.path.insert(0, str(ROOT / "bench"))
 TICK = 0.25
 TIMED_REFRESH = 10.0
 SAMPLE_EVERY = 10.0
-
-
-def _rss_mb() -> float:
-    with open("/proc/self/statm") as f:
-        return round(int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20, 1)
-
-
-def _cpu_s() -> float:
-    ru = resource.getrusage(resource.RUSAGE_SELF)
-    return ru.ru_utime + ru.ru_stime
 
 
 def _stamp(t: float) -> str:
@@ -162,7 +153,7 @@ def run(args: argparse.Namespace) -> dict:
     with tempfile.TemporaryDirectory(prefix="daemonviz-events-bench-") as tmp:
         out = Path(tmp)
         engine_bench.generate(out, args.nodes, args.daemonsets)
-        rss_empty = _rss_mb()
+        rss_empty = round(rss_now_mb(), 1)
         m = Matrix()
         lists: dict[str, list] = {}
         for kind in ("Node", "DaemonSet", "Pod"):
@@ -183,10 +174,10 @@ def run(args: argparse.Namespace) -> dict:
     troubled = (red + rest)[: min(args.troubled_pods, len(m.pods))]
     stream = Stream(rng.sample(nodes, min(50, len(nodes))), daemonsets, troubled, args.seed)
 
-    rss_built = _rss_mb()
+    rss_built = round(rss_now_mb(), 1)
     samples = []
     t0 = time.time()
-    c0 = _cpu_s()
+    c0 = cpu_seconds()
     engine_cpu = 0.0
     sent = 0
     next_tick = t0
@@ -199,7 +190,7 @@ def run(args: argparse.Namespace) -> dict:
             samples.append(
                 {
                     "t": round(now - t0),
-                    "rss_mb": _rss_mb(),
+                    "rss_mb": round(rss_now_mb(), 1),
                     "events_kept": len(m.events),
                     "objects_with_events": m.events.objects(),
                     "events_sent": sent,
@@ -211,7 +202,7 @@ def run(args: argparse.Namespace) -> dict:
         due = int((now - t0) * args.rate) - sent
         lines = [stream.line(now) for _ in range(max(0, due))]
         sent += len(lines)
-        e0 = _cpu_s()
+        e0 = cpu_seconds()
         batch = []
         for line in lines:
             ev = decode_event(line, "Event")
@@ -222,11 +213,11 @@ def run(args: argparse.Namespace) -> dict:
         if now - last_refresh >= TIMED_REFRESH:
             last_refresh = now
             m.refresh_timed()
-        engine_cpu += _cpu_s() - e0
+        engine_cpu += cpu_seconds() - e0
         next_tick += TICK
         time.sleep(max(0.0, next_tick - time.time()))
     wall = time.time() - t0
-    cpu = _cpu_s() - c0
+    cpu = cpu_seconds() - c0
     steady = [s["rss_mb"] for s in samples if s["t"] >= args.seconds / 3]
     return {
         "machine": {"cpus": os.cpu_count(), "load_average_end": os.getloadavg()},

@@ -26,23 +26,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import statistics
-import sys
-import tempfile
 import time
 from pathlib import Path
 
+from benchkit import setup_django
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def setup() -> None:
-    sys.path.insert(0, str(ROOT))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "daemonviz.settings")
-    os.environ.setdefault("DAEMONVIZ_SQLITE_PATH", str(Path(tempfile.mkdtemp()) / "db.sqlite3"))
-    import django
-
-    django.setup()
 
 
 def synced_collector(nodes: int, daemonsets: int):
@@ -181,7 +171,7 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=48)
     ap.add_argument("--reps", type=int, default=7)
     args = ap.parse_args()
-    setup()
+    setup_django()
     print(json.dumps(asyncio.run(run(args)), indent=2))
 
 

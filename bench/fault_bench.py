@@ -24,16 +24,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchkit import setup_django
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def setup() -> None:
-    sys.path.insert(0, str(ROOT))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "daemonviz.settings")
-    os.environ.setdefault("DAEMONVIZ_SQLITE_PATH", str(Path(tempfile.mkdtemp()) / "db.sqlite3"))
-    import django
-
-    django.setup()
 
 
 def vm_hwm_mb() -> float:
@@ -44,7 +37,7 @@ def vm_hwm_mb() -> float:
 
 
 def one(name: str) -> dict:
-    setup()
+    setup_django()
     from tests.helpers.fault_classes import run_fault
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -69,7 +62,7 @@ def main() -> None:
     if args.one:
         print(json.dumps(one(args.one)))
         return
-    setup()
+    setup_django()
     from tests.helpers.fault_classes import FAULTS
 
     results = []

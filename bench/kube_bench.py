@@ -46,24 +46,12 @@ import threading
 import time
 from pathlib import Path
 
+from benchkit import cpu_seconds, peak_rss_mb, rss_now_mb
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 SENT_AT = "bench.daemonviz/sent-at"
-
-
-def _peak_rss_mb() -> float:
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-
-
-def _rss_now_mb() -> float:
-    with open("/proc/self/statm") as f:
-        return round(int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20, 1)
-
-
-def _cpu_s() -> float:
-    ru = resource.getrusage(resource.RUSAGE_SELF)
-    return ru.ru_utime + ru.ru_stime
 
 
 class GcPauses:
@@ -137,7 +125,7 @@ def serve(args) -> None:
             "ready": True,
             "url": server.url,
             "build_seconds": round(build_s, 1),
-            "server_peak_rss_mb": _peak_rss_mb(),
+            "server_peak_rss_mb": round(peak_rss_mb(), 1),
             "sizes": sizes,
         }
     )
@@ -153,7 +141,7 @@ def serve(args) -> None:
             result = _churn(store, decoder, rate, seconds, out)
             _say({"churned": True, **result, "server_gc": gc_pauses.summary(since)})
         elif cmd[0] == "cpu":
-            _say({"cpu_s": round(_cpu_s(), 2)})
+            _say({"cpu_s": round(cpu_seconds(), 2)})
         elif cmd[0] == "quit":
             break
     server.stop()
@@ -175,7 +163,7 @@ def _churn(store, decoder, rate: float, seconds: float, out: Path) -> dict:
     n = len(keys)
     total = int(rate * seconds)
     sent: list[tuple[int, float]] = []
-    cpu0 = _cpu_s()
+    cpu0 = cpu_seconds()
     start = time.monotonic()
     for i in range(total):
         due = start + i / rate
@@ -212,7 +200,7 @@ def _churn(store, decoder, rate: float, seconds: float, out: Path) -> dict:
         "events": total,
         "seconds": round(elapsed, 2),
         "rate": round(total / elapsed, 1),
-        "driver_cpu_s": round(_cpu_s() - cpu0, 2),
+        "driver_cpu_s": round(cpu_seconds() - cpu0, 2),
         "pods_cycled": n,
     }
 
@@ -258,8 +246,8 @@ def sync(args) -> None:
     reflector_mod.decode_event = counting_decode_event
 
     import_s = time.perf_counter() - t_process
-    rss_before = _rss_now_mb()
-    cpu0 = _cpu_s()
+    rss_before = round(rss_now_mb(), 1)
+    cpu0 = cpu_seconds()
     t0 = time.perf_counter()
     config = ClusterConfig(
         slug="bench", name="bench", source="kubeconfig", kubeconfig_path=str(args.kubeconfig)
@@ -304,11 +292,11 @@ def sync(args) -> None:
     m = collector.matrix
     sync_result = {
         "seconds": round(sync_s, 2),
-        "peak_rss_mb": _peak_rss_mb(),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
         "rss_before_mb": rss_before,
-        "rss_after_mb": _rss_now_mb(),
+        "rss_after_mb": round(rss_now_mb(), 1),
         "import_seconds": round(import_s, 2),
-        "cpu_seconds": round(_cpu_s() - cpu0, 2),
+        "cpu_seconds": round(cpu_seconds() - cpu0, 2),
         "list_json_bytes": nbytes["list"],
         "watch_json_bytes": nbytes["watch"],
         "nodes": len(m.nodes),
@@ -333,7 +321,7 @@ def sync(args) -> None:
         stop.set()
 
     threading.Thread(target=wait_for_stop, daemon=True).start()
-    cpu1 = _cpu_s()
+    cpu1 = cpu_seconds()
     while not stop.is_set():
         time.sleep(args.coalesce)
         tick()
@@ -342,7 +330,7 @@ def sync(args) -> None:
     while time.monotonic() < deadline:
         time.sleep(args.coalesce)
         tick()
-    churn_cpu = _cpu_s() - cpu1
+    churn_cpu = cpu_seconds() - cpu1
     watch.stop()
     Path(args.out).write_text(json.dumps({"received": received, "applied": applied}))
     _say(
@@ -353,7 +341,7 @@ def sync(args) -> None:
             "gc": gc_pauses.summary(churn_since),
             "watch_json_bytes": nbytes["watch"],
             "churn_tick_p99_s": round(_pct(ticks, 99), 4),
-            "peak_rss_mb_end": _peak_rss_mb(),
+            "peak_rss_mb_end": round(peak_rss_mb(), 1),
             "status_end": watch.status.state,
         }
     )
@@ -413,7 +401,7 @@ def peer(args) -> None:
             "pods": n,
             "seconds": round(seconds, 3),
             "pods_per_s": round(n / seconds),
-            "peak_rss_mb": _peak_rss_mb(),
+            "peak_rss_mb": round(peak_rss_mb(), 1),
         }
     )
 

@@ -58,7 +58,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from measure import loadavg, log, ms, pct, read_trace
+from benchkit import loadavg, log, ms, pct, read_trace
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
