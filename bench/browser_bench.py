@@ -218,7 +218,7 @@ def _install_hooks(trace_path: str, slug: str) -> None:
     embedded.enabled_clusters = _enabled_clusters
 
     # 5. Page render breakdown (views call these through module attributes).
-    def timed(module, name, label):
+    def timed(module, name, kind, **tags):
         orig = getattr(module, name)
 
         def wrapper(*a, **kw):
@@ -226,30 +226,20 @@ def _install_hooks(trace_path: str, slug: str) -> None:
             try:
                 return orig(*a, **kw)
             finally:
-                emit({"kind": "view", "part": label, "s": time.perf_counter() - t0,
-                      "t": time.time()})  # fmt: skip
+                emit({"kind": kind, **tags, "s": time.perf_counter() - t0, "t": time.time()})
 
         setattr(module, name, wrapper)
 
-    def timed_kind(module, name, kind):
-        orig = getattr(module, name)
-
-        def wrapper(*a, **kw):
-            t0 = time.perf_counter()
-            try:
-                return orig(*a, **kw)
-            finally:
-                emit({"kind": kind, "s": time.perf_counter() - t0, "t": time.time()})
-
-        setattr(module, name, wrapper)
-
-    timed_kind(col.ClusterCollector, "_apply", "matrix_apply")  # all clusters
-    timed_kind(fragments, "delta_payload", "delta_render")
-    timed(views, "build_grid", "build_grid")
-    timed(fragments, "attach_html", "render_rows")
-    timed(views, "render_to_string", "grid_template")
-    timed(views, "_grid_body", "grid_body_total")
-    timed(views, "render", "page_template")  # the outer page (incl. the grid html string)
+    timed(col.ClusterCollector, "_apply", "matrix_apply")  # all clusters
+    timed(fragments, "delta_payload", "delta_render")
+    for module, name, part in (
+        (views, "build_grid", "build_grid"),
+        (fragments, "attach_html", "render_rows"),
+        (views, "render_to_string", "grid_template"),
+        (views, "_grid_body", "grid_body_total"),
+        (views, "render", "page_template"),  # the outer page (incl. the grid html string)
+    ):
+        timed(module, name, "view", part=part)
 
 
 # =========================================================================== ws clients child
