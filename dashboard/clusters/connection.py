@@ -62,7 +62,15 @@ class Report:
             rows.append((f"list {name}", c.ok, c.detail))
             if (w := self.probe.watches.get(name)) is not None:
                 rows.append((f"watch {name}", w.ok, w.detail))
+        # Optional checks that passed are rows like the others; refused ones are notes
+        # (below), never a red "no": the dashboard works without them.
+        rows += [(what, True, c.detail) for what, c in self.probe.optional.items() if c.ok]
         return rows
+
+    @property
+    def notes(self) -> list[str]:
+        """What works but will be left out (an optional permission missing)."""
+        return self.probe.notes if self.probe is not None and not self.config_error else []
 
 
 def _scrubbed(report: ProbeReport, secrets: set[str]) -> ProbeReport:
@@ -73,6 +81,7 @@ def _scrubbed(report: ProbeReport, secrets: set[str]) -> ProbeReport:
     report.authenticated = clean(report.authenticated)
     report.resources = {k: clean(v) for k, v in report.resources.items()}
     report.watches = {k: clean(v) for k, v in report.watches.items()}
+    report.optional = {k: clean(v) for k, v in report.optional.items()}
     return report
 
 

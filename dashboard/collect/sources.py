@@ -221,9 +221,13 @@ class KubeSource:
         if self._watch is None:
             return self._status
         s = self._watch.status
-        # Synced after the server's history went back (an etcd restore): say so.
+        # Synced after the server's history went back (an etcd restore): say so; and what
+        # a synced cluster does not show (node events a namespaced Role cannot reach).
         told = s.problem if s.problem is not None else s.reset
-        message = self._scrub(told.message) if told is not None else ""
+        message = told.message if told is not None else ""
+        if s.state == ConnectionState.SYNCED:
+            message = "; ".join(filter(None, (message, *self._watch.notes)))
+        message = self._scrub(message) if message else ""
         return ConnectionStatus(s.state, message, datetime.fromtimestamp(s.since, UTC))
 
     def skipped(self) -> list[Skipped]:

@@ -32,7 +32,16 @@ from .priority import PriorityClass
 from .records import DaemonSet, EndpointSlice, Node, Pod, Record, Revision, Service, Skipped, decode
 from .states import State
 from .timefmt import utcnow
-from .why import EVENT_STREAMS, EventBook, ObjectRef, explain, relevant, stream_of
+from .why import (
+    ALL_EVENT_STREAMS,
+    NODE_EVENT_STREAMS,
+    EventBook,
+    ObjectRef,
+    explain,
+    node_stream_of,
+    relevant,
+    stream_of,
+)
 
 log = logging.getLogger(__name__)
 # The scheduler's message on a victim (pkg/scheduler/framework/preemption): the preemptor's
@@ -308,6 +317,9 @@ class Matrix:
         self._port_pods: dict[str, Pod] = {}
         # Events of the shown DaemonSets, daemon pods and nodes, bounded (why.py).
         self.events = EventBook()
+        # Node events come through streams of their own (a single namespace other than
+        # "default" watched, why.py NODE_EVENT_STREAMS): set by their first list.
+        self._node_streams = False
         # Requests of every pod bound to each node, daemon or not (capacity.py).
         self.load = NodeLoad()
         # PriorityClasses by name: which one would let a Pending daemon preempt.
@@ -340,7 +352,7 @@ class Matrix:
         """Replace several kinds at once (an initial sync): each cell is classified once,
         instead of once when its column appears and again when its pod arrives."""
         # Events last: an event is kept only for an object the matrix already shows.
-        for kind, records in sorted(lists.items(), key=lambda item: item[0] in EVENT_STREAMS):
+        for kind, records in sorted(lists.items(), key=lambda item: item[0] in ALL_EVENT_STREAMS):
             self._replace(kind, records)
         return self._flush()
 
@@ -510,15 +522,25 @@ class Matrix:
         stores["Service"] = self.access.services
         stores["EndpointSlice"] = self.access.slices
         stores["PriorityClass"] = self.priority_classes
-        if kind in EVENT_STREAMS:
-            # One stream's relist replaces the events it selects, not the others'.
-            return {k: e for k, e in self.events.by_key.items() if stream_of(e) == kind}
+        if kind in NODE_EVENT_STREAMS:
+            return {k: e for k, e in self.events.by_key.items() if node_stream_of(e) == kind}
+        if kind in ALL_EVENT_STREAMS:
+            # One stream's relist replaces the events it selects, not the others'. Once
+            # node events come through streams of their own (a single namespace watched),
+            # those are theirs, not the namespace's streams'.
+            return {
+                k: e
+                for k, e in self.events.by_key.items()
+                if stream_of(e) == kind and not (self._node_streams and node_stream_of(e))
+            }
         if kind not in stores:
             raise ValueError(f"unknown kind {kind!r}")
         return stores[kind]
 
     def _seen(self, kind: str) -> None:
-        if kind == "Service":
+        if kind in NODE_EVENT_STREAMS:
+            self._node_streams = True
+        elif kind == "Service":
             self.access.seen_services = True
         elif kind == "DaemonSet":
             self.access.seen_daemonsets = True

@@ -49,9 +49,24 @@ EVENT_STREAMS: dict[str, tuple[str, str | None]] = {
 }
 
 
+# Events about nodes are stored in namespace "default" (the kubelet and the node controller
+# record them with no namespace). With a single namespace other than that one watched, they
+# come through streams of their own, in "default" only and about nodes only: Warning, and
+# the one Normal reason that is about a node (the others are about pods). Optional: a
+# namespaced Role may not reach "default" (docs/list-watch.md).
+NODE_EVENTS_NAMESPACE = "default"
+NODE_STREAM_PREFIX = "NodeEvent"
+NODE_EVENT_STREAMS: dict[str, tuple[str, str | None]] = {
+    NODE_STREAM_PREFIX: ("Warning", None),
+    f"{NODE_STREAM_PREFIX}:NodeNotReady": ("Normal", "NodeNotReady"),
+}
+ALL_EVENT_STREAMS = {**EVENT_STREAMS, **NODE_EVENT_STREAMS}
+
+
 def stream_selector(stream: str) -> str:
-    type_, reason = EVENT_STREAMS[stream]
-    return f"type={type_}" + (f",reason={reason}" if reason else "")
+    type_, reason = ALL_EVENT_STREAMS[stream]
+    about = "involvedObject.kind=Node," if stream in NODE_EVENT_STREAMS else ""
+    return f"{about}type={type_}" + (f",reason={reason}" if reason else "")
 
 
 def stream_of(event: EventRecord) -> str | None:
@@ -60,6 +75,17 @@ def stream_of(event: EventRecord) -> str | None:
         return WARNING_STREAM
     if event.type == "Normal" and event.reason in RELEVANT_NORMAL:
         return f"Event:{event.reason}"
+    return None
+
+
+def node_stream_of(event: EventRecord) -> str | None:
+    """The node-events stream that selects `event` (None: none does)."""
+    if event.namespace != NODE_EVENTS_NAMESPACE or event.object_kind != "Node":
+        return None
+    if event.type == "Warning":
+        return NODE_STREAM_PREFIX
+    if event.type == "Normal" and event.reason == "NodeNotReady":
+        return f"{NODE_STREAM_PREFIX}:NodeNotReady"
     return None
 
 

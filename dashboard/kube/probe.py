@@ -38,7 +38,15 @@ from .errors import (
     classify,
 )
 from .identity import ServerIdentity, identify
-from .resources import API_RESOURCES, RESOURCES, request, server_of
+from .resources import (
+    API_RESOURCES,
+    NODE_EVENT_RESOURCES,
+    NODE_EVENTS_FORBIDDEN,
+    RESOURCES,
+    request,
+    server_of,
+    watched_resources,
+)
 
 # Problems that mean "cannot talk to this server at all", as opposed to an answer we do
 # not like (401, 403...).
@@ -79,6 +87,10 @@ class ProbeReport:
     watches: dict[str, Check] = field(default_factory=dict)  # watch, by resource
     identity: ServerIdentity | None = None
     timed_out: bool = False  # the deadline passed before every check ran
+    # What the dashboard can do without (node events in "default" for a single namespace
+    # other than it): "list events in default" / "watch …" → check. Never in `ok`.
+    optional: dict[str, Check] = field(default_factory=dict)
+    optional_refused: bool = False  # an optional check answered 403
 
     @property
     def ok(self) -> bool:
@@ -88,6 +100,15 @@ class ProbeReport:
             and all(c.ok for c in self.resources.values())
             and all(c.ok for c in self.watches.values())
         )
+
+    @property
+    def notes(self) -> list[str]:
+        """What the dashboard will leave out, though it works: an optional check refused
+        (or not checked), in a sentence."""
+        if self.optional_refused:
+            return [NODE_EVENTS_FORBIDDEN]
+        failing = [c.detail for c in self.optional.values() if c.ok is not True]
+        return [f"node events not shown: {failing[0]}"] if failing else []
 
     @property
     def not_kubernetes(self) -> bool:
@@ -251,6 +272,7 @@ def probe(
                 checks[resource] = Check(False, problem.message)
             else:
                 checks[resource] = Check(True, f"{verb} allowed ({_where(resource, ns)})")
+    _probe_optional(api_client, report, namespace, clock, server)
     if unauthorized:
         report.authenticated = Check(False, "the API server rejected the credentials (401)")
     elif anonymous:
@@ -260,6 +282,43 @@ def probe(
     else:
         report.authenticated = Check(True, "credentials accepted")
     return report
+
+
+def _probe_optional(
+    api_client: ApiClient,
+    report: ProbeReport,
+    namespace: str | None,
+    clock: _Deadline,
+    server: str,
+) -> None:
+    """The node-events watches a single namespace other than "default" adds: each verb
+    once (their streams differ only in the field selector, which RBAC does not see)."""
+    if not any(name in NODE_EVENT_RESOURCES for name in watched_resources(namespace)):
+        return
+    resource = NODE_EVENT_RESOURCES[0]
+    spec = RESOURCES[resource]
+    where = f"events in {spec.namespace}"
+    rv = ""
+    for verb in ("list", "watch"):
+        if clock.passed:
+            report.timed_out = True
+            report.optional[f"{verb} {where}"] = Check(
+                None, "not checked: the connection test ran out of time"
+            )
+            continue
+        try:
+            if verb == "list":
+                rv = _list_one(api_client, resource, namespace, clock.request_timeout())
+            else:
+                _watch_briefly(api_client, resource, namespace, rv, clock.request_timeout())
+        except Exception as exc:  # noqa: BLE001 - reported, never raised
+            problem = classify(exc, spec.context(verb, namespace, server))
+            report.optional_refused |= problem.kind == FORBIDDEN
+            report.optional[f"{verb} {where}"] = Check(False, problem.message)
+        else:
+            report.optional[f"{verb} {where}"] = Check(
+                True, f'{verb} allowed (in namespace "{spec.namespace}": node events)'
+            )
 
 
 def unreachable(

@@ -44,6 +44,7 @@ from dashboard.coverage.records import Record, Skipped, decode_event, tombstone
 from .connection import ConnectionState
 from .errors import (
     BAD_OBJECT,
+    FORBIDDEN,
     GONE,
     NOT_KUBERNETES,
     PROTOCOL,
@@ -58,13 +59,14 @@ from .errors import (
 from .identity import ServerIdentity, identify
 from .resources import (
     DEFAULT_PAGE_SIZE,
-    RESOURCE_NAMES,
+    NODE_EVENTS_FORBIDDEN,
     RESOURCES,
     check_resource_version,
     list_all,
     record_key,
     request,
     server_of,
+    watched_resources,
 )
 
 log = logging.getLogger(__name__)
@@ -198,6 +200,10 @@ WATCH_LIST_REFUSED_STATUSES = frozenset({400, 422})
 # cluster may have been upgraded, or its gate turned on) rather than on every relist.
 WATCH_LIST_RETRY_SECONDS = 3600.0
 
+# An optional resource the server refuses (403: RBAC grants it nowhere near us) is asked
+# again this rarely: a Role may be added later, but a refusal is not news every 30 s.
+OPTIONAL_FORBIDDEN_RETRY_SECONDS = 600.0
+
 # A watch that ends cleanly this quickly, having delivered nothing, is not progress: backing
 # off keeps a server that accepts and immediately closes watches from becoming a hot loop.
 MIN_USEFUL_WATCH_SECONDS = 1.0
@@ -243,8 +249,9 @@ class Reflector:
         self.resource = resource
         self.spec = RESOURCES[resource]
         self.sink = sink
-        # Nodes are cluster-scoped: a namespace does not apply to them.
-        self.namespace = namespace if self.spec.namespaced else None
+        # Nodes are cluster-scoped: a namespace does not apply to them. Node events are
+        # watched in "default" whatever the cluster's namespace.
+        self.namespace = (self.spec.namespace or namespace) if self.spec.namespaced else None
         self.label_selector = label_selector
         self.page_size = page_size
         self.watch_timeout_seconds = int(watch_timeout_seconds)
@@ -346,6 +353,8 @@ class Reflector:
                     rv = ""  # a response we could not decode: we may have missed events
                 self._set_status(STALE if self._ever_synced else FAILED, problem)
                 delay = self.backoff.next(problem.retry_after)
+                if self.spec.optional and problem.kind == FORBIDDEN:
+                    delay = max(delay, OPTIONAL_FORBIDDEN_RETRY_SECONDS)
                 log.warning("%s: %s (retrying in %.1f s)", self.resource, problem.message, delay)
                 self._wait(delay)
         self._set_status(STOPPED, None)
@@ -764,6 +773,9 @@ class ClusterWatch:
       synced      every resource listed and watching
       stale       was synced; at least one resource is failing now (since when, why)
       failed      never synced and failing (not Kubernetes, auth, forbidden, TLS, DNS...)
+    Optional resources (node events in "default" when one other namespace is watched) are
+    left out of it: refused or failing, they only add `notes`, and a refused one is asked
+    again every OPTIONAL_FORBIDDEN_RETRY_SECONDS.
 
     The sink receives every reflector event as `sink(resource, event)`, plus
     `sink(CLUSTER, Status)` whenever the aggregated status changes. It is called from the
@@ -774,7 +786,7 @@ class ClusterWatch:
         self,
         api_client: ApiClient,
         sink: Sink,
-        resources: tuple[str, ...] | list[str] = RESOURCE_NAMES,
+        resources: tuple[str, ...] | list[str] | None = None,
         namespace: str | None = None,
         *,
         label_selectors: dict[str, str] | None = None,
@@ -815,7 +827,7 @@ class ClusterWatch:
                 clock=clock,
                 **reflector_options,
             )
-            for name in resources
+            for name in (watched_resources(namespace) if resources is None else resources)
         }
         self._resource_status = {name: r.status for name, r in self.reflectors.items()}
         if autostart:
@@ -876,6 +888,25 @@ class ClusterWatch:
         return self._status
 
     @property
+    def notes(self) -> list[str]:
+        """What the synced status leaves out: optional resources refused or failing (node
+        events in "default"), one sentence each, deduplicated."""
+        notes: list[str] = []
+        with self._cond:
+            statuses = dict(self._resource_status)
+        for name, status in statuses.items():
+            if not RESOURCES[name].optional or status.state not in (STALE, FAILED):
+                continue
+            problem = status.problem
+            if problem is not None and problem.kind == FORBIDDEN:
+                note = NODE_EVENTS_FORBIDDEN
+            else:
+                note = f"node events not shown: {problem.message if problem else 'failing'}"
+            if note not in notes:
+                notes.append(note)
+        return notes
+
+    @property
     def resource_status(self) -> dict[str, Status]:
         with self._cond:
             return dict(self._resource_status)
@@ -922,7 +953,10 @@ class ClusterWatch:
 
     def _aggregate(self) -> Status | None:
         """The new cluster status, or None if unchanged. Called with the lock held."""
-        statuses = self._resource_status.values()
+        # Optional resources never decide the cluster's state: they leave notes (above).
+        statuses = [
+            s for name, s in self._resource_status.items() if not RESOURCES[name].optional
+        ] or list(self._resource_status.values())
         failing = [s for s in statuses if s.state in (STALE, FAILED)]
         reset: HistoryReset | None = None
         if all(s.state == STOPPED for s in statuses):

@@ -18,7 +18,13 @@ from kubernetes.client.exceptions import ApiException
 from urllib3 import BaseHTTPResponse
 
 from dashboard.coverage.records import Record, Skipped, decode_list
-from dashboard.coverage.why import EVENT_STREAMS, WARNING_STREAM, stream_selector
+from dashboard.coverage.why import (
+    EVENT_STREAMS,
+    NODE_EVENT_STREAMS,
+    NODE_EVENTS_NAMESPACE,
+    WARNING_STREAM,
+    stream_selector,
+)
 
 from .errors import GONE, ConnectionProblem, ProblemError, RequestContext
 
@@ -28,6 +34,13 @@ DEFAULT_PAGE_SIZE = 500  # client-go's default page size (docs/list-watch.md)
 MAX_LIST_RESTARTS = 3
 
 log = logging.getLogger(__name__)
+
+# What the status and the connection test say when node events cannot be watched: the
+# optional node-events watches were refused (a namespaced Role that stops at its namespace).
+NODE_EVENTS_FORBIDDEN = (
+    "node events not shown: the ServiceAccount may not list/watch events in namespace "
+    f"{NODE_EVENTS_NAMESPACE} (add a Role rule: get/list/watch events in {NODE_EVENTS_NAMESPACE})"
+)
 
 
 @dataclass(frozen=True)
@@ -47,6 +60,11 @@ class ResourceSpec:
     # only what they select); "" = the API plural and the record kind.
     key: str = ""
     stream: str = ""
+    # Watched in this namespace whatever the cluster's (node events: "default").
+    namespace: str | None = None
+    # Not needed for the cluster to count as synced: refused or failing, it leaves a note
+    # on the status instead (node events in "default", docs/list-watch.md).
+    optional: bool = False
 
     @property
     def id(self) -> str:
@@ -67,7 +85,7 @@ class ResourceSpec:
             resource=self.name,
             group=self.group,
             version=self.version,
-            namespace=namespace if self.namespaced else None,
+            namespace=(self.namespace or namespace) if self.namespaced else None,
             server=server,
         )
 
@@ -151,6 +169,26 @@ RESOURCES: dict[str, ResourceSpec] = {
             )
             for stream in EVENT_STREAMS
         ),
+        # With one namespace other than "default" watched: node events, which live in
+        # "default", about nodes only (see why.py NODE_EVENT_STREAMS).
+        *(
+            ResourceSpec(
+                "events",
+                "Event",
+                "",
+                "v1",
+                True,
+                CoreV1Api,
+                "list_event_for_all_namespaces",
+                "list_namespaced_event",
+                field_selector=stream_selector(stream),
+                key="events-node" + "".join(f"-{r.lower()}" for r in stream.split(":")[1:]),
+                stream=stream,
+                namespace=NODE_EVENTS_NAMESPACE,
+                optional=True,
+            )
+            for stream in NODE_EVENT_STREAMS
+        ),
         # Read-only: which PriorityClass would let a Pending daemon preempt (docs/why.md).
         ResourceSpec(
             "priorityclasses",
@@ -164,9 +202,21 @@ RESOURCES: dict[str, ResourceSpec] = {
         ),
     )
 }
-# Every watch (events: one per stream), and one per API resource (what is probed).
-RESOURCE_NAMES = tuple(RESOURCES)
+# Every watch (events: one per stream), and one per API resource (what is probed). The
+# node-events watches are added only where they are needed (watched_resources).
+NODE_EVENT_RESOURCES = tuple(
+    key for key, spec in RESOURCES.items() if spec.stream in NODE_EVENT_STREAMS
+)
+RESOURCE_NAMES = tuple(key for key in RESOURCES if key not in NODE_EVENT_RESOURCES)
 API_RESOURCES = tuple(key for key, spec in RESOURCES.items() if spec.primary)
+
+
+def watched_resources(namespace: str | None) -> tuple[str, ...]:
+    """What a cluster watches: everything, and with a single namespace other than
+    "default" also the node events stored there (which its own watches cannot see)."""
+    if namespace and namespace != NODE_EVENTS_NAMESPACE:
+        return RESOURCE_NAMES + NODE_EVENT_RESOURCES
+    return RESOURCE_NAMES
 
 
 def record_key(record: Record) -> str:
@@ -205,6 +255,7 @@ def request(
     Status body already read.
     """
     api = spec.api(api_client)
+    namespace = spec.namespace or namespace
     if spec.namespaced and namespace:
         assert spec.list_namespaced is not None  # every namespaced spec names its method
         method = getattr(api, spec.list_namespaced)

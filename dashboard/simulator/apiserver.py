@@ -312,7 +312,8 @@ class Faults:
         self._server = server
         self._lock = threading.Lock()
         self._failures: list[_Failure] = []
-        self._forbidden: set[tuple[str, str]] = set()
+        # (verb, resource, namespace): None = refused in every namespace and cluster-wide.
+        self._forbidden: set[tuple[str, str, str | None]] = set()
         self._broken_events: list[str] = []
         self.latency = 0.0
 
@@ -359,12 +360,14 @@ class Faults:
     def delay(self, seconds: float) -> None:
         self.latency = max(0.0, seconds)
 
-    def forbid(self, verb: str, resource: str) -> None:
-        """Refuse `verb` on `resource` (a plural, or "pods/log") with RBAC's 403."""
+    def forbid(self, verb: str, resource: str, namespace: str | None = None) -> None:
+        """Refuse `verb` on `resource` (a plural, or "pods/log") with RBAC's 403; with
+        `namespace`, only requests in that namespace (a Role granted elsewhere, not there;
+        a cluster-wide request is refused too, as RBAC would without a ClusterRole)."""
         if resource not in RESOURCES and resource != "pods/log":
             raise ValueError(f"unknown resource {resource!r}")
         with self._lock:
-            self._forbidden.add((verb, resource))
+            self._forbidden.add((verb, resource, namespace))
 
     def clear(self) -> None:
         with self._lock:
@@ -389,9 +392,12 @@ class Faults:
                 return injected(f.status, f.retry_after)
         return None
 
-    def is_forbidden(self, verb: str, resource: str) -> bool:
+    def is_forbidden(self, verb: str, resource: str, namespace: str | None = None) -> bool:
         with self._lock:
-            return (verb, resource) in self._forbidden
+            refused = {
+                (v, r) for v, r, ns in self._forbidden if ns is None or namespace in (ns, None)
+            }
+        return (verb, resource) in refused
 
 
 # ---------------------------------------------------------------------------- list snapshots
@@ -716,7 +722,7 @@ class _Handler(BaseHTTPRequestHandler):
         if rt.subresource == "log":
             return owner._serve_log(self, rt, query)
         verb = "get" if rt.name else "watch" if watch else "list"
-        if owner.faults.is_forbidden(verb, rt.resource.plural):
+        if owner.faults.is_forbidden(verb, rt.resource.plural, rt.namespace):
             raise forbidden(owner.user, verb, rt.resource, rt.namespace, rt.name)
         if rt.name:
             return self._get_one(owner.store, rt)
@@ -928,7 +934,7 @@ class FakeApiServer:
         `limitBytes` applied (the last N lines, then at most that many bytes of them), 400
         for a missing or ambiguous container and for a previous instance that never was."""
         ns, name = rt.namespace or "", rt.name
-        if self.faults.is_forbidden("get", "pods/log"):
+        if self.faults.is_forbidden("get", "pods/log", rt.namespace):
             message = (
                 f'pods "{name}" is forbidden: User "{self.user}" cannot get resource '
                 f'"pods/log" in API group "" in the namespace "{ns}"'

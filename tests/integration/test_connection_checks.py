@@ -234,3 +234,34 @@ def test_events_are_checked_and_a_refusal_names_them(cluster, server):
     # The probe asks for events exactly as the collector does: Warning only.
     lists = [p for _, p in server.requests if p.startswith("/api/v1/events?")]
     assert lists and all("fieldSelector=type%3DWarning" in p for p in lists)
+
+
+def test_node_events_in_default_are_an_optional_check_shown_as_a_note(db, server, tmp_path):
+    """One namespace other than "default": node events need events in "default" too. The
+    dashboard works without them, so a refusal is a note, never a failed check."""
+    c = Cluster.objects.create(
+        name="Ns",
+        slug="ns",
+        source="kubeconfig",
+        kubeconfig_path=str(server.write_kubeconfig(tmp_path / "kc")),
+        namespaces_include="kube-system",
+    )
+    admin = _admin()
+
+    def page() -> str:
+        form = {"action": "test_connection", "_selected_action": [c.pk]}
+        return admin.post("/admin/dashboard/cluster/", form).content.decode()
+
+    html = page()
+    assert "st-synced" in _row(html, "watch events in default")
+    assert 'data-note="optional"' not in html
+    server.faults.forbid("list", "events", namespace="default")
+    server.faults.forbid("watch", "events", namespace="default")
+    connection_test.rate_limit.reset()
+    html = page()
+    assert "everything the dashboard needs works" in html and "st-failed" not in html
+    assert 'data-check="watch events in default"' not in html
+    note = re.search(r'data-note="optional">(.*?)</p>', html, re.S)
+    assert note and "node events not shown: the ServiceAccount may not list/watch events" in (
+        note.group(1)
+    )

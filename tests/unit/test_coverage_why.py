@@ -352,3 +352,31 @@ def test_a_daemonset_event_reclassifies_only_its_red_cells(monkeypatch):
     broken["metadata"]["uid"] = pods[0]["metadata"]["uid"]
     m.apply(MODIFIED, to_record(broken))
     assert [n.about for n in m.cells[("node-0", ds_key(agent))].events] == ["node"]
+
+
+def test_node_event_streams_and_the_namespace_streams_relist_their_own_events():
+    """A single namespace other than "default" watched: node events come through streams
+    of their own (in "default"), and a relist of the namespace's Warning stream — which
+    never sees "default" — must not drop them; nor the other way round."""
+    agent, nodes, _ = _cluster()
+    m = build([agent, *nodes])
+    rebooted = to_record(event(nodes[0], "Rebooted", "rebooted", component="kubelet"))
+    quota = to_record(event(agent, "FailedCreate", QUOTA))
+    m.replace("NodeEvent", [rebooted])
+    m.replace("Event", [quota])
+    assert set(m.events.by_key) == {rebooted.key, quota.key}
+    m.replace("Event", [])  # the namespace's relist: its FailedCreate is gone, not the node's
+    assert set(m.events.by_key) == {rebooted.key}
+    m.replace("Event", [quota])
+    m.replace("NodeEvent", [])
+    assert set(m.events.by_key) == {quota.key}
+
+
+def test_cluster_wide_the_warning_stream_still_relists_node_events():
+    agent, nodes, _ = _cluster()
+    m = build([agent, *nodes])
+    rebooted = to_record(event(nodes[0], "Rebooted", "rebooted", component="kubelet"))
+    m.replace("Event", [rebooted])
+    assert rebooted.key in m.events.by_key
+    m.replace("Event", [])
+    assert len(m.events) == 0
