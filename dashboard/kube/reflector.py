@@ -231,6 +231,7 @@ class Reflector:
         sleep: Callable[[float], None] | None = None,
         clock: Callable[[], float] = time.time,
         watch_list: bool = True,
+        optional_forbidden_retry: float = OPTIONAL_FORBIDDEN_RETRY_SECONDS,
     ):
         """`read_timeout` bounds every read: a silently dropped connection (no FIN, no RST)
         is noticed after that long at worst, then the watch resumes from the last RV. It
@@ -242,6 +243,9 @@ class Reflector:
         `watch_list`: make initial lists and relists as a WatchList stream (one watch with
         sendInitialEvents=true, docs/list-watch.md#streaming-lists-watchlist) where the
         server supports it, falling back to paginated lists where it does not.
+
+        `optional_forbidden_retry`: how long an optional resource the server refuses (403)
+        waits before it is asked again.
         """
         if resource not in RESOURCES:
             raise ValueError(f"unknown resource {resource!r} (one of {', '.join(RESOURCES)})")
@@ -269,6 +273,7 @@ class Reflector:
         self.resource_version = ""  # the last one seen (list, event or bookmark)
         self.stats = WatchStats()
         self.watch_list = watch_list
+        self.optional_forbidden_retry = optional_forbidden_retry
         self._watch_list_refused_at: float | None = None  # time.monotonic()
 
     # ------------------------------------------------------------------ control
@@ -354,7 +359,7 @@ class Reflector:
                 self._set_status(STALE if self._ever_synced else FAILED, problem)
                 delay = self.backoff.next(problem.retry_after)
                 if self.spec.optional and problem.kind == FORBIDDEN:
-                    delay = max(delay, OPTIONAL_FORBIDDEN_RETRY_SECONDS)
+                    delay = max(delay, self.optional_forbidden_retry)
                 log.warning("%s: %s (retrying in %.1f s)", self.resource, problem.message, delay)
                 self._wait(delay)
         self._set_status(STOPPED, None)

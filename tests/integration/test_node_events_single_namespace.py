@@ -63,7 +63,7 @@ def server(store):
         yield srv
 
 
-def _collector(server, tmp_path) -> ClusterCollector:
+def _collector(server, tmp_path, **options) -> ClusterCollector:
     config = ClusterConfig(
         slug="one",
         name="one",
@@ -74,7 +74,7 @@ def _collector(server, tmp_path) -> ClusterCollector:
     assert config.single_namespace == NAMESPACE
     collector = collectors.make(config)
     # Retries in milliseconds: a refused optional watch must still not be asked again.
-    source = KubeSource(config, **FAST)
+    source = KubeSource(config, **{**FAST, **options})
     collector.use_source(source)
     source.start()
     return collector
@@ -193,3 +193,25 @@ def test_the_connection_test_reports_the_optional_permission_as_a_note(server, t
     assert refused.resources["events"].ok  # in the namespace itself, events are allowed
     # Cluster-wide, "default" is covered by the events check itself: nothing optional.
     assert everywhere.optional == {} and everywhere.notes == []
+
+
+def test_a_role_granted_later_brings_the_node_events_in(store, server, tmp_path):
+    server.faults.forbid("list", "events", namespace="default")
+    server.faults.forbid("watch", "events", namespace="default")
+    collector = _collector(server, tmp_path, optional_forbidden_retry=0.5)
+    try:
+        wait_until(
+            lambda: _synced(collector) and collector.status.message == NODE_EVENTS_FORBIDDEN,
+            10,
+            "synced, with the note",
+        )
+        server.faults.clear()  # the admin adds the Role in "default"
+        wait_until(
+            lambda: collector.tick() or collector.matrix.events.of(("Node", "", "node-0")),
+            10,
+            "the node event",
+        )
+        wait_until(lambda: collector.tick() or collector.status.message == "", 5, "no note")
+        assert collector.status.state == "synced"
+    finally:
+        collector.stop_source()
