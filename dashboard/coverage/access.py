@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
+from typing import NamedTuple
 
 from msgspec import Struct
 
@@ -90,6 +91,26 @@ def pod_dns_name(
     return f"{label}.{dns_name(service, domain)}"
 
 
+class PortClaim(NamedTuple):
+    """The host ports one pod takes on its node, and what preemption would weigh."""
+
+    ports: tuple[HostPort, ...]
+    holder: str  # "pod ns/x", "DaemonSet ns/d (pod d-1)", "static pod ns/x"
+    priority: int
+    mirror: bool
+
+
+class PortHolder(Struct, frozen=True, gc=False):
+    """A pod holding a host port a daemon wants on that node (coverage JSON: the cell's
+    `port_holders`)."""
+
+    pod: str  # namespace/name
+    holder: str
+    ports: tuple[str, ...]  # "TCP/9100"
+    priority: int
+    static: bool
+
+
 class CellAccess(Struct, frozen=True, gc=False):
     addresses: tuple[str, ...] = ()
     # None: no Service selects the DaemonSet; True: ready in every selecting Service's
@@ -119,10 +140,8 @@ class AccessIndex:
         # DaemonSet key -> the Services that select it (kept up to date by `relate`)
         self.selected_by: dict[str, tuple[str, ...]] = {}
         self.related: set[str] = set()  # Services selecting at least one DaemonSet
-        # node -> pod key -> (ports, holder description): every pod that takes host ports
-        self.port_claims: defaultdict[str, dict[str, tuple[tuple[HostPort, ...], str]]] = (
-            defaultdict(dict)
-        )
+        # node -> pod key -> its claim: every pod that takes host ports
+        self.port_claims: defaultdict[str, dict[str, PortClaim]] = defaultdict(dict)
         self.seen_services = False
         self.seen_daemonsets = False
         self._relations_dirty = False
@@ -270,7 +289,9 @@ class AccessIndex:
                 if not claims:
                     del self.port_claims[old.node]
         if new is not None and new.host_ports and new.node and not _gone(new):
-            self.port_claims[new.node][new.key] = (new.host_ports, holder)
+            self.port_claims[new.node][new.key] = PortClaim(
+                new.host_ports, holder, new.priority, new.mirror
+            )
             nodes.add(new.node)
         return nodes
 
@@ -278,13 +299,34 @@ class AccessIndex:
         """Who else on `node` holds one of `ports` (same protocol and number): one line each."""
         wanted = {(p.port, p.protocol) for p in ports}
         out = []
-        for pod_key, (claimed, holder) in self.port_claims.get(node, {}).items():
+        for pod_key, claim in self.port_claims.get(node, {}).items():
             if pod_key in mine:
                 continue
-            for p in claimed:
+            for p in claim.ports:
                 if (p.port, p.protocol) in wanted:
-                    out.append(f"{p.protocol}/{p.port} held by {holder}")
+                    out.append(f"{p.protocol}/{p.port} held by {claim.holder}")
         return sorted(set(out))
+
+    def rivals(self, node: str, ports: Iterable[HostPort], mine: set[str]) -> list[PortHolder]:
+        """The pods on `node` holding one of `ports`, with what preemption weighs: their
+        priority, and whether the kubelet runs them from a file (a static pod)."""
+        wanted = {(p.port, p.protocol) for p in ports}
+        out = []
+        for pod_key, claim in sorted(self.port_claims.get(node, {}).items()):
+            if pod_key in mine:
+                continue
+            shared = tuple(
+                sorted(
+                    {
+                        f"{p.protocol}/{p.port}"
+                        for p in claim.ports
+                        if (p.port, p.protocol) in wanted
+                    }
+                )
+            )
+            if shared:
+                out.append(PortHolder(pod_key, claim.holder, shared, claim.priority, claim.mirror))
+        return out
 
     # ------------------------------------------------------------------ cells
 

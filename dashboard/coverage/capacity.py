@@ -15,6 +15,8 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, NamedTuple
 
+from msgspec import Struct
+
 from . import wire
 from .quantity import format_milli, parse_milli
 
@@ -24,6 +26,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Amounts = tuple[tuple[str, int], ...]  # (resource, thousandths), sorted by resource
+POD_SLOT = 1000  # one pod, in the thousandths every amount is kept in
 
 
 def _amounts(values: Mapping[str, str]) -> dict[str, int]:
@@ -171,47 +174,104 @@ def short_of(message: str) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def capacity_text(pod: Pod, node: Node, load: Load | None, resources: Iterable[str]) -> str:
-    """`needs cpu 2; node has 1 allocatable, 900m requested by 3 pods (daemons 200m) →
-    100m free` for each resource, joined by "; "."""
+class Shortage(Struct, frozen=True, gc=False):
+    """One resource the scheduler found insufficient, in numbers (thousandths, like every
+    amount here): what the cell's reason says, its `capacity` in the coverage JSON and
+    the preemption advice all read these, so they cannot disagree."""
+
+    resource: str
+    needs: int  # what the daemon pod asks for (one slot, 1000, for "pods")
+    allocatable: int | None  # None: the node lists none of it
+    requested: int  # by every non-terminal pod bound to the node ("pods": their count)
+    free: int  # allocatable - requested, never below 0
+    pods: int  # how many pods are counted in `requested`
+    daemon_requested: int  # the daemon pods' share of `requested`
+    daemon_pods: int
+    holders: tuple[tuple[str, int], ...] = ()  # the biggest non-daemon requesters
+
+
+def shortages(pod: Pod, node: Node, load: Load | None, resources: Iterable[str]) -> list[Shortage]:
+    """The numbers for each resource the scheduler named, in its order; a resource the
+    record cannot weigh (the daemon asks for none of it, a node without a pods limit) is
+    left out rather than guessed."""
     requests = dict(pod.requests)
     allocatable = dict(node.allocatable)
     used = load.requested if load else {}
     daemons = load.daemon_requested if load else {}
     count = load.pods if load else 0
-    parts = []
+    daemon_count = load.daemon_pods if load else 0
+    out = []
     for resource in resources:
-        if resource == "pods":
-            have = allocatable.get("pods")
-            if have is not None:
-                parts.append(
-                    f"node allows {format_milli('pods', have)} pods and has {count} "
-                    f"({load.daemon_pods if load else 0} daemons)"
-                )
-            continue
-        need = requests.get(resource, 0)
-        if not need:
-            continue  # the record does not know what the scheduler weighed: say nothing
         have = allocatable.get(resource)
-        if have is None:
+        if resource == "pods":
+            if have is None:
+                continue
+            need, held, daemon_held = POD_SLOT, count * POD_SLOT, daemon_count * POD_SLOT
+        else:
+            need = requests.get(resource, 0)
+            if not need:
+                continue  # the record does not know what the scheduler weighed: say nothing
+            held, daemon_held = used.get(resource, 0), daemons.get(resource, 0)
+        top = holders(load, resource) if load and resource != "pods" else []
+        out.append(
+            Shortage(
+                resource,
+                need,
+                have,
+                held,
+                max((have or 0) - held, 0),
+                count,
+                daemon_held,
+                daemon_count,
+                tuple(top),
+            )
+        )
+    return out
+
+
+def capacity_text(found: Iterable[Shortage]) -> str:
+    """`needs cpu 2; node has 1 allocatable, 900m requested by 3 pods (daemons 200m) →
+    100m free` for each shortage, joined by "; "."""
+    parts = []
+    for s in found:
+        r = s.resource
+        if r == "pods":
             parts.append(
-                f"needs {resource} {format_milli(resource, need)}; node has none allocatable"
+                f"node allows {format_milli(r, s.allocatable or 0)} pods and has {s.pods} "
+                f"({s.daemon_pods} daemons)"
             )
             continue
-        held = used.get(resource, 0)
-        free = max(have - held, 0)
+        if s.allocatable is None:
+            parts.append(f"needs {r} {format_milli(r, s.needs)}; node has none allocatable")
+            continue
         text = (
-            f"needs {resource} {format_milli(resource, need)}; node has "
-            f"{format_milli(resource, have)} allocatable, {format_milli(resource, held)} "
-            f"requested by {count} pods (daemons {format_milli(resource, daemons.get(resource, 0))})"
-            f" → {format_milli(resource, free)} free"
+            f"needs {r} {format_milli(r, s.needs)}; node has "
+            f"{format_milli(r, s.allocatable)} allocatable, {format_milli(r, s.requested)} "
+            f"requested by {s.pods} pods (daemons {format_milli(r, s.daemon_requested)})"
+            f" → {format_milli(r, s.free)} free"
         )
-        top = holders(load, resource) if load else []
-        if top:
-            named = ", ".join(f"{key} {format_milli(resource, value)}" for key, value in top)
+        if s.holders:
+            named = ", ".join(f"{key} {format_milli(r, value)}" for key, value in s.holders)
             text += f"; most held by {named}"
         parts.append(text)
     return "; ".join(parts)
+
+
+def shortage_json(s: Shortage) -> dict[str, object]:
+    """The coverage JSON's `capacity` object: quantities as kubectl writes them, like the
+    node's `allocatable` and `daemon_requests` (for "pods", a count: "110")."""
+    r = s.resource
+    return {
+        "resource": r,
+        "needs": format_milli(r, s.needs),
+        "allocatable": None if s.allocatable is None else format_milli(r, s.allocatable),
+        "requested": format_milli(r, s.requested),
+        "free": format_milli(r, s.free),
+        "pods": s.pods,
+        "daemon_requests": format_milli(r, s.daemon_requested),
+        "daemon_pods": s.daemon_pods,
+        "held_by": [{"pod": key, "requests": format_milli(r, v)} for key, v in s.holders],
+    }
 
 
 MAX_HOLDERS = 3

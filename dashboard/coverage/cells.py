@@ -13,6 +13,8 @@ from datetime import datetime, timedelta
 
 from msgspec import Struct
 
+from .access import PortHolder
+from .capacity import Shortage
 from .eligibility import Eligibility
 from .event_records import Note
 from .records import DaemonSet, Node, Pod, Termination
@@ -72,6 +74,13 @@ class Cell(Struct, frozen=True, gc=False):
     access_note: str = ""  # why it is out of the endpoints; who holds its host ports
     # The events that explain the cell, newest first (dashboard/coverage/why.py).
     events: tuple[Note, ...] = ()
+    # Pending for lack of a resource: the numbers of each shortage the scheduler named
+    # (coverage/capacity.py) — the reason says them too.
+    capacity: tuple[Shortage, ...] = ()
+    # Whether preemption could let it in (coverage/preemption.py), also in the reason.
+    preemption: str = ""
+    # Pending on a host port: the pods holding it there (coverage/access.py).
+    port_holders: tuple[PortHolder, ...] = ()
 
     @property
     def symbol(self) -> str:

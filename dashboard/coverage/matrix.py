@@ -22,12 +22,12 @@ from msgspec import Struct, field
 from msgspec.structs import replace as _replace
 
 from .access import DEFAULT_CLUSTER_DOMAIN, AccessIndex, CellAccess, holder_of
-from .capacity import NodeLoad, capacity_text, short_of
+from .capacity import NodeLoad, capacity_text, short_of, shortages
 from .cells import Cell, NodeHealth, classify, node_health
 from .eligibility import Eligibility, evaluate
 from .event_records import EventRecord
 from .exits import ExitGroup, ExitKey, exit_groups, exit_key
-from .preemption import advice
+from .preemption import advice, port_advice
 from .priority import PriorityClass
 from .records import DaemonSet, EndpointSlice, Node, Pod, Record, Revision, Service, Skipped, decode
 from .states import State
@@ -790,13 +790,37 @@ class Matrix:
         if pod is None or not lacking:
             return cell
         node, load = self.nodes[node_name], self.load.by_node.get(node_name)
-        text = capacity_text(pod, node, load, lacking)
+        # One computation: the reason's text, the JSON's `capacity` and the advice all
+        # read these numbers.
+        found = shortages(pod, node, load, lacking)
+        text = capacity_text(found)
         if not text:
             return cell
-        preempting = advice(pod, node, load, lacking, self.priority_classes)
+        preempting = advice(pod, found, load, self.priority_classes)
         if preempting:
             text = f"{text}. {preempting}"
-        return _replace(cell, reason=f"{cell.reason.rstrip('. ')}. {text}")
+        return _replace(
+            cell,
+            reason=f"{cell.reason.rstrip('. ')}. {text}",
+            capacity=tuple(found),
+            preemption=preempting,
+        )
+
+    def _with_port_advice(self, node_name: str, ds: DaemonSet, pods: list[Pod], cell: Cell) -> Cell:
+        """Would a higher priority let the daemon evict the pods holding its host ports?"""
+        pod = next((p for p in pods if p.name == cell.pod), None)
+        if pod is None or pod.bound:
+            return cell
+        found = self.access.rivals(node_name, ds.host_ports, {p.key for p in pods})
+        text = port_advice(pod, found, self.priority_classes)
+        if not text:
+            return cell
+        return _replace(
+            cell,
+            reason=f"{cell.reason.rstrip('. ')}. {text}",
+            port_holders=tuple(found),
+            preemption=f"{cell.preemption}; {text}" if cell.preemption else text,
+        )
 
     def _apply_revision(self, event_type: str, rev: Revision) -> None:
         old = self.revisions.pop(rev.key, None)
@@ -937,6 +961,8 @@ class Matrix:
                     )
                 if cell.state is State.UNSCHEDULABLE:
                     cell = self._with_capacity(node_name, pods, cell)
+                    if cell.port_conflict:
+                        cell = self._with_port_advice(node_name, ds, pods, cell)
                 if book_active:
                     cell = self._explain(node_name, ds, cell)
             except Exception as exc:

@@ -12,16 +12,16 @@ the pods holding the node, and which PriorityClass would let the daemon preempt.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from .capacity import Load, Member
+from .access import PortHolder
+from .capacity import POD_SLOT, Load, Member, Shortage
 from .priority import NEVER, SYSTEM_NODE_CRITICAL, PriorityClass, built_in
 
 if TYPE_CHECKING:
-    from .records import Node, Pod
+    from .records import Pod
 
-POD_SLOT = 1000  # one pod, in the thousandths every amount is kept in
 MAX_NAMED = 3
 
 
@@ -75,39 +75,104 @@ def _classes(known: Mapping[str, PriorityClass]) -> list[PriorityClass]:
     return sorted(out.values(), key=lambda pc: (pc.value, pc.name))
 
 
+def _label(pod: Pod) -> str:
+    p = pod.priority
+    if pod.priority_class:
+        return f"PriorityClass {pod.priority_class} (priority {p})"
+    return f"no PriorityClass (priority {p})"
+
+
+def _candidates(classes: Mapping[str, PriorityClass], above: int) -> list[PriorityClass]:
+    """The classes worth naming that would outrank `above` and may preempt, lowest first.
+    system-node-critical is the class for node agents (the highest there is: if it would
+    not, none would); a lower class of the cluster's own is named too.
+    system-cluster-critical is for pods that may move to another node: not a daemon's."""
+    return [
+        pc
+        for pc in _classes(classes)
+        if pc.value > above
+        and pc.preempts
+        and (pc.name == SYSTEM_NODE_CRITICAL or not pc.name.startswith("system-"))
+    ]
+
+
+def port_advice(
+    pod: Pod, holders: Sequence[PortHolder], classes: Mapping[str, PriorityClass]
+) -> str:
+    """`preemption: …` for a daemon pod the scheduler could not place because other pods
+    hold its host ports there; "" when no holder is known.
+
+    The scheduler's NodePorts filter answers Unschedulable (not "unresolvable"), so its
+    DefaultPreemption tries the node: removing every pod of strictly lower priority frees
+    their ports, and a holder cannot be reprieved (the daemon would not fit again), so the
+    victims are exactly the holders, if they all rank below the daemon. A static pod's
+    holder is only its mirror: deleting it does not stop the pod the kubelet runs from a
+    file, so the port stays taken whatever the priority."""
+    if not holders:
+        return ""
+    ports = ", ".join(sorted({port for h in holders for port in h.ports}))
+    static = [h for h in holders if h.static]
+    if static:
+        return (
+            f"preemption cannot free {ports}: {static[0].holder} holds it, and the kubelet "
+            "runs a static pod from a file on the node (evicting its mirror pod does not "
+            "stop it): move the port of one of the two"
+        )
+    label = _label(pod)
+    if pod.preemption_policy == NEVER:
+        return (
+            f"preemption: {label} has preemptionPolicy Never: the daemon waits for {ports} "
+            "to be released, it never preempts"
+        )
+    top = max(h.priority for h in holders)
+    names = _names([h.pod for h in holders])
+    held = f"the {_pods(len(holders))} holding {ports}"
+    if pod.priority > top:
+        return f"preemption: {label}: the daemon could preempt {held} ({names})"
+    text = (
+        f"preemption: {label}: the daemon cannot preempt {held} "
+        f"(priority {_priorities_of(h.priority for h in holders)})"
+    )
+    would = {pc.name: pc for pc in _candidates(classes, top)}
+    if SYSTEM_NODE_CRITICAL not in would:
+        return text + "; no PriorityClass would"
+    best = would.pop(SYSTEM_NODE_CRITICAL)
+    them = "it" if len(holders) == 1 else "them"
+    text += f"; {best.name} ({best.value}) would preempt {them} ({names})"
+    if would:
+        lowest = next(iter(would.values()))
+        text += f", so would {lowest.name} ({lowest.value})"
+    return text
+
+
+def _priorities_of(values: Iterable[int]) -> str:
+    return ", ".join(str(v) for v in sorted(set(values)))
+
+
 def advice(
     pod: Pod,
-    node: Node,
+    short: Iterable[Shortage],
     load: Load | None,
-    lacking: Iterable[str],
     classes: Mapping[str, PriorityClass],
 ) -> str:
-    """`preemption: …` for a daemon pod the scheduler could not fit on `node` for lack of
-    `lacking` resources; "" when the record cannot tell what it needs."""
-    requests = dict(pod.requests)
-    allocatable = dict(node.allocatable)
-    need = {r: POD_SLOT if r == "pods" else requests.get(r, 0) for r in lacking}
-    need = {r: v for r, v in need.items() if v > 0}
-    if not need:
+    """`preemption: …` for a daemon pod the scheduler could not fit on its node for the
+    shortages `short` (capacity.shortages: the numbers its reason gives); "" when the
+    record cannot tell what it needs."""
+    short = [s for s in short if s.needs > 0]
+    if not short:
         return ""
-    too_big = [r for r, v in need.items() if v > allocatable.get(r, 0)]
+    need = {s.resource: s.needs for s in short}
+    too_big = [s.resource for s in short if s.needs > (s.allocatable or 0)]
     if too_big:
         return (
             f"preemption cannot help: the daemon asks for more {', '.join(too_big)} than "
             "the node's allocatable"
         )
     members = load.members if load else {}
-    used = load.requested if load else {}
-    free = {
-        r: allocatable.get(r, 0) - (len(members) * POD_SLOT if r == "pods" else used.get(r, 0))
-        for r in need
-    }
+    # Unclamped: an over-committed node has less than nothing free.
+    free = {s.resource: (s.allocatable or 0) - s.requested for s in short}
     p = pod.priority
-    label = (
-        f"PriorityClass {pod.priority_class} (priority {p})"
-        if pod.priority_class
-        else f"no PriorityClass (priority {p})"
-    )
+    label = _label(pod)
     if pod.preemption_policy == NEVER:
         return f"preemption: {label} has preemptionPolicy Never: the daemon waits for room, it never preempts"
     evicted = victims(need, free, members, p)
@@ -118,16 +183,10 @@ def advice(
     holding = [m for m in members.values() if any(_take(m, r) for r in need)]
     why = f"the pods holding the node have priority {_priorities(holding)}" if holding else ""
     text = f"preemption: {label}: the daemon cannot preempt" + (f" ({why})" if why else "")
-    # system-node-critical is the class for node agents (the highest there is: if it
-    # would not, none would); a lower class of the cluster's own that would is named too.
-    # system-cluster-critical is for pods that may move to another node: not a daemon's.
     would = {
         pc.name: (pc, found)
-        for pc in _classes(classes)
-        if pc.value > p
-        and pc.preempts
-        and (pc.name == SYSTEM_NODE_CRITICAL or not pc.name.startswith("system-"))
-        and (found := victims(need, free, members, pc.value))
+        for pc in _candidates(classes, p)
+        if (found := victims(need, free, members, pc.value))
     }
     if SYSTEM_NODE_CRITICAL not in would:
         return text + "; no PriorityClass would"

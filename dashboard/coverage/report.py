@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from .access import DEFAULT_CLUSTER_DOMAIN, DaemonSetAccess, daemonset_access
+from .capacity import shortage_json
 from .cells import Cell
 from .exits import exits_json
 from .grouping import natural_key
@@ -96,6 +97,22 @@ def cell_json(
         out["out_of_endpoints"] = cell.out_of_endpoints
     if cell.access_note:
         out["access_note"] = cell.access_note
+    if cell.capacity:
+        # Pending for lack of a resource: the numbers the reason gives, from the same
+        # computation (coverage/capacity.py). `capacity` is the first resource the
+        # scheduler named, `shortages` every one of them.
+        out["capacity"] = shortage_json(cell.capacity[0])
+        out["shortages"] = [shortage_json(s) for s in cell.capacity]
+    if cell.port_holders:
+        # Pending on a host port: who holds it, with what preemption weighs.
+        out["port_holders"] = [
+            {"pod": h.pod, "ports": list(h.ports), "priority": h.priority, "static": h.static}
+            for h in cell.port_holders
+        ]
+    if cell.preemption:
+        # Whether a PriorityClass would let it in (coverage/preemption.py); the reason
+        # ends with it too.
+        out["preemption"] = cell.preemption
     return out
 
 

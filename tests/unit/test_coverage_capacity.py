@@ -165,3 +165,98 @@ def test_the_last_resource_of_the_message_is_read_without_its_full_stop():
     pending["status"]["conditions"][-1]["message"] = single
     m = build([ds, full, pending, *others])
     assert "needs cpu 500m; node has 1 allocatable" in m.cells[("node-a", ds_key(ds))].reason
+
+
+def _cell_json(m, ds):
+    from dashboard.coverage.report import to_json
+
+    doc = to_json(m)
+    return next(c for c in doc["cells"] if c["daemonset"] == ds_key(ds) and c["node"] == "node-a")
+
+
+def test_the_cells_capacity_object_has_the_numbers_of_its_reason():
+    ds, full, pending, others = _cluster()
+    other_ds = daemonset("logs")
+    other_ds["spec"]["template"]["spec"]["containers"][0]["resources"] = {
+        "requests": {"cpu": "150m"}
+    }
+    m = build([ds, other_ds, full, pending, *others])
+    m.apply(ADDED, to_record(daemon_pod(other_ds, "node-a")))
+    cell = m.cells[("node-a", ds_key(ds))]
+    (short,) = cell.capacity
+    assert (short.resource, short.needs, short.allocatable) == ("cpu", 500, 1000)
+    assert (short.requested, short.free, short.pods, short.daemon_requested) == (950, 50, 4, 150)
+    out = _cell_json(m, ds)
+    # Quantities as kubectl writes them, like the node's `allocatable`/`daemon_requests`.
+    assert out["capacity"] == {
+        "resource": "cpu",
+        "needs": "500m",
+        "allocatable": "1",
+        "requested": "950m",
+        "free": "50m",
+        "pods": 4,
+        "daemon_requests": "150m",
+        "daemon_pods": 1,
+        "held_by": [
+            {"pod": "default/app-1", "requests": "400m"},
+            {"pod": "default/app-0", "requests": "300m"},
+            {"pod": "default/app-2", "requests": "100m"},
+        ],
+    }
+    assert out["shortages"] == [out["capacity"]]
+    # The reason says the very same numbers.
+    assert (
+        "needs cpu 500m; node has 1 allocatable, 950m requested by 4 pods (daemons 150m)"
+        in (out["reason"])
+    )
+    assert out["preemption"].startswith("preemption: ") and "would preempt" in out["preemption"]
+    assert out["reason"].endswith(out["preemption"])
+    node_json = next(n for n in to_json_nodes(m) if n["name"] == "node-a")
+    assert node_json["allocatable"]["cpu"] == out["capacity"]["allocatable"]
+    assert node_json["daemon_requests"]["cpu"] == out["capacity"]["daemon_requests"]
+
+
+def to_json_nodes(m):
+    from dashboard.coverage.report import to_json
+
+    return to_json(m)["nodes"]
+
+
+def test_capacity_follows_the_node_and_leaves_once_the_daemon_fits():
+    ds, full, pending, others = _cluster()
+    m = build([ds, full, pending, *others])
+    m.apply(DELETED, to_record(others[1]))  # 400m released
+    assert _cell_json(m, ds)["capacity"]["free"] == "600m"
+    m.apply(MODIFIED, to_record(daemon_pod(ds, "node-a")))  # scheduled, running
+    out = _cell_json(m, ds)
+    assert "capacity" not in out and "shortages" not in out and "preemption" not in out
+
+
+def test_every_resource_the_scheduler_named_is_a_shortage_and_pods_are_counted():
+    ds, full, pending, others = _cluster()
+    ds["spec"]["template"]["spec"]["containers"][0]["resources"] = {
+        "requests": {"cpu": "500m", "nvidia.com/gpu": "1"}
+    }
+    pending["spec"]["containers"][0]["resources"] = ds["spec"]["template"]["spec"]["containers"][0][
+        "resources"
+    ]
+    full["status"]["allocatable"]["pods"] = "3"
+    pending["status"]["conditions"][-1]["message"] = (
+        "0/1 nodes are available: 1 Insufficient cpu, 1 Insufficient nvidia.com/gpu, "
+        "1 Too many pods. preemption: 0/1 nodes are available."
+    )
+    m = build([ds, full, pending, *others])
+    out = _cell_json(m, ds)
+    assert [s["resource"] for s in out["shortages"]] == ["cpu", "nvidia.com/gpu", "pods"]
+    assert out["capacity"] == out["shortages"][0]
+    gpu, pods = out["shortages"][1:]
+    # A resource the node does not list: null allocatable, nothing free.
+    assert (gpu["needs"], gpu["allocatable"], gpu["free"]) == ("1", None, "0")
+    assert (pods["needs"], pods["allocatable"], pods["requested"], pods["free"]) == (
+        "1",
+        "3",
+        "3",
+        "0",
+    )
+    assert "node has none allocatable" in out["reason"]
+    assert "node allows 3 pods and has 3 (0 daemons)" in out["reason"]

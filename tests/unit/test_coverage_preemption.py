@@ -10,7 +10,16 @@ from dashboard.coverage.matrix import ADDED, DELETED
 from dashboard.coverage.preemption import victims
 from dashboard.coverage.records import decode
 from dashboard.coverage.states import State
-from tests.helpers.k8s import build, daemon_pod, daemonset, ds_key, node, plain_pod
+from tests.helpers.k8s import (
+    build,
+    daemon_pod,
+    daemonset,
+    ds_key,
+    mirror_pod,
+    node,
+    plain_pod,
+    to_record,
+)
 
 INSUFFICIENT = (
     "0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes are available: "
@@ -164,3 +173,126 @@ def test_holders_and_advice_follow_a_deleted_holder():
     # 600m free now: the scheduler's next try fits it, there is nothing to advise.
     assert reason.endswith("→ 600m free; most held by default/app-0 300m, default/app-2 100m")
     assert "would preempt" not in reason
+
+
+# --------------------------------------------------------------------------- host ports
+
+NO_FREE_PORTS = (
+    "0/1 nodes are available: 1 node(s) didn't have free ports for the requested pod ports. "
+    "preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod."
+)
+PORT = [{"name": "metrics", "containerPort": 9100, "hostPort": 9100}]
+
+
+def _port_cluster(daemon_priority=0, class_name="", policy="", holder=None):
+    """node-a, where `holder` (a pod manifest) holds TCP/9100 and the agent's pod waits."""
+    ds = daemonset("agent", ports=PORT)
+    pending = daemon_pod(
+        ds, "node-a", bound=False, phase="Pending", unschedulable_message=NO_FREE_PORTS
+    )
+    pending["spec"]["priority"] = daemon_priority
+    pending["spec"].pop("priorityClassName", None)
+    if class_name:
+        pending["spec"]["priorityClassName"] = class_name
+    if policy:
+        pending["spec"]["preemptionPolicy"] = policy
+    if holder is None:
+        holder = plain_pod("exporter", "node-a")
+        holder["spec"]["containers"][0]["ports"] = [{"containerPort": 9100, "hostPort": 9100}]
+    return ds, [ds, node("node-a"), pending, holder]
+
+
+def _port_cell(objects, extra=()):
+    ds = objects[0]
+    m = build([*objects, *extra])
+    cell = m.cells[("node-a", ds_key(ds))]
+    assert cell.state is State.UNSCHEDULABLE and cell.port_conflict
+    return m, cell
+
+
+def test_a_port_holder_of_equal_priority_cannot_be_preempted_but_node_critical_would():
+    _, objects = _port_cluster()
+    _, cell = _port_cell(objects)
+    assert "TCP/9100 held by pod default/exporter" in cell.reason
+    advice = (
+        "preemption: no PriorityClass (priority 0): the daemon cannot preempt the 1 pod "
+        "holding TCP/9100 (priority 0); system-node-critical (2000001000) would preempt it "
+        "(default/exporter)"
+    )
+    assert cell.reason.endswith(advice) and cell.preemption == advice
+    (held,) = cell.port_holders
+    assert (held.pod, held.ports, held.priority, held.static) == (
+        "default/exporter",
+        ("TCP/9100",),
+        0,
+        False,
+    )
+
+
+def test_a_class_above_the_port_holder_could_preempt_it_and_the_json_says_so():
+    from dashboard.coverage.report import to_json
+
+    _, objects = _port_cluster(daemon_priority=1000, class_name="agents")
+    m, cell = _port_cell(objects, [priority_class("agents", 1000)])
+    assert cell.reason.endswith(
+        "preemption: PriorityClass agents (priority 1000): the daemon could preempt the 1 pod "
+        "holding TCP/9100 (default/exporter)"
+    )
+    out = next(c for c in to_json(m)["cells"] if c["daemonset"] == "kube-system/agent")
+    assert out["port_holders"] == [
+        {"pod": "default/exporter", "ports": ["TCP/9100"], "priority": 0, "static": False}
+    ]
+    assert out["preemption"] == cell.preemption
+    assert "capacity" not in out  # a port is no resource shortage
+
+
+def test_a_lower_class_of_the_cluster_is_named_after_node_critical():
+    holder = plain_pod("exporter", "node-a")
+    holder["spec"]["containers"][0]["ports"] = [{"containerPort": 9100, "hostPort": 9100}]
+    holder["spec"]["priority"] = 100
+    _, objects = _port_cluster(holder=holder)
+    _, cell = _port_cell(objects, [priority_class("low", 50), priority_class("agents", 1000)])
+    assert cell.reason.endswith(
+        "cannot preempt the 1 pod holding TCP/9100 (priority 100); system-node-critical "
+        "(2000001000) would preempt it (default/exporter), so would agents (1000)"
+    )
+
+
+def test_a_port_holder_at_node_critical_leaves_no_class_that_would():
+    rival = daemonset("rival", "monitoring", ports=PORT)
+    held = daemon_pod(rival, "node-a")
+    held["spec"]["priority"] = 2000001000
+    _, objects = _port_cluster(holder=held)
+    _, cell = _port_cell([*objects, rival])
+    assert f"held by DaemonSet monitoring/rival (pod {held['metadata']['name']})" in cell.reason
+    assert cell.reason.endswith("(priority 2000001000); no PriorityClass would")
+
+
+def test_a_static_pod_holding_the_port_cannot_be_preempted():
+    static = mirror_pod("node-exporter", "node-a", host_ports=[9100])
+    _, objects = _port_cluster(daemon_priority=2000001000, class_name="system-node-critical")
+    objects[-1] = static
+    _, cell = _port_cell(objects)
+    assert cell.reason.endswith(
+        "preemption cannot free TCP/9100: static pod kube-system/node-exporter-node-a holds it, "
+        "and the kubelet runs a static pod from a file on the node (evicting its mirror pod "
+        "does not stop it): move the port of one of the two"
+    )
+    assert cell.port_holders[0].static
+
+
+def test_preemption_policy_never_waits_for_the_port():
+    _, objects = _port_cluster(daemon_priority=1000, class_name="polite", policy="Never")
+    _, cell = _port_cell(objects)
+    assert cell.reason.endswith(
+        "preemption: PriorityClass polite (priority 1000) has preemptionPolicy Never: the "
+        "daemon waits for TCP/9100 to be released, it never preempts"
+    )
+
+
+def test_the_port_advice_leaves_with_the_holder():
+    _, objects = _port_cluster()
+    m, _ = _port_cell(objects)
+    m.apply(DELETED, to_record(objects[-1]))
+    cell = m.cells[("node-a", "kube-system/agent")]
+    assert not cell.port_conflict and not cell.port_holders and not cell.preemption
