@@ -8,12 +8,14 @@ must show, in every missing cell, the admission error itself, not "go and look".
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
 
 from dashboard.coverage.matrix import Matrix
 from dashboard.coverage.quantity import parse_milli
+from dashboard.coverage.report import to_json
 from dashboard.coverage.states import State
 from dashboard.kube.clients import client_from_kubeconfig
 from tests.e2e.workload import (
@@ -215,6 +217,28 @@ def test_insufficient_cpu_names_the_numbers(admin, dash):
         assert cell.reason.endswith(
             "preemption cannot help: the daemon asks for more cpu than the node's allocatable"
         ), cell.reason
+
+        # The coverage JSON carries the same numbers as an object, in the node's units.
+        doc = to_json(dash.matrix)
+        out = next(c for c in doc["cells"] if (c["node"], c["daemonset"]) == key)
+        row = next(n for n in doc["nodes"] if n["name"] == "why-3")
+        print("\ncoverage JSON cell:", json.dumps(out, indent=1))
+        capacity = out["capacity"]
+        assert out["shortages"] == [capacity]
+        assert (capacity["resource"], capacity["needs"], capacity["allocatable"]) == (
+            "cpu",
+            "2",
+            "1",
+        )
+        assert capacity["allocatable"] == row["allocatable"]["cpu"]
+        assert capacity["daemon_requests"] == row["daemon_requests"].get("cpu", "0")
+        assert parse_milli(capacity["requested"]) == requested
+        assert parse_milli(capacity["free"]) == free
+        assert {"pod": "why-cap/holder", "requests": "300m"} in capacity["held_by"]
+        assert capacity["pods"] >= 1
+        assert out["preemption"] == (
+            "preemption cannot help: the daemon asks for more cpu than the node's allocatable"
+        )
     finally:
         admin.core.delete_namespace("why-cap")
         admin.core.delete_node("why-3")
@@ -319,3 +343,100 @@ def test_a_daemon_without_priority_class_is_advised_and_preempts_with_node_criti
     finally:
         admin.core.delete_namespace(ns)
         admin.core.delete_node("why-5")
+
+
+def test_two_daemonsets_wanting_one_host_port_and_node_critical_preempts_the_holder(admin, dash):
+    """Two DaemonSets wanting TCP/19102 on one kwok node: the real scheduler places the
+    first, leaves the second Pending ("didn't have free ports"), and the cell names the
+    holder and says system-node-critical would preempt it. Given that class, the real
+    scheduler evicts the first DaemonSet's pod; the second runs, and the first's new pod
+    is the one blocked, naming the new holder, whom no class outranks."""
+    ns, port = "why-port", 19102
+    box = node_manifest("why-6", "general")
+    box["metadata"]["labels"]["why"] = "ports"
+    admin.core.create_node(box)
+    try:
+        _wait_namespace(admin, ns)
+
+        def agent(name: str) -> dict:
+            manifest = daemonset_manifest(
+                name, image="registry.example/agent:1.0", node_selector={"why": "ports"}
+            )
+            manifest["metadata"]["namespace"] = ns
+            manifest["spec"]["template"]["spec"]["containers"][0]["ports"] = [
+                {"name": "metrics", "containerPort": port, "hostPort": port}
+            ]
+            return manifest
+
+        first, second = ("why-6", f"{ns}/first"), ("why-6", f"{ns}/second")
+
+        def cell(key):
+            dash.tick()
+            return dash.matrix.cells.get(key)
+
+        def describe() -> str:
+            return f"first: {dash.matrix.cells.get(first)}\nsecond: {dash.matrix.cells.get(second)}"
+
+        def state(key, want: State, text: str = "") -> bool:
+            c = cell(key)
+            return c is not None and c.state is want and text in c.reason
+
+        admin.apps.create_namespaced_daemon_set(ns, agent("first"))
+        wait_until(
+            "the first holds the port", lambda: state(first, State.HEALTHY), 120, describe=describe
+        )
+        holder = dash.matrix.cells[first].pod
+        admin.apps.create_namespaced_daemon_set(ns, agent("second"))
+        wait_until(
+            "the port conflict with its advice",
+            lambda: state(second, State.UNSCHEDULABLE, "would preempt it"),
+            120,
+            describe=describe,
+        )
+        blocked = dash.matrix.cells[second]
+        assert "didn't have free ports for the requested pod ports" in blocked.reason
+        assert f"TCP/{port} held by DaemonSet {ns}/first (pod {holder})" in blocked.reason
+        assert blocked.reason.endswith(
+            f"preemption: no PriorityClass (priority 0): the daemon cannot preempt the 1 pod "
+            f"holding TCP/{port} (priority 0); system-node-critical (2000001000) would "
+            f"preempt it ({ns}/{holder})"
+        ), blocked.reason
+        out = next(
+            c for c in to_json(dash.matrix)["cells"] if (c["node"], c["daemonset"]) == second
+        )
+        print("\ncoverage JSON cell:", json.dumps(out, indent=1))
+        assert out["port_holders"] == [
+            {"pod": f"{ns}/{holder}", "ports": [f"TCP/{port}"], "priority": 0, "static": False}
+        ]
+        assert out["preemption"] == blocked.preemption and "capacity" not in out
+
+        admin.apps.patch_namespaced_daemon_set(
+            "second",
+            ns,
+            {"spec": {"template": {"spec": {"priorityClassName": "system-node-critical"}}}},
+        )
+        wait_until(
+            "the second preempted its way in",
+            lambda: state(second, State.HEALTHY),
+            180,
+            describe=describe,
+        )
+        winner = dash.matrix.cells[second].pod
+        # The first DaemonSet's controller made a new pod; now it is the one left out.
+        wait_until(
+            "the first blocked by the second",
+            lambda: state(first, State.UNSCHEDULABLE, f"held by DaemonSet {ns}/second"),
+            120,
+            describe=describe,
+        )
+        loser = dash.matrix.cells[first]
+        assert loser.pod != holder
+        assert f"TCP/{port} held by DaemonSet {ns}/second (pod {winner})" in loser.reason
+        assert loser.reason.endswith(
+            f"preemption: no PriorityClass (priority 0): the daemon cannot preempt the 1 pod "
+            f"holding TCP/{port} (priority 2000001000); no PriorityClass would"
+        ), loser.reason
+        assert [(h.pod, h.priority) for h in loser.port_holders] == [(f"{ns}/{winner}", 2000001000)]
+    finally:
+        admin.core.delete_namespace(ns)
+        admin.core.delete_node("why-6")
