@@ -53,6 +53,17 @@ def node_health(node: Node) -> NodeHealth:
     )
 
 
+class Pending(Struct, frozen=True, gc=False):
+    """What keeps a daemon pod Pending, beyond the scheduler's words in the reason."""
+
+    # Short of a resource: each shortage the scheduler named (coverage/capacity.py).
+    capacity: tuple[Shortage, ...] = ()
+    # On a host port: the pods holding it on the node (coverage/access.py).
+    port_holders: tuple[PortHolder, ...] = ()
+    # Whether preemption could let it in (coverage/preemption.py); the reason ends with it.
+    preemption: str = ""
+
+
 class Cell(Struct, frozen=True, gc=False):
     state: State
     reason: str
@@ -74,13 +85,21 @@ class Cell(Struct, frozen=True, gc=False):
     access_note: str = ""  # why it is out of the endpoints; who holds its host ports
     # The events that explain the cell, newest first (dashboard/coverage/why.py).
     events: tuple[Note, ...] = ()
-    # Pending for lack of a resource: the numbers of each shortage the scheduler named
-    # (coverage/capacity.py) — the reason says them too.
-    capacity: tuple[Shortage, ...] = ()
-    # Whether preemption could let it in (coverage/preemption.py), also in the reason.
-    preemption: str = ""
-    # Pending on a host port: the pods holding it there (coverage/access.py).
-    port_holders: tuple[PortHolder, ...] = ()
+    # Why the scheduler leaves it Pending, in numbers (None for almost every cell: one
+    # slot rather than three on 150,000 cells).
+    pending: Pending | None = None
+
+    @property
+    def capacity(self) -> tuple[Shortage, ...]:
+        return self.pending.capacity if self.pending else ()
+
+    @property
+    def port_holders(self) -> tuple[PortHolder, ...]:
+        return self.pending.port_holders if self.pending else ()
+
+    @property
+    def preemption(self) -> str:
+        return self.pending.preemption if self.pending else ""
 
     @property
     def symbol(self) -> str:

@@ -23,7 +23,7 @@ from msgspec.structs import replace as _replace
 
 from .access import DEFAULT_CLUSTER_DOMAIN, AccessIndex, CellAccess, holder_of
 from .capacity import NodeLoad, capacity_text, short_of, shortages
-from .cells import Cell, NodeHealth, classify, node_health
+from .cells import Cell, NodeHealth, Pending, classify, node_health
 from .eligibility import Eligibility, evaluate
 from .event_records import EventRecord
 from .exits import ExitGroup, ExitKey, exit_groups, exit_key
@@ -802,8 +802,7 @@ class Matrix:
         return _replace(
             cell,
             reason=f"{cell.reason.rstrip('. ')}. {text}",
-            capacity=tuple(found),
-            preemption=preempting,
+            pending=Pending(capacity=tuple(found), preemption=preempting),
         )
 
     def _with_port_advice(self, node_name: str, ds: DaemonSet, pods: list[Pod], cell: Cell) -> Cell:
@@ -818,8 +817,11 @@ class Matrix:
         return _replace(
             cell,
             reason=f"{cell.reason.rstrip('. ')}. {text}",
-            port_holders=tuple(found),
-            preemption=f"{cell.preemption}; {text}" if cell.preemption else text,
+            pending=Pending(
+                capacity=cell.capacity,
+                port_holders=tuple(found),
+                preemption=f"{cell.preemption}; {text}" if cell.preemption else text,
+            ),
         )
 
     def _apply_revision(self, event_type: str, rev: Revision) -> None:
