@@ -6,6 +6,9 @@ instead, lives in `wall_views` (tests/integration/test_access.py enumerates the 
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
@@ -38,6 +41,34 @@ class HtmxHttpRequest(HttpRequest):
     """A request as django_htmx's HtmxMiddleware (settings.MIDDLEWARE) hands it on."""
 
     htmx: HtmxDetails
+
+
+class ServerTiming:
+    """Where a grid response's server time went, sent as a `Server-Timing` header (browsers'
+    developer tools show it beside the request; bench/scaleout_bench.py reads it): finding
+    the collector (on a scale-out worker, reading the Redis snapshot when it changed),
+    building the view under the collector's lock, rendering, and the total."""
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.phases: dict[str, float] = {}
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.phases[name] = self.phases.get(name, 0.0) + time.perf_counter() - started
+
+    def header(self) -> str:
+        total = time.perf_counter() - self.started
+        parts = [f"{name};dur={secs * 1000:.1f}" for name, secs in self.phases.items()]
+        return ", ".join([*parts, f"total;dur={total * 1000:.1f}"])
+
+    def send(self, response: HttpResponse) -> HttpResponse:
+        response["Server-Timing"] = self.header()
+        return response
 
 
 def _cluster(slug: str) -> Cluster:
@@ -87,16 +118,35 @@ def _summary_html(slug: str, collector: Collector, view: GridView) -> str:
 
 
 def _grid_body(
-    request: HttpRequest, cluster: Cluster, collector: Collector, filters: GridFilters
+    request: HttpRequest,
+    cluster: Cluster,
+    collector: Collector,
+    filters: GridFilters,
+    timing: ServerTiming,
 ) -> dict:
     """Render the #grid element. Only building the view holds the collector's lock: the view
     is a snapshot of immutable records, and rendering it (most of the time, ~0.3 s for
     20,000 cells) happens outside, so collector ticks do not wait for page loads."""
-    with collector.lock:
+    with timing.phase("view"), collector.lock:
         matrix = collector.matrix
         view = build_grid(matrix, filters, _group_setting(cluster, collector))
         revision, epoch = matrix.revision, matrix.epoch
         status, no_data = collector.status, details.no_data(collector)
+    with timing.phase("render"):
+        grid_html = _render_grid(request, cluster, filters, view, revision, epoch, status, no_data)
+    return {"view": view, "grid_html": grid_html}
+
+
+def _render_grid(
+    request: HttpRequest,
+    cluster: Cluster,
+    filters: GridFilters,
+    view: GridView,
+    revision: int,
+    epoch: str,
+    status: Any,
+    no_data: Any,
+) -> str:
     fragments.attach_html(cluster.slug, view)
     for col in view.columns:
         col.html = mark_safe(fragments.render_colhead(cluster.slug, col))  # template output
@@ -119,7 +169,7 @@ def _grid_body(
         },
         request=request,
     )
-    return {"view": view, "grid_html": mark_safe(grid_html)}
+    return mark_safe(grid_html)  # template output
 
 
 # The grid is megabytes of highly repetitive HTML: gzip cuts it ~10x on the wire. (BREACH:
@@ -127,16 +177,18 @@ def _grid_body(
 @login_required
 @gzip_page
 def grid(request: HttpRequest, slug: str) -> HttpResponse:
+    timing = ServerTiming()
     cluster = _cluster(slug)
     filters = GridFilters.from_query(request.GET)
-    collector = registry.get(slug)
+    with timing.phase("snapshot"):
+        collector = registry.get(slug)
     ctx: dict = {"cluster": cluster, "filters": filters, "running": collector is not None}
     # "absent" is a static-pod word only: the state filter and legend list the others.
     ctx["states"] = [s for s in State if s is not State.ABSENT]
     if collector is None:
         return render(request, "dashboard/grid.html", ctx)
-    ctx.update(_grid_body(request, cluster, collector, filters))
-    with collector.lock:
+    ctx.update(_grid_body(request, cluster, collector, filters, timing))
+    with timing.phase("view"), collector.lock:
         matrix = collector.matrix
         ctx["status"] = collector.status
         ctx["last_update"] = collector.last_update
@@ -151,19 +203,23 @@ def grid(request: HttpRequest, slug: str) -> HttpResponse:
     # what this page drew (new rows go into the right group).
     ws_query = filters.querystring(group=ctx["view"].group_label or NO_GROUP, expand=())
     ctx["ws_url"] = f"/ws/clusters/{slug}/grid/?{ws_query}"
-    return render(request, "dashboard/grid.html", ctx)
+    with timing.phase("render"):
+        response = render(request, "dashboard/grid.html", ctx)
+    return timing.send(response)
 
 
 @login_required
 @gzip_page
 def grid_body(request: HttpRequest, slug: str) -> HttpResponse:
     """The #grid element alone: re-sync after a gap or reconnect, and group expansion."""
+    timing = ServerTiming()
     cluster = _cluster(slug)
-    collector = registry.get(slug)
+    with timing.phase("snapshot"):
+        collector = registry.get(slug)
     if collector is None:
         raise Http404("no collector for this cluster")
-    ctx = _grid_body(request, cluster, collector, GridFilters.from_query(request.GET))
-    return HttpResponse(ctx["grid_html"])
+    ctx = _grid_body(request, cluster, collector, GridFilters.from_query(request.GET), timing)
+    return timing.send(HttpResponse(ctx["grid_html"]))
 
 
 @login_required
