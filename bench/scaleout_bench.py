@@ -2,40 +2,47 @@
 
 Usage: python bench/scaleout_bench.py [--workers 3] [--clients 500] [--seconds 60]
                                       [--clusters 10] [--churn 60] [--lock-ttl 15]
+                                      [--progress FILE] [--budget-minutes 75]
 
 What runs, every process on 127.0.0.1 and free ports, stopped by PID at the end:
 
 * Redis and PostgreSQL from Debian's packages (tests/helpers/services.py), in temporary
   directories;
-* a cluster host (this script with `--serve-clusters`): `--clusters` simulated clusters,
+* two cluster hosts (this script with `--serve-clusters`): `--clusters` simulated clusters,
   each served over HTTP by its own fake Kubernetes API server (dashboard/simulator), so that
   a second collector sees the same clusters as the first. One is `large` (5,000 nodes x 30
-  DaemonSets, `--large-nodes/--large-daemonsets`), the others demo-sized; each churns at
-  `--churn` events per minute (crashes, flaps, nodes leaving and joining...) and the bench
-  starts rollouts on top (the large cluster's at the start of the window, a demo cluster's
-  every 15 s);
+  DaemonSets, `--large-nodes/--large-daemonsets`) with a host process of its own, the others
+  demo-sized and sharing one; each churns at `--churn` events per minute (crashes, flaps,
+  nodes leaving and joining...) and the bench starts rollouts on top (the large cluster's at
+  the start of the window, a demo cluster's every 15 s), queued into the simulator's own
+  clock thread so that a command never waits for a long step;
 * one `manage.py collect` (this script with `--collect`: the same command with timing hooks),
   and later a second one, the standby;
 * `--workers` daphne web workers (`DAEMONVIZ_EMBEDDED_COLLECTOR=false`, this script with
-  `--worker`: daphne's CLI with timing hooks around the snapshot reader and the grid view);
+  `--worker`: daphne's CLI with a timing hook around the snapshot reader);
 * `--clients` websocket clients (this script with `--run-clients`, aiohttp), spread
   round-robin over the workers: grid sockets of every cluster with several filter sets, and
   wall-display sockets of walls showing several clusters.
 
-Measured in one run (JSON on stdout, progress on stderr):
+Measured in one run, in phases (setup, sync, clients, window, failover). The JSON report is
+printed on stdout at the end, also when a phase fails or times out or the run is stopped
+(SIGTERM, Ctrl-C): each phase says "done", "timed out", "failed" or "not reached" and why.
+Meanwhile `--progress` (JSON lines) gets each phase's figures as soon as it ends:
 
-1. change -> websocket frame at the client: the cluster host stamps every object write with
+1. change -> websocket frame at the client: the cluster hosts stamp every object write with
    the wall clock (by resourceVersion), the collector records which resourceVersions each
    published revision carried, and each client stamps each frame's arrival; joining them
    gives, per frame and client, the age of the oldest change it carries;
-2. grid page of the large cluster, from each worker (server time of the view, and of the
-   snapshot reads it needed, from the worker's hooks; response time at the client);
-3. RSS and CPU of each worker and of the collector, Redis memory, history rows/s;
+2. grid page of the large cluster, from each worker: server time by phase from the page's
+   `Server-Timing` header (snapshot, view, render, total), the snapshot decodes that
+   overlapped it (the worker's hook), response time at the client;
+3. RSS and CPU of every process (workers, collector, hosts, clients, Redis), Redis memory,
+   history rows/s written to PostgreSQL;
 4. failover under load: a rollout of the large cluster starts, the collector is killed
    (SIGKILL); the standby must take the locks within the TTL; then probes pause the
    simulators, wait for the pipeline to drain, compare every cluster's snapshot with a fresh
    build of the fake API server's objects and every client's last revision with the
-   snapshot's, and resume: time to exact.
+   snapshot's, and resume: time to exact. Bounded by `--failover-seconds`.
 """
 
 from __future__ import annotations
