@@ -222,7 +222,8 @@ def serve_clusters(spec_path: str) -> None:
                               if ds.rollout)  # fmt: skip
         return []
 
-    rds = redis_lib.Redis.from_url(spec["redis"])
+    # A long read timeout: Redis under load (the failover) answered after redis-py's 5 s.
+    rds = redis_lib.Redis.from_url(spec["redis"], socket_timeout=60)
 
     def fresh_cells(sim: Simulator) -> tuple[dict, set]:
         records: dict[str, list] = {}
@@ -721,6 +722,52 @@ def wait_for(pred, seconds: float, what: str, details=lambda: "") -> None:
     raise PhaseTimeout(f"timed out after {seconds:.0f} s waiting for {what}\n{details()}"[:2000])
 
 
+class RedisWatch:
+    """Every 2 s: Redis' memory, and the large cluster's status report (its state, revision
+    and pod watch counters: a relist shows as `lists` going up). When memory reaches a new
+    high above 200 MB, which keys hold it (the first run saw 900 MB during the failover)."""
+
+    def __init__(self, client):
+        self.client = client
+        self.out: dict = {"used_mb_max": 0.0, "used_mb": [], "large_status": [], "big_keys": None}
+        self._stop = threading.Event()
+
+    def start(self) -> None:
+        threading.Thread(target=self._run, daemon=True, name="redis-watch").start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        last_seen = None
+        while not self._stop.wait(2.0):
+            with contextlib.suppress(Exception):
+                used = self.client.info("memory")["used_memory"] / 2**20
+                self.out["used_mb"].append((round(time.time(), 1), round(used, 1)))
+                if used > max(200.0, self.out["used_mb_max"] * 1.5):
+                    self.out["big_keys"] = {"at_mb": round(used, 1), "keys": self._big_keys()}
+                self.out["used_mb_max"] = round(max(used, self.out["used_mb_max"]), 1)
+            with contextlib.suppress(Exception):
+                st = json.loads(self.client.get(f"daemonviz:status:{LARGE}"))
+                pods = st.get("watch", {}).get("pods", {})
+                # Recorded when anything but the revision moved (or every 10 revisions).
+                seen = (st["holder"], st["state"], pods.get("lists"), pods.get("history_resets"),
+                        pods.get("errors"), st.get("last_error"), st["revision"] // 10)  # fmt: skip
+                if seen != last_seen:
+                    self.out["large_status"].append([round(time.time(), 1), *seen[:-1],
+                                                     st["revision"]])  # fmt: skip
+                last_seen = seen
+
+    def _big_keys(self) -> list:
+        sizes = []
+        for k in self.client.scan_iter(count=500):
+            with contextlib.suppress(Exception):
+                sizes.append((self.client.memory_usage(k) or 0, k.decode(errors="replace"),
+                              self.client.type(k).decode()))  # fmt: skip
+        sizes.sort(reverse=True)
+        return [[round(b / 2**20, 1), k, t] for b, k, t in sizes[:8]] + [["keys", len(sizes)]]
+
+
 class Sampler:
     """RSS and CPU of the processes we started, every second (psutil)."""
 
@@ -913,6 +960,7 @@ def conduct(args, report: dict, progress: Progress) -> None:
     report["tmp"] = str(tmp)
     stack = Stack(args, tmp)
     sampler: Sampler | None = None
+    redis_watch: RedisWatch | None = None
     clients: subprocess.Popen | None = None
     redis_srv = pg = None
     try:
@@ -969,7 +1017,11 @@ def conduct(args, report: dict, progress: Progress) -> None:
 
         import redis as redis_lib
 
-        rds = redis_lib.Redis.from_url(redis_srv.url)
+        # A long read timeout, and every poll below survives a slow answer: during the
+        # failover Redis once took over redis-py's default 5 s to answer (its memory at 900 MB).
+        rds = redis_lib.Redis.from_url(redis_srv.url, socket_timeout=60)
+        redis_watch = RedisWatch(redis_lib.Redis.from_url(redis_srv.url, socket_timeout=60))
+        report["redis_watch"] = redis_watch.out
 
         # ---------------------------------------------------------------- collector, workers
         with progress.phase("sync"):
@@ -983,6 +1035,7 @@ def conduct(args, report: dict, progress: Progress) -> None:
                     f"worker{i}", [PY, SELF, "--worker", str(port), str(tmp / f"worker{i}.jsonl")]
                 )
                 stack.workers.append(f"http://127.0.0.1:{port}")
+            redis_watch.start()
             sampler = Sampler({"collect1": collector.pid, "redis": redis_srv.proc.pid,
                                **{name: h.proc.pid for name, h in stack.hosts.items()},
                                **{f"worker{i}": stack.procs[f"worker{i}"].pid
@@ -1128,6 +1181,8 @@ def conduct(args, report: dict, progress: Progress) -> None:
                 clients.wait(timeout=60)
                 got = json.loads((tmp / "clients-out.json").read_text())
                 report["clients"] = client_summary(got)
+        if redis_watch is not None:
+            redis_watch.stop()
         if sampler is not None:
             with contextlib.suppress(Exception):
                 sampler.stop()
@@ -1159,6 +1214,8 @@ def redis_memory(rds) -> dict:
 def failover(stack: Stack, rds, slugs: list[str], client_state, args, sampler: Sampler,
              out: dict, limit: float, history_rows) -> None:  # fmt: skip
     """Fills `out` as it goes: a phase stopped by its time limit keeps what it measured."""
+    import redis as redis_lib
+
     deadline = time.time() + limit
 
     def left(cap: float) -> float:
@@ -1202,12 +1259,17 @@ def failover(stack: Stack, rds, slugs: list[str], client_state, args, sampler: S
     synced: dict[str, float] = {}
     out["lock_taken_after_s"] = took
     out["synced_after_s"] = synced
+    redis_errors = 0
     while time.time() < deadline and len(synced) < len(slugs):
         for s in slugs:
-            h = lock_holder(s)
+            try:
+                h = lock_holder(s)
+                raw = rds.get(f"daemonviz:status:{s}")
+            except redis_lib.RedisError:  # slow to answer: poll again
+                redis_errors += 1
+                continue
             if s not in took and h is not None and h != old[s]:
                 took[s] = round(time.time() - t_kill, 2)
-            raw = rds.get(f"daemonviz:status:{s}")
             st = json.loads(raw) if raw else {}
             if s in took and s not in synced and st.get("state") == "synced" \
                     and st.get("holder") != old[s]:  # fmt: skip
@@ -1215,6 +1277,7 @@ def failover(stack: Stack, rds, slugs: list[str], client_state, args, sampler: S
         out["lock_taken_max_s"] = r2(max(took.values(), default=None))
         out["synced_after_s_max"] = r2(max(synced.values(), default=None))
         time.sleep(0.1)
+    out["redis_errors_while_polling"] = redis_errors
     log(f"standby took every lock within {out['lock_taken_max_s']} s, synced "
         f"{out['synced_after_s_max']} s after the kill")  # fmt: skip
     probes: list[dict] = []
@@ -1264,7 +1327,8 @@ def failover(stack: Stack, rds, slugs: list[str], client_state, args, sampler: S
         (history_rows() - rows0) / max(0.1, time.time() - t_rows0), 1
     )
     out["processes"] = {name: sampler.summary(name, t_kill, time.time()) for name in sampler.procs}
-    out["redis_memory_mb"] = redis_memory(rds)
+    with contextlib.suppress(redis_lib.RedisError):
+        out["redis_memory_mb"] = redis_memory(rds)
     out.pop("t_kill", None)
     if out["time_to_exact_s"] is None:
         raise PhaseTimeout(f"not exact within the failover's {limit:.0f} s")
