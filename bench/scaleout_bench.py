@@ -340,13 +340,21 @@ def run_collect(trace_path: str) -> None:
 
     def _apply(self, events):
         rvs = []
+        kinds: dict[str, int] = {}
         for e in events:
             if isinstance(e, Change):
                 rv = getattr(e.record, "resource_version", "")
                 if rv.isdigit():
                     rvs.append(int(rv))
+            name = f"{type(e).__name__}:{type(getattr(e, 'record', None)).__name__}"
+            kinds[name] = kinds.get(name, 0) + 1
         self._bench_rvs = rvs
-        return orig_apply(self, events)
+        self._bench_kinds = kinds  # what a slow or wide tick was made of
+        t0 = time.time()
+        try:
+            return orig_apply(self, events)
+        finally:
+            self._bench_apply_s = time.time() - t0
 
     col.ClusterCollector._apply = _apply
     pending: dict[tuple[str, int], dict] = {}
@@ -355,11 +363,17 @@ def run_collect(trace_path: str) -> None:
     def _compute(self):
         t0 = time.time()
         self._bench_rvs = []
+        self._bench_kinds = {}
+        self._bench_apply_s = 0.0
         delta, payload = orig_compute(self)
         if payload is not None:
+            t1 = time.time()
+            cells = len(payload.get("cells", ()))
+            extra = {}
+            if t1 - t0 > 1.0 or cells >= 1000:
+                extra = {"kinds": self._bench_kinds, "apply_s": round(self._bench_apply_s, 3)}
             pending[(self.cluster.slug, payload["revision"])] = {
-                "rvs": self._bench_rvs, "t_compute": t0, "t_payload": time.time(),
-                "cells": len(payload.get("cells", ())),
+                "rvs": self._bench_rvs, "t_compute": t0, "t_payload": t1, "cells": cells, **extra,
             }  # fmt: skip
         return delta, payload
 
@@ -1114,18 +1128,16 @@ def conduct(args, report: dict, progress: Progress) -> None:
             load_window_start = loadavg()
             stack.host_cmd(f"rollout {LARGE}")
             log(f"window of {args.seconds:.0f} s; a rollout on {LARGE} queued")
-            page_loads = []
-            next_demo_rollout = time.time() + 5
-            next_page = time.time() + args.seconds * 0.3
-            demo_i = 0
-            loads_done = 0
-            while time.time() < w0 + args.seconds:
-                if demos and time.time() >= next_demo_rollout:
-                    stack.host_cmd(f"rollout {demos[demo_i % len(demos)]}")
-                    demo_i += 1
-                    next_demo_rollout += 15
-                if loads_done < args.page_loads * len(stack.workers) and time.time() >= next_page:
-                    wi = loads_done % len(stack.workers)
+            page_loads: list[dict] = []
+            n_loads = args.page_loads * len(stack.workers)
+
+            def load_pages() -> None:
+                # On a thread of its own: a slow page must not hold up the window's rollouts.
+                time.sleep(args.seconds * 0.3)
+                for n in range(n_loads):
+                    if time.time() >= w0 + args.seconds:
+                        break
+                    wi = n % len(stack.workers)
                     t_req = time.time()
                     try:
                         code, took, size, hdrs = http_get_headers(
@@ -1137,8 +1149,17 @@ def conduct(args, report: dict, progress: Progress) -> None:
                                        "bytes": size, "t": t_req,
                                        "server_timing_s": server_timing(hdrs.get("Server-Timing")),
                                        "error": hdrs.get("error")})  # fmt: skip
-                    loads_done += 1
-                    next_page = time.time() + 2
+                    time.sleep(2)
+
+            pages = threading.Thread(target=load_pages, daemon=True, name="page-loads")
+            pages.start()
+            next_demo_rollout = time.time() + 5
+            demo_i = 0
+            while time.time() < w0 + args.seconds:
+                if demos and time.time() >= next_demo_rollout:
+                    stack.host_cmd(f"rollout {demos[demo_i % len(demos)]}")
+                    demo_i += 1
+                    next_demo_rollout += 15
                 time.sleep(0.2)
             w1 = time.time()
             rows1 = history_rows()
@@ -1150,7 +1171,8 @@ def conduct(args, report: dict, progress: Progress) -> None:
             report["processes"] = {name: sampler.summary(name, w0, w1) for name in sampler.procs}
             report["rollouts"] = [r for h in stack.hosts.values()
                                   for r in h.cmd("rollouts", budget.cap(60))["rollouts"]]  # fmt: skip
-            report["grid_page"] = grid_pages(tmp, page_loads, args.workers)
+            pages.join(timeout=budget.cap(65))  # the load under way, if any, ends or times out
+            report["grid_page"] = grid_pages(tmp, list(page_loads), args.workers)
             report["snapshots"] = snapshot_stats(tmp, w0, w1)
             # The clients' frames so far, without stopping them (they see the failover).
             t_sig = time.time()
@@ -1242,19 +1264,28 @@ def failover(stack: Stack, rds, slugs: list[str], client_state, args, sampler: S
         rec = stack.host_cmd(f"rolling {LARGE}", left(60))["rollouts"][index]
         return rec if rec["t_started"] else None
 
-    wait_for(lambda: started() is not None, left(180), f"the rollout on {LARGE} to start")
-    rollout = started() or {}
-    out["rollout"] = rollout.get("ds")
-    out["rollout_queued_to_started_s"] = r2(rollout["t_started"] - rollout["t_queued"])
-    time.sleep(3)
+    # The simulator takes the command between two steps; under load a step of the large
+    # cluster in a rollout takes minutes. Past 120 s, a rollout already rolling will do.
+    with contextlib.suppress(PhaseTimeout):
+        wait_for(lambda: started() is not None, left(120), f"the rollout on {LARGE} to start")
+    rollout = started()
     rolling = stack.host_cmd(f"rolling {LARGE}", left(60))["rolling"]
+    if rollout is None and not rolling:
+        raise PhaseTimeout(f"no rollout on {LARGE} started within 120 s")
+    out["rollout"] = rollout["ds"] if rollout else None
+    out["rollout_queued_to_started_s"] = (
+        r2(rollout["t_started"] - rollout["t_queued"]) if rollout else "not started in 120 s"
+    )
+    if rollout is not None:
+        time.sleep(3)
+        rolling = stack.host_cmd(f"rolling {LARGE}", left(60))["rolling"]
     out["rolling_at_kill"] = rolling
     rows0, t_rows0 = history_rows(), time.time()
     t_kill = time.time()
     out["t_kill"] = t_kill
     stack.procs["collect1"].send_signal(signal.SIGKILL)
     stack.procs["collect1"].wait()
-    log(f"collector killed mid-rollout of {out['rollout']} (rolling: {len(rolling)})")
+    log(f"collector killed mid-rollout (rolling on {LARGE}: {', '.join(rolling)})")
     took: dict[str, float] = {}
     synced: dict[str, float] = {}
     out["lock_taken_after_s"] = took
@@ -1388,6 +1419,13 @@ def latency(tmp: Path, specs: list[dict], recs: list[list], w0: float, w1: float
         stages["compute"].append(p["t_payload"] - p["t_compute"])
         stages["publish"].append(p["t_sent"] - p["t_send"])
     out["collector_stages"] = {k: dist(v) for k, v in stages.items()}
+    # The slowest ticks over the whole run: how many cells, and what events, they carried.
+    slow = sorted((p for p in pubs.values() if "kinds" in p),
+                  key=lambda p: p["t_payload"] - p["t_compute"], reverse=True)[:10]  # fmt: skip
+    out["slowest_ticks"] = [{"slug": p["s"], "rev": p["rev"], "at": round(p["t_compute"], 1),
+                             "compute_s": r2(p["t_payload"] - p["t_compute"]),
+                             "apply_s": p.get("apply_s"), "cells": p["cells"],
+                             "events": p["kinds"]} for p in slow]  # fmt: skip
     return out
 
 
