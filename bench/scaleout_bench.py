@@ -50,6 +50,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import faulthandler
 import json
 import os
 import queue as queue_lib
@@ -336,6 +337,9 @@ def run_collect(trace_path: str) -> None:
     from dashboard.coverage.events import Change
 
     trace = Trace(trace_path)
+    # SIGUSR2: every thread's stack into the log (the conductor asks before the kill: the
+    # mid-size runs saw the large cluster's publications stop while the demos' went on).
+    faulthandler.register(signal.SIGUSR2, file=sys.stderr, all_threads=True)
     orig_apply = col.ClusterCollector._apply
 
     def _apply(self, events):
@@ -916,7 +920,7 @@ def main() -> None:
     ap.add_argument("--page-loads", type=int, default=3, help="grid page loads per worker")
     ap.add_argument("--no-failover", action="store_true")
     ap.add_argument("--failover-seconds", type=float, default=None,
-                    help="time limit of the failover phase (default 3 x TTL + 240 s)")  # fmt: skip
+                    help="time limit of the failover phase (default 3 x TTL + 420 s)")  # fmt: skip
     ap.add_argument("--budget-minutes", type=float, default=75.0,
                     help="time limit of the whole run: phases past it are reported not reached")  # fmt: skip
     ap.add_argument("--progress", type=Path, default=None,
@@ -1190,7 +1194,7 @@ def conduct(args, report: dict, progress: Progress) -> None:
         # ---------------------------------------------------------------- failover
         if not args.no_failover:
             with progress.phase("failover"):
-                limit = args.failover_seconds or args.lock_ttl * 3 + 240
+                limit = args.failover_seconds or args.lock_ttl * 3 + 420
                 report["failover"] = {"limit_s": limit}
                 failover(stack, rds, slugs, client_state, args, sampler, report["failover"],
                          min(limit, budget.cap(limit)), history_rows)  # fmt: skip
@@ -1280,6 +1284,18 @@ def failover(stack: Stack, rds, slugs: list[str], client_state, args, sampler: S
         time.sleep(3)
         rolling = stack.host_cmd(f"rolling {LARGE}", left(60))["rolling"]
     out["rolling_at_kill"] = rolling
+    # Where the dying collector's threads stand, and when it last published the large one.
+    size = (stack.tmp / "collect1.log").stat().st_size
+    stack.procs["collect1"].send_signal(signal.SIGUSR2)
+    time.sleep(1.0)
+    with (stack.tmp / "collect1.log").open("rb") as f:
+        f.seek(size)
+        out["collector_threads_before_kill"] = f.read(30000).decode(errors="replace")
+    pubs = [r for r in read_trace(stack.tmp / "collect1.jsonl")
+            if r.get("k") == "pub" and r["s"] == LARGE]  # fmt: skip
+    out["large_last_published_before_kill_s"] = (
+        r2(time.time() - pubs[-1]["t_sent"]) if pubs else None
+    )
     rows0, t_rows0 = history_rows(), time.time()
     t_kill = time.time()
     out["t_kill"] = t_kill

@@ -64,6 +64,11 @@ def test_scaleout_bench_runs_and_reports_its_fields(tmp_path):
     assert failover["clients_behind_at_exact"] == 0
     assert failover["history_rows_per_s_after_kill"] >= 0
     assert "rss_mb_max" in failover["processes"]["collect2"]
+    # The dying collector's thread stacks, and how long since it last published the large one.
+    assert "most recent call first" in failover["collector_threads_before_kill"]
+    assert failover["large_last_published_before_kill_s"] is not None
+    assert report["redis_watch"]["used_mb_max"] > 0 and report["redis_watch"]["large_status"]
+    assert report["latency"]["slowest_ticks"] is not None
     assert set(report["verdict"]) == {
         "latency_p95_le_1s", "grid_page_le_1s", "takeover_within_ttl", "exact_after_failover",
     }  # fmt: skip
