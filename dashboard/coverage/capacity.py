@@ -45,8 +45,27 @@ def _add(into: dict[str, int], more: Mapping[str, int], sign: int = 1) -> None:
         into[resource] = into.get(resource, 0) + sign * value
 
 
+# Identical values are kept once, like the records' repeated strings (records._shared):
+# every daemon pod of a DaemonSet asks for the same amounts, and each of a node's daemon
+# pods adds the same Member to it, so 150,000 pods held 150,000 equal tuples of each
+# (~40 MB; bench/RESULTS.md). Bounded: past the limit (hostile churn) the table starts over,
+# which costs only the sharing, never a value.
+_SHARED_MAX = 65_536
+_AMOUNTS: dict[Amounts, Amounts] = {}
+
+
+def _shared_amounts(amounts: Amounts) -> Amounts:
+    known = _AMOUNTS.get(amounts)
+    if known is not None:
+        return known
+    if len(_AMOUNTS) >= _SHARED_MAX:
+        _AMOUNTS.clear()
+    _AMOUNTS[amounts] = amounts
+    return amounts
+
+
 def node_allocatable(values: Mapping[str, str]) -> Amounts:
-    return tuple(sorted(_amounts(values).items()))
+    return _shared_amounts(tuple(sorted(_amounts(values).items())))
 
 
 def pod_requests(spec: wire.PodSpec) -> Amounts:
@@ -70,7 +89,7 @@ def pod_requests(spec: wire.PodSpec) -> Amounts:
     for resource, value in init_peak.items():
         total[resource] = max(total.get(resource, 0), value)
     _add(total, _amounts(spec.overhead))
-    return tuple(sorted((r, v) for r, v in total.items() if v))
+    return _shared_amounts(tuple(sorted((r, v) for r, v in total.items() if v)))
 
 
 class Member(NamedTuple):
@@ -80,6 +99,19 @@ class Member(NamedTuple):
     requests: Amounts
     daemon: bool
     priority: int
+
+
+_MEMBERS: dict[Member, Member] = {}
+
+
+def _shared_member(member: Member) -> Member:
+    known = _MEMBERS.get(member)
+    if known is not None:
+        return known
+    if len(_MEMBERS) >= _SHARED_MAX:
+        _MEMBERS.clear()
+    _MEMBERS[member] = member
+    return member
 
 
 class Load:
@@ -121,7 +153,7 @@ class NodeLoad:
     def update(self, key: str, pod: Pod | None) -> str | None:
         """Account for the pod's new state (None: deleted); the node whose load changed."""
         new = (
-            Member(pod.node, pod.requests, bool(pod.owner_uid), pod.priority)
+            _shared_member(Member(pod.node, pod.requests, bool(pod.owner_uid), pod.priority))
             if pod and _counts(pod)
             else None
         )

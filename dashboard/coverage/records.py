@@ -567,8 +567,8 @@ def pod_from_wire(w: wire.WirePod) -> Pod:
         labels=meta.labels if mirror else {},
         requests=pod_requests(spec),
         priority=spec.priority or 0,
-        priority_class=spec.priorityClassName,
-        preemption_policy=spec.preemptionPolicy,
+        priority_class=_shared(spec.priorityClassName),
+        preemption_policy=_shared(spec.preemptionPolicy),
     )
 
 

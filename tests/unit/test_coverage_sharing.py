@@ -75,3 +75,37 @@ def test_cells_share_their_ready_ratio_and_reason():
     a, b = m.cells.values()  # two nodes, one DaemonSet
     assert a.ready_containers == b.ready_containers and a.ready_containers is b.ready_containers
     assert a.reason == b.reason and a.reason is b.reason
+
+
+def _requesting_pods(n: int, node: str) -> list:
+    pods = json.loads(_pods(n))["items"]
+    for p in pods:
+        p["spec"]["nodeName"] = node
+        for c in p["spec"]["containers"]:
+            c["resources"] = {"requests": {"cpu": "50m", "memory": "64Mi"}}
+    return pods
+
+
+def test_pods_share_their_requests_and_priority_class():
+    # Every pod of a DaemonSet asks for the same: one tuple (and one set of large ints)
+    # per distinct request, not per pod (bench/RESULTS.md, initial sync with the why).
+    page = msgspec.json.encode(
+        {"kind": "PodList", "metadata": {}, "items": _requesting_pods(2, "node-0")}
+    )
+    a, b = decode_list(page, "Pod").records
+    assert a.requests == b.requests == (("cpu", 50), ("memory", 64 * 2**20 * 1000))
+    for field in ("requests", "priority_class", "preemption_policy"):
+        assert getattr(a, field) == getattr(b, field) and getattr(a, field), field
+        assert getattr(a, field) is getattr(b, field), f"{field} is not shared"
+
+
+def test_daemon_pods_of_a_node_share_their_load_entry():
+    page = msgspec.json.encode(
+        {"kind": "PodList", "metadata": {}, "items": _requesting_pods(3, "node-0")}
+    )
+    m = Matrix()
+    m.replace("Pod", decode_list(page, "Pod").records)
+    load = m.load.by_node["node-0"]
+    assert load.pods == 3 and load.requested == {"cpu": 150, "memory": 3 * 64 * 2**20 * 1000}
+    first, *others = load.members.values()
+    assert all(o == first and o is first for o in others)
