@@ -74,6 +74,7 @@ _PROBE_POD = decode(
 _KIND_OF = {Node: "Node", DaemonSet: "DaemonSet", Pod: "Pod", Revision: "ControllerRevision"}
 
 
+_UNSCHEDULABLE = State.UNSCHEDULABLE._value_  # its tag in the row counters (_tally)
 # Cells that never carry events (why.explain returns them unchanged).
 _EVENTLESS = frozenset({State.HEALTHY, State.NOT_TARGETED})
 
@@ -327,6 +328,10 @@ class Matrix:
         # Work to do at the next flush.
         self._dirty_eligibility: set[CellKey] = set()
         self._dirty_cells: set[CellKey] = set()
+        # Rows and columns whose events were marked since the last compute: until the
+        # cells are computed, marking one again marks the same cells (an initial sync's
+        # 1,000 FailedCreate events walked their column 1,000 times: 5 million steps).
+        self._explained: set[ObjectRef] = set()
         self._delta = Delta(0)
 
     # ------------------------------------------------------------------ public API
@@ -650,8 +655,11 @@ class Matrix:
             if pod.owner_uid:
                 # Its DaemonSet tax changed: the row head says it (grid/model.py).
                 self._delta.changed_nodes.append(loaded)
-            # What is free on the node changed: its unschedulable daemons say new numbers.
-            for ds_key in self.daemonsets:
+            # What is free on the node changed: its unschedulable daemons say new numbers
+            # (the row's counters tell whether it has any: most rows, and every row of an
+            # initial sync, have none, and 30 look-ups per pod were 15 % of its CPU).
+            counts = self.node_counts.get(loaded)
+            for ds_key in self.daemonsets if counts is None or counts.get(_UNSCHEDULABLE) else ():
                 cell = self.cells.get((loaded, ds_key))
                 if cell is not None and cell.state is State.UNSCHEDULABLE:
                     self._dirty_cells.add((loaded, ds_key))
@@ -761,10 +769,13 @@ class Matrix:
                 self._mark_cell_of(pod)
         elif kind == "DaemonSet":
             key = f"{namespace}/{name}"
-            if key in self.daemonsets:
+            if key in self.daemonsets and about not in self._explained:
+                self._explained.add(about)
                 self._mark_explainable((node, key) for node in self.nodes)
         elif kind == "Node" and name in self.nodes:
-            self._mark_explainable((name, ds) for ds in self.daemonsets)
+            if about not in self._explained:
+                self._explained.add(about)
+                self._mark_explainable((name, ds) for ds in self.daemonsets)
             self._delta.changed_nodes.append(name)  # its row head counts them
 
     def _mark_explainable(self, keys: Iterable[CellKey]) -> None:
@@ -773,9 +784,12 @@ class Matrix:
         its events, when it changes itself: a DaemonSet's event costs its red cells, not a
         re-classification of its whole column (5,000 cells on a large cluster, for every
         FailedCreate; bench/RESULTS.md, the events bench)."""
-        cells = self.cells
+        cells, eligibility = self.cells, self._dirty_eligibility
         self._dirty_cells.update(
-            key for key in keys if (cell := cells.get(key)) is None or cell.state not in _EVENTLESS
+            key
+            for key in keys
+            if key not in eligibility  # re-classified anyway (see _mark_cell_of)
+            and ((cell := cells.get(key)) is None or cell.state not in _EVENTLESS)
         )
 
     def _explain(self, node_name: str, ds: DaemonSet, cell: Cell) -> Cell:
@@ -940,6 +954,7 @@ class Matrix:
         those that raised."""
         culprits: dict[ObjectKey, tuple[Record, str]] = {}
         dirty_eligibility, self._dirty_eligibility = self._dirty_eligibility, set()
+        self._explained = set()  # the cells change now: a new event marks anew
         for key in dirty_eligibility:
             node, ds_key = key
             try:
