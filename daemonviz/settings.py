@@ -6,7 +6,7 @@ from typing import Any
 
 import dj_database_url
 
-from daemonviz.env import env_bool, env_float, env_int, env_list, env_str
+from daemonviz.env import env_bool, env_choice, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -253,8 +253,14 @@ DEFAULT_EXCEPTION_REPORTER_FILTER = "dashboard.clusters.redact.AlwaysSafeExcepti
 # daemonviz's own knobs.
 # Run the collector inside the ASGI process (the embedded default). Scale-out turns it off.
 DAEMONVIZ_EMBEDDED_COLLECTOR = env_bool("DAEMONVIZ_EMBEDDED_COLLECTOR", default=True)
-# How long the collector gathers changes before publishing one delta (seconds).
+# When collectors publish (dashboard/collect/coalescing.py). adaptive: a change goes out
+# once its source has been quiet for QUIET seconds; while changes pour in, at most BURST
+# frames back to back and then one every COALESCE seconds per cluster. fixed: one frame
+# every COALESCE seconds, whatever arrives (the behaviour before adaptive coalescing).
+DAEMONVIZ_COALESCE = env_choice("DAEMONVIZ_COALESCE", ("adaptive", "fixed"), "adaptive")
 DAEMONVIZ_COALESCE_SECONDS = env_float("DAEMONVIZ_COALESCE_SECONDS", 0.25)
+DAEMONVIZ_COALESCE_BURST = env_int("DAEMONVIZ_COALESCE_BURST", 2)
+DAEMONVIZ_COALESCE_QUIET_SECONDS = env_float("DAEMONVIZ_COALESCE_QUIET_SECONDS", 0.01)
 # The clusters' DNS domain, for the Service names the access paths show.
 DAEMONVIZ_CLUSTER_DOMAIN = env_str("DAEMONVIZ_CLUSTER_DOMAIN", "cluster.local")
 # Churn of simulated clusters, in events per minute (empty: the scenario's default).

@@ -61,6 +61,9 @@ def make_collector(
     collector = ClusterCollector(
         config,
         coalesce=settings.DAEMONVIZ_COALESCE_SECONDS if coalesce is None else coalesce,
+        coalescing=settings.DAEMONVIZ_COALESCE,
+        burst=settings.DAEMONVIZ_COALESCE_BURST,
+        quiet=settings.DAEMONVIZ_COALESCE_QUIET_SECONDS,
         payload=delta_payload,
         publish=channel_publisher(layer) if layer is not None else None,
     )

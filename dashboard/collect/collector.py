@@ -1,6 +1,7 @@
 """Collectors: one per enabled cluster. Each runs its source (a real cluster through
 `dashboard.kube`, or the in-process simulator), feeds the coverage matrix, coalesces
-changes (~250 ms) and hands each window's delta to whoever built it: a payload builder
+changes (coalescing.py: at once when they are sparse, at most ~4 frames a second while
+they pour in) and hands each batch's delta to whoever built it: a payload builder
 turns the delta into a message, a publisher sends it (dashboard/pipeline.py wires the
 grid's and the wall's builders and the channel layer in). The collector renders nothing
 itself. The matrix is the snapshot pages render from and late joiners re-sync against.
@@ -15,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -30,6 +32,7 @@ from dashboard.kube.connection import ConnectionState
 from dashboard.simulator import Simulator
 
 from . import gcfreeze
+from .coalescing import ADAPTIVE, FIXED, MODES, Doorbell, Throttle
 from .registry import WatchCounts
 from .scope import Scope
 from .sources import SimulatedSource, Source, make_source
@@ -39,6 +42,9 @@ log = logging.getLogger(__name__)
 
 # Re-classify clock-dependent cells (minReadySeconds, "node joined 20s ago") this often.
 TIMED_REFRESH_SECONDS = 10.0
+# An adaptive collector with no news still looks at its connection at least this often
+# (and otherwise every `coalesce` seconds).
+MIN_HEARTBEAT_SECONDS = 0.05
 # A collector whose task fails restarts after base * 2**(failures - 1) seconds, at most cap.
 CRASH_BACKOFF_BASE = 1.0
 CRASH_BACKOFF_CAP = 60.0
@@ -75,13 +81,26 @@ class ClusterCollector:
         cluster: ClusterConfig,
         *,
         coalesce: float = 0.25,
+        coalescing: str = ADAPTIVE,
+        burst: int = 2,
+        quiet: float = 0.01,
         payload: PayloadBuilder | None = None,
         publish: Publisher | None = None,
     ):
+        if coalescing not in MODES:
+            raise ValueError(f"coalescing must be one of {', '.join(MODES)}, not {coalescing!r}")
         self.cluster = cluster
         self.lock = threading.RLock()
         self.matrix = Matrix()
+        # fixed: drain every `coalesce` seconds (the old way, kept for comparison and as a
+        # fallback). adaptive: drain when the source rings, throttled (coalescing.py); the
+        # loop still wakes every `coalesce` seconds to look at the connection's state.
+        # Read on every turn of the loop, so it may be switched while running.
+        self.coalescing = coalescing
         self.coalesce = coalesce
+        self.throttle = Throttle(
+            interval=coalesce, burst=burst, quiet=quiet, max_settle=min(0.05, coalesce)
+        )
         self.build_payload = payload
         self.publish = publish
         self.last_update: datetime | None = None
@@ -288,42 +307,90 @@ class ClusterCollector:
     # ------------------------------------------------------------------ lifecycle
 
     async def run(self) -> None:
-        """Tick forever. Decoding, classifying and rendering run in a worker thread, so a
-        large initial sync (seconds of CPU) never stalls the event loop that serves pages
-        and sockets; publishing happens back on the loop, where the channel layer lives."""
+        """Drain and publish forever. Decoding, classifying and rendering run in a worker
+        thread, so a large initial sync (seconds of CPU) never stalls the event loop that
+        serves pages and sockets; publishing happens back on the loop, where the channel
+        layer lives."""
         await asyncio.to_thread(self.start_source)
         loop = asyncio.get_running_loop()
+        woken = asyncio.Event()
+
+        def wake() -> None:
+            loop.call_soon_threadsafe(woken.set)
+
+        bell = Doorbell(wake)
+        set_doorbell = getattr(self._source, "set_doorbell", None)
+        if set_doorbell is not None:
+            set_doorbell(bell)
+        bell.ring()  # whatever the source holds already (its initial lists)
         try:
-            next_tick = loop.time()
+            next_tick = time.monotonic()
             while True:
-                # A fixed cadence: a slow tick shortens the next wait instead of adding to it.
-                next_tick = max(next_tick + self.coalesce, loop.time())
-                await asyncio.sleep(next_tick - loop.time())
-                _, payload = await asyncio.to_thread(self._compute)
-                if payload is not None:
-                    await self._send(payload)
-                if self.crash is not None and self._source_synced():
-                    log.info("collector of %s recovered after its crash", self.cluster.slug)
-                    self.crash = None
-                if self.observe_status().state == ConnectionState.SYNCED and not self._frozen:
-                    # The synced matrix (and a simulator's cluster) lives as long as the
-                    # process: keep it out of the garbage collector's full passes.
-                    self._frozen = True
-                    await asyncio.to_thread(
-                        gcfreeze.freeze_long_lived, f"the first sync of {self.cluster.slug}"
-                    )
-                if loop.time() - self._last_timed_refresh > TIMED_REFRESH_SECONDS:
-                    self._last_timed_refresh = loop.time()
-                    payload = await asyncio.to_thread(self._compute_timed)
+                if self.coalescing == FIXED or set_doorbell is None:
+                    # A fixed cadence: a slow tick shortens the next wait instead of adding to it.
+                    next_tick = max(next_tick + self.coalesce, time.monotonic())
+                    await asyncio.sleep(next_tick - time.monotonic())
+                    drain = True
+                else:
+                    drain = await self._wait_for_news(bell, woken)
+                    next_tick = time.monotonic()
+                if drain:
+                    bell.take()  # before draining: what arrives meanwhile rings again
+                    self.throttle.drained(time.monotonic())
+                    _, payload = await asyncio.to_thread(self._compute)
                     if payload is not None:
                         await self._send(payload)
+                await self._housekeeping(loop)
         finally:
+            if set_doorbell is not None:
+                set_doorbell(None)
             # Stopping a kube source joins its reflector threads (up to ~2 s): off the loop,
             # so disabling a cluster in the admin does not stall every page and socket.
             try:
                 await asyncio.shield(asyncio.to_thread(self.stop_source))
             except (asyncio.CancelledError, RuntimeError):
                 self.stop_source()  # the loop or its executor is shutting down
+
+    async def _wait_for_news(self, bell: Doorbell, woken: asyncio.Event) -> bool:
+        """Wait until the pending batch may be drained (True), or for one heartbeat of
+        `coalesce` seconds without news (False: only the housekeeping is due)."""
+        # Never a busy loop, whatever `coalesce` is set to.
+        deadline = time.monotonic() + max(self.coalesce, MIN_HEARTBEAT_SECONDS)
+        while not bell.pending:
+            woken.clear()  # a wake-up left over from a batch already taken
+            if bell.pending:
+                break
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            try:
+                async with asyncio.timeout(remaining):
+                    await woken.wait()
+            except TimeoutError:
+                return False
+        while True:
+            now = time.monotonic()
+            due = self.throttle.due(bell.first, bell.last, now)
+            if due <= now:
+                return True
+            await asyncio.sleep(due - now)
+
+    async def _housekeeping(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self.crash is not None and self._source_synced():
+            log.info("collector of %s recovered after its crash", self.cluster.slug)
+            self.crash = None
+        if self.observe_status().state == ConnectionState.SYNCED and not self._frozen:
+            # The synced matrix (and a simulator's cluster) lives as long as the
+            # process: keep it out of the garbage collector's full passes.
+            self._frozen = True
+            await asyncio.to_thread(
+                gcfreeze.freeze_long_lived, f"the first sync of {self.cluster.slug}"
+            )
+        if loop.time() - self._last_timed_refresh > TIMED_REFRESH_SECONDS:
+            self._last_timed_refresh = loop.time()
+            payload = await asyncio.to_thread(self._compute_timed)
+            if payload is not None:
+                await self._send(payload)
 
     def _source_synced(self) -> bool:
         return self._source is not None and self._source.status().state == ConnectionState.SYNCED

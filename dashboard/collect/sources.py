@@ -1,6 +1,7 @@
 """Where a collector's events come from: a real API server through `dashboard.kube`, or
 the in-process simulator. Both hand the collector the engine's event currency
-(dashboard/coverage/events.py), drained once per tick."""
+(dashboard/coverage/events.py), and ring the collector's doorbell (coalescing.py) when
+they have news, so the collector drains when there is something to drain."""
 
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ from dashboard.kube.resources import RESOURCES
 from dashboard.simulator import Simulator
 from dashboard.simulator.store import Expired
 
+from .coalescing import Doorbell
 from .status import ConnectionStatus
 
 log = logging.getLogger(__name__)
@@ -69,6 +71,11 @@ class Source(Protocol):
     def stop(self) -> None: ...
 
 
+# Optional on a source: `set_doorbell(bell)` — ring `bell` whenever drain() would return
+# something new. A source without it (tests' hand-fed ones) is drained on every heartbeat
+# of the collector instead, as the fixed tick did.
+
+
 class SimulatedSource:
     """Follows a simulator's object store directly: the same raw objects an API server
     would serve, without HTTP. A gap in the store's history (410) means a full replace,
@@ -88,6 +95,15 @@ class SimulatedSource:
         self._since = utcnow()
         self._skipped: dict[tuple[str, str], Skipped] = {}
         self._last_skipped: Skipped | None = None
+        self._bell: Doorbell | None = None
+
+    def set_doorbell(self, bell: Doorbell | None) -> None:
+        store = self.simulator.store
+        if self._bell is not None:
+            store.unsubscribe(self._bell.ring)
+        self._bell = bell
+        if bell is not None:
+            store.subscribe(bell.ring)
 
     def start(self, run_clock: bool = True) -> None:
         if run_clock:  # False: tests step the simulator by hand
@@ -169,6 +185,7 @@ class SimulatedSource:
 
     def stop(self) -> None:
         self.simulator.stop()
+        self.set_doorbell(None)
 
 
 class KubeSource:
@@ -183,6 +200,10 @@ class KubeSource:
         self._watch: ClusterWatch | None = None
         self._status = ConnectionStatus(ConnectionState.CONNECTING, "starting", utcnow())
         self._secrets: set[str] = set()
+        self._bell: Doorbell | None = None
+
+    def set_doorbell(self, bell: Doorbell | None) -> None:
+        self._bell = bell
 
     def start(self) -> None:
         try:
@@ -207,6 +228,9 @@ class KubeSource:
         # Called on reflector threads; deque appends are atomic, so no lock is needed.
         if resource in RESOURCES and isinstance(event, Replace | Change):
             self._queue.append(event)
+            bell = self._bell
+            if bell is not None:
+                bell.ring()
 
     def drain(self) -> list[SourceEvent]:
         events = []

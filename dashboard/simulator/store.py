@@ -106,6 +106,9 @@ class ObjectStore:
         self._clock = clock
         self._epoch = 0  # bumped by compact(): lets tests force a 410 for everyone
         self._generation = 0  # bumped by restore(): the store was replaced by an older one
+        # Called (under the store's lock, so they must be quick) after every change a
+        # watcher would see: how an in-process follower learns of news without polling.
+        self._listeners: list[Callable[[], None]] = []
 
     # ------------------------------------------------------------------ writes
 
@@ -156,16 +159,30 @@ class ObjectStore:
             )
             return obj
 
+    def subscribe(self, listener: Callable[[], None]) -> None:
+        with self._lock:
+            self._listeners.append(listener)
+
+    def unsubscribe(self, listener: Callable[[], None]) -> None:
+        with self._lock:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+    def _changed(self) -> None:
+        self._lock.notify_all()
+        for listener in self._listeners:
+            listener()
+
     def _append(self, event: Event) -> None:
         self._log.append(event)
-        self._lock.notify_all()
+        self._changed()
 
     def compact(self) -> None:
         """Forget all history, as etcd compaction does: every open watch will need a relist."""
         with self._lock:
             self._log.clear()
             self._epoch += 1
-            self._lock.notify_all()
+            self._changed()
 
     def snapshot(self) -> StoreSnapshot:
         """A copy of the whole store as of now (objects are immutable once stored)."""
@@ -182,7 +199,7 @@ class ObjectStore:
             self._rv = snap.rv
             self._log = deque(snap.log, maxlen=self._log.maxlen)
             self._generation += 1
-            self._lock.notify_all()
+            self._changed()
 
     # ------------------------------------------------------------------ reads
 
