@@ -95,20 +95,36 @@ def serve(port: int) -> None:
 def _rollouts_on_request(folder: Path, slug: str) -> None:
     """A `rollout-N` file in `folder` starts a rollout (`kubectl rollout restart`) of one of
     the cluster's DaemonSets: every cell of that column turns outdated in one delta, the
-    largest frame live churn produces."""
+    largest frame live churn produces. A `set-N-coalescing-MODE` file switches every
+    collector's coalescing (fixed / adaptive) while it runs, and `set-N-churn-RATE` the
+    cluster's churn (events per minute): how one run compares them side by side."""
     from dashboard.collect.registry import registry
+
+    def control(name: str) -> None:
+        _, _, what, value = name.split("-", 3)
+        if what == "coalescing":
+            for c in registry.all():
+                c.coalescing = value
+        elif what == "churn":
+            registry.get(slug).simulator.churn.rate = float(value)
 
     def watch() -> None:
         seen: set[str] = set()
+        rollouts = 0
         while True:
-            time.sleep(0.1)
-            for f in sorted(folder.glob("rollout-*")):
+            time.sleep(0.05)
+            for f in sorted(folder.glob("rollout-*")) + sorted(folder.glob("set-*")):
                 if f.name in seen:
                     continue
                 seen.add(f.name)
+                if f.name.startswith("set-"):
+                    control(f.name)
+                    (folder / f"done-{f.name}").touch()
+                    continue
+                rollouts += 1
                 collector = registry.get(slug)
                 keys = sorted(collector.matrix.daemonsets)
-                collector.simulator.rollout(keys[len(seen) % len(keys)])
+                collector.simulator.rollout(keys[rollouts % len(keys)])
 
     threading.Thread(target=watch, name="bench-rollouts", daemon=True).start()
 
@@ -137,6 +153,7 @@ def _install_hooks(trace_path: str, slug: str) -> None:
 
     # 2. What a drain picked up: the write times of the events since the previous drain.
     orig_drain = col.SimulatedSource.drain
+    bench_store: list = [None]  # the traced cluster's store (set by its first compute)
 
     def drain(self):
         before = self._rv
@@ -154,6 +171,8 @@ def _install_hooks(trace_path: str, slug: str) -> None:
             for rv in [rv for rv in times if after is None or rv <= after]:
                 del times[rv]
         self._bench = (writes, t) if before is not None else None
+        if self.simulator.store is bench_store[0]:
+            emit({"kind": "drain", "writes": len(writes), "t": t})
         return items
 
     col.SimulatedSource.drain = drain
@@ -165,6 +184,8 @@ def _install_hooks(trace_path: str, slug: str) -> None:
     def _compute(self):
         t0 = time.time()
         delta, payload = orig_compute(self)
+        if self.cluster.slug == slug and self.simulator is not None:
+            bench_store[0] = self.simulator.store
         if payload is not None and self.cluster.slug == slug:
             b = getattr(self._source, "_bench", None)
             meta[(slug, payload["revision"])] = {
@@ -635,6 +656,98 @@ def latency_report(trace: Path, page_frames: list[dict], clients: dict | None) -
     return out
 
 
+def _control(tmp: Path, name: str) -> None:
+    """Ask the server child to change a knob (see _rollouts_on_request); wait until it did."""
+    (tmp / name).touch()
+    deadline = time.monotonic() + 10
+    while not (tmp / f"done-{name}").exists():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the server did not apply {name}")
+        time.sleep(0.05)
+
+
+def latency_window(args, context, page, server, tmp: Path, trace: Path, port: int, base: str,
+                   n: int, mode: str, churn: float) -> dict:  # fmt: skip
+    """One latency measurement (section 4) with the given coalescing mode and churn."""
+    if mode:
+        _control(tmp, f"set-{n}a-coalescing-{mode}")
+    _control(tmp, f"set-{n}b-churn-{churn:g}")
+    page.wait_for_timeout(2000)  # the new churn's first gaps, the new mode's first drains
+    ws_path = page.get_attribute("#live", "ws-connect")
+    sid = next(c["value"] for c in context.cookies() if c["name"] == "sessionid")
+    out = tmp / f"clients-{n}.json"
+    clients = None
+    child = None
+    if args.clients:
+        child = subprocess.Popen(
+            [sys.executable, __file__, "--ws-clients", f"ws://127.0.0.1:{port}{ws_path}",
+             base, f"sessionid={sid}", str(args.clients),
+             str(args.latency_seconds + 3), str(out)],
+            cwd=ROOT, stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        ready = json.loads(child.stdout.readline() or "{}")
+        log("other clients connected:", ready.get("ready"))
+    page.wait_for_timeout(1000)
+    page.evaluate("window.__lat = []; window.daemonviz.resyncs0 = window.daemonviz.resyncs")
+    load0 = loadavg()
+    cpu0, t0, w0 = proc_cpu_seconds(server.pid), time.monotonic(), time.time()
+    # Live churn plus rollouts at 1/4, 2/4 and 3/4 of the window: each turns a
+    # whole column (1,000 cells) outdated in one delta, the worst frame to fan out.
+    if args.profile_latency:
+        cdp = context.new_cdp_session(page)
+        cdp.send("Profiler.enable")
+        cdp.send("Profiler.setSamplingInterval", {"interval": 500})
+        cdp.send("Profiler.start")
+    for i in range(1, args.rollouts + 1):
+        page.wait_for_timeout(args.latency_seconds * 1000 / (args.rollouts + 1))
+        (tmp / f"rollout-{n:03d}-{i}").touch()
+    page.wait_for_timeout(args.latency_seconds * 1000 / (args.rollouts + 1))
+    profile = (
+        profile_top(cdp.send("Profiler.stop")["profile"], 20) if args.profile_latency else None
+    )
+    cpu1, t1, w1 = proc_cpu_seconds(server.pid), time.monotonic(), time.time()
+    page.wait_for_timeout(500)
+    frames = page.evaluate("window.__lat")
+    resyncs = page.evaluate("window.daemonviz.resyncs - window.daemonviz.resyncs0")
+    reasons = page.evaluate("window.daemonviz.reasons")
+    if child is not None:
+        child.wait(timeout=60)
+        clients = json.loads(out.read_text())
+    lat = latency_report(trace, frames, clients)
+    recs = [r for r in _read_trace(trace) if w0 <= r.get("t", r.get("t_sent", 0)) <= w1]
+    drains = [r for r in recs if r["kind"] == "drain"]
+    writes = sum(r["writes"] for r in drains)
+    published = sum(1 for r in recs if r["kind"] == "publish")
+    seconds = t1 - t0
+    return {
+        "coalescing": mode or "default",
+        "churn_events_per_min": churn,
+        "method": "store write (wall clock, stamped in the server by a bench-only wrapper "
+        "of ObjectStore._append) -> frame arrival/htmx swap/next animation frame in the "
+        "page (Date.now, same machine clock), joined on the matrix revision; 'oldest_write' "
+        "takes the earliest write folded into each frame (conservative), 'per_write' every "
+        "write of the frame",
+        "page": "/clusters/k1/?group=-&expand=* (every cell has a target)",
+        "other_ws_clients": args.clients,
+        "rollouts_in_window": args.rollouts,
+        "page_cpu_profile_top_self_time": profile,
+        "seconds": args.latency_seconds,
+        "page_resyncs": resyncs,
+        "resync_reasons": reasons,
+        "server_cpu_percent": round(100 * (cpu1 - cpu0) / seconds, 1),
+        "k1_store_writes": writes,
+        "k1_drains_per_s": round(len(drains) / seconds, 2),
+        "k1_frames_per_s": round(published / seconds, 2),
+        "server_cpu_ms_per_store_write": round(1000 * (cpu1 - cpu0) / writes, 3)
+        if writes
+        else None,
+        **lat,
+        "goal_p95_s": GOALS["latency_p95_s"],
+        "load_average_start": load0,
+        "load_average": loadavg(),
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--churn", type=float, default=300.0, help="simulated events per minute")
@@ -648,6 +761,18 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=50)
     ap.add_argument("--latency-seconds", type=float, default=45.0)
     ap.add_argument("--rollouts", type=int, default=3, help="DaemonSet rollouts in the window")
+    ap.add_argument(
+        "--coalescing",
+        default="",
+        help="comma list of collector coalescing modes (fixed, adaptive) to measure the "
+        "latency with, side by side in this run (default: the server's setting)",
+    )
+    ap.add_argument(
+        "--churns",
+        default="",
+        help="comma list of churn rates (events/min) for the latency part, each measured with "
+        "every --coalescing mode (default: --churn)",
+    )
     ap.add_argument("--profile-latency", action="store_true", help="CPU-profile the page")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--delta-reps", type=int, default=5)
@@ -832,77 +957,34 @@ def main() -> None:
 
             # ---------------------------------------------------------------- 4. latency
             if "latency" in only:
-                log(
-                    f"4. latency with {args.clients} other websocket clients, {args.latency_seconds}s"
-                )
+                modes = [m for m in args.coalescing.split(",") if m] or [""]
+                churns = [float(c) for c in args.churns.split(",")] if args.churns else [args.churn]
+                # Modes alternate A B, B A, ... across churn levels, so a drift of the
+                # machine during the run does not favour one of them.
+                plan = [
+                    (mode, churn)
+                    for i, churn in enumerate(churns)
+                    for mode in (modes if i % 2 == 0 else modes[::-1])
+                ]
                 page = context.new_page()
                 page.goto(full, wait_until="load")
                 page.wait_for_function(
                     "() => document.getElementById('ws-state').dataset.state === 'open'"
                 )
-                ws_path = page.get_attribute("#live", "ws-connect")
-                sid = next(c["value"] for c in context.cookies() if c["name"] == "sessionid")
-                out = tmp / "clients.json"
-                clients = None
-                child = None
-                if args.clients:
-                    child = subprocess.Popen(
-                        [sys.executable, __file__, "--ws-clients", f"ws://127.0.0.1:{port}{ws_path}",
-                         base, f"sessionid={sid}", str(args.clients),
-                         str(args.latency_seconds + 3), str(out)],
-                        cwd=ROOT, stdout=subprocess.PIPE, text=True,
-                    )  # fmt: skip
-                    ready = json.loads(child.stdout.readline() or "{}")
-                    log("other clients connected:", ready.get("ready"))
-                page.wait_for_timeout(1000)
-                page.evaluate(
-                    "window.__lat = []; window.daemonviz.resyncs0 = window.daemonviz.resyncs"
-                )
-                cpu0, t0 = proc_cpu_seconds(server.pid), time.monotonic()
-                # Live churn plus rollouts at 1/4, 2/4 and 3/4 of the window: each turns a
-                # whole column (1,000 cells) outdated in one delta, the worst frame to fan out.
-                if args.profile_latency:
-                    cdp = context.new_cdp_session(page)
-                    cdp.send("Profiler.enable")
-                    cdp.send("Profiler.setSamplingInterval", {"interval": 500})
-                    cdp.send("Profiler.start")
-                for i in range(1, args.rollouts + 1):
-                    page.wait_for_timeout(args.latency_seconds * 1000 / (args.rollouts + 1))
-                    (tmp / f"rollout-{i}").touch()
-                page.wait_for_timeout(args.latency_seconds * 1000 / (args.rollouts + 1))
-                profile = (
-                    profile_top(cdp.send("Profiler.stop")["profile"], 20)
-                    if args.profile_latency
-                    else None
-                )
-                cpu1, t1 = proc_cpu_seconds(server.pid), time.monotonic()
-                page.wait_for_timeout(500)
-                frames = page.evaluate("window.__lat")
-                resyncs = page.evaluate("window.daemonviz.resyncs - window.daemonviz.resyncs0")
-                reasons = page.evaluate("window.daemonviz.reasons")
+                runs = []
+                for n, (mode, churn) in enumerate(plan):
+                    log(
+                        f"4.{n + 1} latency, coalescing {mode or 'default'}, churn {churn:g}/min, "
+                        f"{args.clients} other websocket clients, {args.latency_seconds}s"
+                    )
+                    runs.append(
+                        latency_window(
+                            args, context, page, server, tmp, trace, port, base, n, mode, churn
+                        )  # fmt: skip
+                    )
                 page.close()
-                if child is not None:
-                    child.wait(timeout=60)
-                    clients = json.loads(out.read_text())
-                lat = latency_report(trace, frames, clients)
-                report["latency_change_to_dom"] = {
-                    "method": "store write (wall clock, stamped in the server by a bench-only wrapper "
-                    "of ObjectStore._append) -> frame arrival/htmx swap/next animation frame in the "
-                    "page (Date.now, same machine clock), joined on the matrix revision; 'oldest_write' "
-                    "takes the earliest write folded into each frame (conservative), 'per_write' every "
-                    "write of the frame",
-                    "page": "/clusters/k1/?group=-&expand=* (every cell has a target)",
-                    "other_ws_clients": args.clients,
-                    "rollouts_in_window": args.rollouts,
-                    "page_cpu_profile_top_self_time": profile,
-                    "seconds": args.latency_seconds,
-                    "page_resyncs": resyncs,
-                    "resync_reasons": reasons,
-                    "server_cpu_percent": round(100 * (cpu1 - cpu0) / (t1 - t0), 1),
-                    **lat,
-                    "goal_p95_s": GOALS["latency_p95_s"],
-                    "load_average": loadavg(),
-                }
+                report["latency_runs"] = runs
+                report["latency_change_to_dom"] = runs[0]
             browser.close()
     finally:
         server.send_signal(signal.SIGTERM)
@@ -939,11 +1021,12 @@ def verdict(rep: dict) -> dict:
         v["delta_1000"] = f"{x} ms vs goal {GOALS['delta_1000_ms']} ms: " + (
             "met" if x <= GOALS["delta_1000_ms"] else "MISSED"
         )
-    if "latency_change_to_dom" in rep:
-        x = rep["latency_change_to_dom"]["oldest_write_to_painted"]["p95_ms"]
-        ok = x is not None and x <= GOALS["latency_p95_s"] * 1000
-        v["latency_p95"] = f"{x} ms vs goal {GOALS['latency_p95_s'] * 1000:.0f} ms: " + (
-            "met" if ok else "MISSED"
+    for x in rep.get("latency_runs", []):
+        p95 = x["oldest_write_to_painted"]["p95_ms"]
+        ok = p95 is not None and p95 <= GOALS["latency_p95_s"] * 1000
+        v[f"latency_p95 ({x['coalescing']}, {x['churn_events_per_min']:g}/min)"] = (
+            f"{p95} ms vs goal {GOALS['latency_p95_s'] * 1000:.0f} ms: "
+            + ("met" if ok else "MISSED")
         )
     return v
 
@@ -989,20 +1072,24 @@ def results_md(rep: dict) -> str:
             f"| ≤ 200 ms | swap script {b['swap_script']} ms, style+layout {b['style_layout']} ms, "
             f"rest to next frame {round(b['to_next_frame'] - b['swap_script'] - b['style_layout'], 1)} ms |"
         )
-    if "latency_change_to_dom" in rep:
-        x = rep["latency_change_to_dom"]
+    for x in rep.get("latency_runs", []):
         o, s = x["oldest_write_to_painted"], x["stages_p50_p95_ms"]
         b = x["oldest_write_to_painted_frames_of_500_cells_or_more"]
         oc = x.get("other_clients", {})
         lines.append(
-            f"| Simulator change → DOM, {oc.get('connected', 0)} other sockets "
+            f"| Simulator change → DOM, coalescing **{x['coalescing']}**, churn "
+            f"{x['churn_events_per_min']:g}/min, {oc.get('connected', 0)} other sockets "
             f"({o['n']} frames) | **p50 {o['p50_ms']} ms, p95 {o['p95_ms']} ms** | p95 ≤ 1 s | "
             f"p50/p95 ms: store→collector drain {s['store_to_drain']}, apply+render "
             f"{s['apply_render']}, publish {s['publish']}, fan-out to last socket "
             f"{s['fanout_last']}, →browser {s['to_browser']}, swap {s['htmx_swap']}, →next frame "
-            f"{s['to_next_frame']}; server CPU {x['server_cpu_percent']} %; frames of ≥ 500 "
-            f"cells (rollouts): {b['n']}, p95 {b['p95_ms']} ms, max {b['max_ms']} ms; frame "
-            f"bytes median {x['frame_bytes']['median']}, max {x['frame_bytes']['max']} |"
+            f"{s['to_next_frame']}; server CPU {x['server_cpu_percent']} %, "
+            f"{x['server_cpu_ms_per_store_write']} ms per store write "
+            f"({x['k1_store_writes']} writes), {x['k1_drains_per_s']} drains/s, "
+            f"{x['k1_frames_per_s']} frames/s; frames of ≥ 500 cells (rollouts): {b['n']}, p95 "
+            f"{b['p95_ms']} ms, max {b['max_ms']} ms; frame bytes median "
+            f"{x['frame_bytes']['median']}, max {x['frame_bytes']['max']}; load "
+            f"{x['load_average_start']} → {x['load_average']} |"
         )
     lines += [
         "",

@@ -34,11 +34,16 @@ KINDS = {
 
 
 def make(
-    config: ClusterConfig, layer: BaseChannelLayer | None = None, coalesce: float = 0.25
+    config: ClusterConfig,
+    layer: BaseChannelLayer | None = None,
+    coalesce: float = 0.25,
+    **options: Any,
 ) -> ClusterCollector:
+    """`options`: the collector's coalescing knobs (coalescing, burst, quiet)."""
     return ClusterCollector(
         config,
         coalesce=coalesce,
+        **options,
         payload=pipeline.delta_payload,
         publish=pipeline.channel_publisher(layer) if layer is not None else None,
     )
