@@ -6,7 +6,7 @@ from typing import Any
 
 import dj_database_url
 
-from daemonviz.env import env_bool, env_choice, env_float, env_int, env_list, env_str
+from daemonviz.env import EnvError, env_bool, env_choice, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -261,6 +261,12 @@ DAEMONVIZ_COALESCE = env_choice("DAEMONVIZ_COALESCE", ("adaptive", "fixed"), "ad
 DAEMONVIZ_COALESCE_SECONDS = env_float("DAEMONVIZ_COALESCE_SECONDS", 0.25)
 DAEMONVIZ_COALESCE_BURST = env_int("DAEMONVIZ_COALESCE_BURST", 2)
 DAEMONVIZ_COALESCE_QUIET_SECONDS = env_float("DAEMONVIZ_COALESCE_QUIET_SECONDS", 0.01)
+if DAEMONVIZ_COALESCE_BURST < 1:
+    raise EnvError(f"DAEMONVIZ_COALESCE_BURST={DAEMONVIZ_COALESCE_BURST} must be at least 1")
+if min(DAEMONVIZ_COALESCE_SECONDS, DAEMONVIZ_COALESCE_QUIET_SECONDS) < 0:
+    raise EnvError(
+        "DAEMONVIZ_COALESCE_SECONDS and DAEMONVIZ_COALESCE_QUIET_SECONDS must not be negative"
+    )
 # The clusters' DNS domain, for the Service names the access paths show.
 DAEMONVIZ_CLUSTER_DOMAIN = env_str("DAEMONVIZ_CLUSTER_DOMAIN", "cluster.local")
 # Churn of simulated clusters, in events per minute (empty: the scenario's default).

@@ -10,6 +10,9 @@ fixed-tick collector without timing anything against the wall clock.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 from channels.layers import get_channel_layer
@@ -19,6 +22,7 @@ from dashboard.collect.collector import ClusterCollector
 from dashboard.collect.registry import registry
 from dashboard.grid.model import dom_id
 from tests.helpers import collectors
+from tests.helpers.daphne import ROOT
 from tests.helpers.wait import async_wait_until
 from tests.integration.test_live_updates import (
     ORIGIN,
@@ -150,3 +154,28 @@ async def test_fixed_coalescing_still_publishes_on_its_tick(session_cookie):  # 
 def test_an_unknown_coalescing_mode_is_refused():
     with pytest.raises(ValueError, match="coalescing must be one of adaptive, fixed"):
         ClusterCollector(ClusterConfig(slug="x", name="x"), coalescing="sometimes")
+
+
+def _settings_error(env: dict[str, str]) -> str:
+    """What importing the settings under `env` says on stderr ('' when it succeeds)."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("DAEMONVIZ_")}
+    out = subprocess.run(
+        [sys.executable, "-c", "import daemonviz.settings as s; print(s.DAEMONVIZ_COALESCE)"],
+        cwd=ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+    )
+    return out.stderr if out.returncode else out.stdout.strip()
+
+
+def test_coalescing_settings_default_to_adaptive_and_refuse_nonsense():
+    assert _settings_error({}) == "adaptive"
+    assert _settings_error({"DAEMONVIZ_COALESCE": "Fixed"}) == "fixed"
+    assert "DAEMONVIZ_COALESCE='sometimes' is not one of adaptive, fixed" in _settings_error(
+        {"DAEMONVIZ_COALESCE": "sometimes"}
+    )
+    assert "DAEMONVIZ_COALESCE_BURST=0 must be at least 1" in _settings_error(
+        {"DAEMONVIZ_COALESCE_BURST": "0"}
+    )
+    assert "must not be negative" in _settings_error({"DAEMONVIZ_COALESCE_QUIET_SECONDS": "-1"})
