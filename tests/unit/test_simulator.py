@@ -527,3 +527,26 @@ def test_churn_never_empties_a_pool():
     for pool, count in started.items():
         assert left[pool] >= max(1, count // 2), (pool, count, left[pool])
     assert left["general"] < started["general"]  # the leaves did happen
+
+
+def test_store_listeners_hear_every_change_a_watcher_would_see():
+    """How the collector's doorbell learns of news (collect/coalescing.py): every write,
+    delete, compaction and restore calls the listeners; unsubscribing stops it."""
+    from dashboard.simulator.store import ObjectStore
+
+    store = ObjectStore()
+    heard: list[int] = []
+    listener = lambda: heard.append(store.resource_version)  # noqa: E731
+    store.subscribe(listener)
+    store.put("nodes", {"metadata": {"name": "n1"}})
+    snap = store.snapshot()
+    store.put("nodes", {"metadata": {"name": "n2"}})
+    store.delete("nodes", "", "n2")
+    store.compact()
+    store.restore(snap)
+    assert len(heard) == 5
+    assert store.get("nodes", "", "n1") is not None  # reads are not changes
+    assert len(heard) == 5
+    store.unsubscribe(listener)
+    store.put("nodes", {"metadata": {"name": "n3"}})
+    assert len(heard) == 5
