@@ -12,7 +12,8 @@ Processes (each measurement in its own process, so its peak RSS is its own):
             switched on over stdin. No auth token: kubectl never sends one over plain http.
 * sync    — the dashboard's side, through the collector's own code path: `KubeSource`
             (client_from_kubeconfig -> ClusterWatch -> reflector threads -> deque) drained
-            by a loop that does what `ClusterCollector.run` does (sleep `coalesce`, drain,
+            by a loop that does what `ClusterCollector.run` does with DAEMONVIZ_COALESCE=fixed
+            (sleep `coalesce`, drain,
             `ClusterCollector._apply`: `replace_all` of the Replace records, `apply_many`
             of the Changes), minus rendering the websocket payload. It measures the initial
             sync, stays up for the churn phase, then reports.
@@ -281,7 +282,7 @@ def sync(args) -> None:
             elif synced.is_set() and isinstance(event.record, Pod):
                 applied.append((event.record.resource_version, done))
 
-    # ClusterCollector.run: sleep(coalesce), tick, forever.
+    # ClusterCollector.run with fixed coalescing: sleep(coalesce), tick, forever.
     while len(replaced) < 4:
         time.sleep(args.coalesce)
         tick()
