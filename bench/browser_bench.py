@@ -967,7 +967,7 @@ def main() -> None:
                     for mode in (modes if i % 2 == 0 else modes[::-1])
                 ]
                 page = context.new_page()
-                page.goto(full, wait_until="load")
+                page.goto(full, wait_until="load", timeout=180_000)
                 page.wait_for_function(
                     "() => document.getElementById('ws-state').dataset.state === 'open'"
                 )
