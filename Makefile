@@ -100,6 +100,7 @@ bench: dev-deps browser-deps service-deps
 	$(BIN)/python bench/engine_bench.py
 	$(BIN)/python bench/kube_bench.py
 	$(BIN)/python bench/fanout_bench.py
+	$(BIN)/python bench/coalesce_bench.py
 	$(BIN)/python bench/browser_bench.py
 	$(BIN)/python bench/fault_bench.py
 	$(BIN)/python bench/scaleout_bench.py
