@@ -5,7 +5,10 @@ cadence, and the last change of a burst always reaches the socket.
 The sparse-change collector has a `coalesce` interval of ten minutes: a fixed tick would
 not publish anything (not even the initial sync) within the test's waits (a minute each,
 generous for a loaded machine), so it fails on a fixed-tick collector without timing
-anything against the wall clock.
+anything against the wall clock. Its token bucket holds far more drains than the test can
+cause: with ten minutes per token, a bucket of 2 ran dry whenever the simulator's clock
+wrote between the initial sync and its stop (more likely the slower the machine), and the
+test's change then waited for a token for minutes — the test's old flake.
 """
 
 from __future__ import annotations
@@ -36,6 +39,9 @@ from tests.integration.test_live_updates import (
 pytestmark = pytest.mark.usefixtures("no_embedded_collectors")
 
 TEN_MINUTES = 600.0
+# Tokens for every drain the sparse test may cause (the initial sync, whatever the clock
+# wrote before it stopped, the crash's writes), so the bucket never decides its outcome.
+PLENTY = 10_000
 
 
 async def _running(slug: str, **options) -> ClusterCollector:
@@ -85,7 +91,7 @@ def _healthy_cells(c: ClusterCollector, n: int) -> list[tuple[str, str]]:
 
 @pytest.mark.django_db(transaction=True)
 async def test_a_sparse_change_is_published_without_waiting_for_a_tick(session_cookie):  # noqa: F811
-    c = await _running("sparse", coalesce=TEN_MINUTES)
+    c = await _running("sparse", coalesce=TEN_MINUTES, burst=PLENTY)
     try:
         comm, connected = await _connect("/ws/clusters/sparse/grid/", ORIGIN, session_cookie)
         assert connected
