@@ -56,6 +56,8 @@ class Simulator:
         self.kubelet = Kubelet(self)
         self.endpoints = EndpointSliceController(self)
         self.churn = Churn(self, churn)
+        # Held while the simulator changes the cluster (a step, an injected fault): whoever
+        # reads the store under it sees the cluster between two steps, never half of one.
         self._lock = threading.RLock()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -76,6 +78,11 @@ class Simulator:
                      start=start)  # fmt: skip
 
     # ------------------------------------------------------------------ clock
+
+    @property
+    def lock(self) -> threading.RLock:
+        """Held for every change of the cluster: a step and each injected fault."""
+        return self._lock
 
     @property
     def now(self) -> datetime:

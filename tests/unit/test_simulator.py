@@ -550,3 +550,49 @@ def test_store_listeners_hear_every_change_a_watcher_would_see():
     store.unsubscribe(listener)
     store.put("nodes", {"metadata": {"name": "n3"}})
     assert len(heard) == 5
+
+
+def test_a_drain_never_sees_half_of_a_simulator_step():
+    """A step writes one instant of the cluster; a collector draining meanwhile (adaptive
+    coalescing drains 10 ms after the last write) waits for the step's end instead of
+    publishing half of it. The step here pauses between its two writes until the drain
+    had every chance to finish: before the fix it returned the first write alone."""
+    import threading
+
+    from dashboard.clusters.config import ClusterConfig
+    from dashboard.collect.sources import SimulatedSource
+    from dashboard.coverage.events import Change
+    from dashboard.coverage.records import record_key
+
+    source = SimulatedSource(ClusterConfig(slug="s", name="s", scenario="demo", churn=0.0))
+    sim = source.simulator
+    source.drain()  # the initial lists
+    first, second = sorted(sim.nodes)[:2]
+    halfway, resume = threading.Event(), threading.Event()
+
+    def relabel(name: str) -> None:
+        obj = sim.store.get("nodes", "", name)
+        assert obj is not None
+        labels = {**obj["metadata"].get("labels", {}), "step": "one"}
+        sim.store.put("nodes", {**obj, "metadata": {**obj["metadata"], "labels": labels}})
+
+    def two_writes_of_one_instant() -> None:
+        relabel(first)
+        halfway.set()
+        assert resume.wait(30)
+        relabel(second)
+
+    sim.at(0.0, two_writes_of_one_instant)
+    stepper = threading.Thread(target=sim.step, args=(0.1,))
+    stepper.start()
+    assert halfway.wait(30)
+    drained: list = []
+    drainer = threading.Thread(target=lambda: drained.append(source.drain()))
+    drainer.start()
+    drainer.join(timeout=1.0)  # the old drain is done by now, holding half the step
+    resume.set()
+    stepper.join(30)
+    drainer.join(30)
+    [events] = drained
+    nodes = {record_key(e.record) for e in events if isinstance(e, Change)}
+    assert {first, second} <= nodes
