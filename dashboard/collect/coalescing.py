@@ -51,8 +51,8 @@ class Doorbell:
         self.last = 0.0  # latest change of the pending batch
 
     def ring(self) -> None:
-        now = self._clock()
-        with self._lock:
+        with self._lock:  # the clock read inside: `last` never goes back between threads
+            now = self._clock()
             self.last = now
             if self.pending:
                 return
@@ -61,6 +61,12 @@ class Doorbell:
         # RuntimeError: the event loop is closing, nobody is left to wake.
         with contextlib.suppress(RuntimeError):
             self._notify()
+
+    def span(self) -> tuple[float, float]:
+        """(first, last) of the pending batch, read together: a ring on another thread
+        between two plain reads could pair a new batch's `first` with an old `last`."""
+        with self._lock:
+            return self.first, self.last
 
     def take(self) -> None:
         """The collector is about to drain: later rings start a new batch."""

@@ -370,7 +370,7 @@ class ClusterCollector:
                 return False
         while True:
             now = time.monotonic()
-            due = self.throttle.due(bell.first, bell.last, now)
+            due = self.throttle.due(*bell.span(), now)
             if due <= now:
                 return True
             await asyncio.sleep(due - now)

@@ -143,7 +143,7 @@ async def test_the_last_change_of_a_burst_reaches_the_socket(session_cookie):  #
 
 @pytest.mark.django_db(transaction=True)
 async def test_fixed_coalescing_still_publishes_on_its_tick(session_cookie):  # noqa: F811
-    c = await _running("fixed", coalesce=0.05, coalescing="fixed")
+    c = await _running("fixed", coalesce=0.05)
     try:
         comm, connected = await _connect("/ws/clusters/fixed/grid/", ORIGIN, session_cookie)
         assert connected
@@ -186,3 +186,39 @@ def test_coalescing_settings_default_to_adaptive_and_refuse_nonsense():
         {"DAEMONVIZ_COALESCE_BURST": "0"}
     )
     assert "must not be negative" in _settings_error({"DAEMONVIZ_COALESCE_QUIET_SECONDS": "-1"})
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_an_idle_collector_does_not_drain_and_stops_listening_when_stopped():
+    """No news, no drain: the loop only wakes for its heartbeat, which marks the source
+    as synced (`last_sync`); the fixed tick drained, in a worker thread, every time. And a stopped collector leaves nothing subscribed to
+    the store: a write after the stop rings nobody."""
+    c = await _running("idle", coalesce=0.05, burst=PLENTY)
+    source = c.source
+    assert source is not None
+    drains = 0
+    real_drain = source.drain
+
+    def counting_drain():
+        nonlocal drains
+        drains += 1
+        return real_drain()
+
+    source.drain = counting_drain  # type: ignore[method-assign]
+    store = c.simulator.store
+    assert len(store._listeners) == 1  # the collector's doorbell
+
+    heartbeats: list[object] = []
+
+    def more_heartbeats() -> bool:
+        if not heartbeats or heartbeats[-1] != c.last_sync:
+            heartbeats.append(c.last_sync)
+        return len(heartbeats) > 8
+
+    await async_wait_until(more_heartbeats, what="heartbeats", timeout=60, interval=0.01)
+    # At most the batch still pending when the counting began (the clock's last writes);
+    # nothing writes after that. A fixed tick drains on every one of those turns.
+    assert drains <= 1
+    await c.stop()
+    assert store._listeners == []
+    store.put("nodes", {"metadata": {"name": "after-the-stop"}})  # rings nobody, raises nothing

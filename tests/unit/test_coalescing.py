@@ -150,3 +150,19 @@ def test_a_closing_event_loop_does_not_break_the_ringing_thread():
 def test_nonsense_settings_are_refused(kwargs):
     with pytest.raises(ValueError, match="coalescing"):
         Throttle(**kwargs)
+
+
+def test_doorbell_span_is_read_under_its_lock():
+    """The collector reads (first, last) while reflector threads ring: both from one
+    moment, and `last` never before `first`."""
+    clock = Clock(1.0)
+    bell = Doorbell(clock=clock)
+    bell.ring()
+    clock.t = 2.0
+    bell.ring()
+    assert bell.span() == (1.0, 2.0)
+    bell.take()
+    clock.t = 3.0
+    bell.ring()
+    first, last = bell.span()
+    assert first == last == 3.0
