@@ -99,28 +99,34 @@ def test_a_row_breaking_in_a_collapsed_group_appears(big_page, big_server):
     page.evaluate("window.__noReload = 1")
     page.evaluate(TRACK_HIDDEN_PROBLEMS)
     page.wait_for_function("window.__hidden.length > 0", timeout=90_000)
-    hidden = page.evaluate("window.__hidden.slice()")
-    page.wait_for_function("window.daemonviz.reasons.includes('hidden problem')", timeout=20_000)
+    page.wait_for_function("window.daemonviz.reasons.includes('hidden problem')", timeout=90_000)
+    # Any row that broke while hidden, not only the first: a pod that was only briefly
+    # broken (replaced, restarted) is healthy again by the re-sync and its row stays
+    # collapsed; churn keeps breaking others, and re-syncs follow (>= 10 s apart).
     page.wait_for_function(
-        "(ids) => ids.some(id => document.getElementById(id))", arg=hidden, timeout=20_000
+        "() => window.__hidden.some(id => document.getElementById(id))", timeout=90_000
     )
     assert page.evaluate("window.__noReload") == 1 and not page.errors
 
 
-# Frames whose only cell is a problem on a row the page does not show, every 400 ms for 6 s
-# (as during a rollout): did a re-sync start while they kept coming?
+# Frames whose only cell is a problem on a row the page does not show, every 400 ms (as
+# during a rollout), until the page re-syncs for a hidden problem: how many it took (-1:
+# none within 150 frames, a minute). The page spaces such re-syncs >= 10 s apart, and the
+# cluster's own churn may have just caused one (or another re-sync may be in flight), so
+# the test keeps the misses coming rather than judging a fixed window: what it checks is
+# that steady misses never postpone the re-sync for good (re-arming the timer on every
+# miss did: it never fired while they kept coming).
 STEADY_MISSES = """async () => {
   const skel = '<a id="\\u0000I\\u0000" class="c s-missing" data-p="1">∅</a>';
-  let resyncedWhileMissing = false;
-  for (let i = 0; i < 15; i++) {
+  for (let i = 0; i < 150; i++) {
     const g = document.getElementById('grid'), rev = +g.dataset.revision;
     const f = {rev: rev + 1, base: rev, epoch: g.dataset.epoch, skel: [skel],
                cells: [['c-000000000000-00000000000' + (i % 10), 0]], cell_url: '/'};
     window.__socket.dispatchEvent(new MessageEvent('message', {data: JSON.stringify(f)}));
     await new Promise(r => setTimeout(r, 400));
-    if (window.daemonviz.reasons.includes('hidden problem')) resyncedWhileMissing = true;
+    if (window.daemonviz.reasons.includes('hidden problem')) return i;
   }
-  return resyncedWhileMissing;
+  return -1;
 }"""
 
 
@@ -131,5 +137,5 @@ def test_steady_misses_do_not_postpone_the_resync(big_page, big_server):
     page.wait_for_selector("#grid a.expand", timeout=60_000)
     page.wait_for_function("document.getElementById('ws-state').dataset.state === 'open'")
     page.evaluate("window.daemonviz.reasons = []")
-    assert page.evaluate(STEADY_MISSES)
+    assert page.evaluate(STEADY_MISSES) >= 0
     assert not page.errors
