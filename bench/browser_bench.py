@@ -714,7 +714,7 @@ def latency_window(args, context, page, server, tmp: Path, trace: Path, port: in
         child.wait(timeout=60)
         clients = json.loads(out.read_text())
     lat = latency_report(trace, frames, clients)
-    recs = [r for r in _read_trace(trace) if w0 <= r.get("t", r.get("t_sent", 0)) <= w1]
+    recs = [r for r in read_trace(trace) if w0 <= r.get("t", r.get("t_sent", 0)) <= w1]
     drains = [r for r in recs if r["kind"] == "drain"]
     writes = sum(r["writes"] for r in drains)
     published = sum(1 for r in recs if r["kind"] == "publish")
