@@ -291,8 +291,9 @@ def delta_payload(
         index = skeletons.setdefault(skeleton, len(skeletons))
         cells.append([node, ds_key, cell_id(node, ds_key), index])
 
-    all_columns = [
-        Column(
+    def column(k: str, head: bool = True) -> Column:
+        ds = matrix.daemonsets[k]
+        return Column(
             k,
             ds.namespace,
             ds.name,
@@ -300,16 +301,19 @@ def delta_payload(
             daemonset_summary(matrix, k),
             access_title(matrix, ds),
             exit_title(matrix, k),
-            rollout=column_rollout(matrix, k),
+            rollout=column_rollout(matrix, k) if head else None,
         )
-        for k, ds in sorted(matrix.daemonsets.items())
-    ]
+
+    # A joining row's cells need every column, but not the columns' rollouts (only a column
+    # head shows one, and a rollout walks its column's pods: building every column's for
+    # every delta made each frame of a rollout O(pods of the cluster)).
+    rows_columns = [column(k, head=False) for k in sorted(matrix.daemonsets)] if added else []
     rows_added = []
     statics = visible_static_columns(matrix, GridFilters()) if delta.added_nodes else []
     for name in delta.added_nodes:
         if name not in matrix.nodes:
             continue
-        row = make_row(matrix, name, all_columns)
+        row = make_row(matrix, name, rows_columns)
         assert row.cells is not None  # make_row fills them
         rows_added.append(
             {
@@ -342,11 +346,10 @@ def delta_payload(
         for name in delta.changed_nodes
         if name in matrix.nodes and name not in added
     ]
-    by_key = {c.key: c for c in all_columns}
     columns_changed = [
-        [key, render_colhead(slug, by_key[key], oob=True)]
+        [key, render_colhead(slug, column(key), oob=True)]
         for key in delta.changed_daemonsets
-        if key in by_key
+        if key in matrix.daemonsets
     ]
     # Any cell change can move the counters.
     # A node's health (rows_changed) moves "nodes not ready" without any cell changing.
