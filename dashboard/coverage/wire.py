@@ -156,11 +156,13 @@ class Container(Struct, gc=False):
 
 
 class PodSpec(Struct, gc=False):
+    """A pod's spec as the records read it. A pod's own nodeSelector and tolerations are
+    never read (a cell is judged by its DaemonSet's template: TemplateSpec), and decoding
+    a daemon pod's nine tolerations was a quarter of its decode (bench/RESULTS.md)."""
+
     nodeName: str = ""
     hostNetwork: bool = False
-    nodeSelector: dict[str, str] = field(default_factory=dict)
     affinity: Affinity | None = None
-    tolerations: list[Toleration] = field(default_factory=list)
     containers: list[Container] = field(default_factory=list)
     initContainers: list[Container] = field(default_factory=list)
     overhead: dict[str, str] = field(default_factory=dict)
@@ -230,9 +232,16 @@ class TemplateMeta(Struct, gc=False):
     labels: dict[str, str] = field(default_factory=dict)
 
 
+class TemplateSpec(PodSpec):
+    """A DaemonSet template's spec: what eligibility reads besides the pod's fields."""
+
+    nodeSelector: dict[str, str] = field(default_factory=dict)
+    tolerations: list[Toleration] = field(default_factory=list)
+
+
 class PodTemplate(Struct, gc=False):
     metadata: TemplateMeta = field(default_factory=TemplateMeta)
-    spec: PodSpec = field(default_factory=PodSpec)
+    spec: TemplateSpec = field(default_factory=TemplateSpec)
 
 
 class RollingUpdate(Struct, gc=False):
