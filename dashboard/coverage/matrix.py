@@ -74,6 +74,14 @@ _PROBE_POD = decode(
 _KIND_OF = {Node: "Node", DaemonSet: "DaemonSet", Pod: "Pod", Revision: "ControllerRevision"}
 
 
+_MEMBERSHIP_LISTS = (
+    "added_nodes",
+    "removed_nodes",
+    "changed_nodes",
+    "added_daemonsets",
+    "removed_daemonsets",
+    "changed_daemonsets",
+)
 _UNSCHEDULABLE = State.UNSCHEDULABLE._value_  # its tag in the row counters (_tally)
 # Cells that never carry events (why.explain returns them unchanged).
 _EVENTLESS = frozenset({State.HEALTHY, State.NOT_TARGETED})
@@ -675,7 +683,9 @@ class Matrix:
             new is not None and new.mirror and old_static is None
         ):
             self._delta.static_changed = True
-        if old is not None or (new is not None and new.host_ports):
+        # Only pods that take host ports (or took them) have claims to move: the holder's
+        # words were formatted for every pod event before.
+        if (old is not None and old.host_ports) or (new is not None and new.host_ports):
             for node in self.access.apply_pod_ports(old, new, self._holder(pod)):
                 self._mark_port_row(node)
         if new is None or not pod.owner_uid:
@@ -793,8 +803,13 @@ class Matrix:
         )
 
     def _explain(self, node_name: str, ds: DaemonSet, cell: Cell) -> Cell:
+        state = cell.state
+        if state is State.NOT_TARGETED:
+            return cell  # explain() leaves it as it is: no look-ups for it
         book = self.events
         pod_events = book.of(("Pod", ds.namespace, cell.pod)) if cell.pod else ()
+        if state is State.HEALTHY and not pod_events:
+            return cell  # only a healthy pod's own events (whom it preempted) show
         return explain(
             cell,
             node_name,
@@ -939,10 +954,10 @@ class Matrix:
         for object_key in self._retrying:  # a new version went through: no longer left out
             self.unclassifiable.pop(object_key, None)
         self._retrying = set()
-        for name in ("added_nodes", "removed_nodes", "changed_nodes", "added_daemonsets"):
-            setattr(delta, name, list(dict.fromkeys(getattr(delta, name))))
-        for name in ("removed_daemonsets", "changed_daemonsets"):
-            setattr(delta, name, list(dict.fromkeys(getattr(delta, name))))
+        for name in _MEMBERSHIP_LISTS:
+            names = getattr(delta, name)
+            if len(names) > 1:  # a pod event's delta has none or one: nothing to repeat
+                setattr(delta, name, list(dict.fromkeys(names)))
         if not delta.empty:
             self.revision += 1
         delta.revision = self.revision
@@ -968,6 +983,7 @@ class Matrix:
         dirty_eligibility |= self._dirty_cells
         dirty, self._dirty_cells = dirty_eligibility, set()
         book_active = self.events.active
+        selected_by = self.access.selected_by  # relate() ran before: fixed while computing
         for key in dirty:
             node_name, ds_key = key
             elig = self._eligibility.get(key)
@@ -979,7 +995,7 @@ class Matrix:
             try:
                 row = self.nodes[node_name]
                 cell = classify(elig, pods, ds, row, current_hash, now)
-                if self.access.touches(ds):
+                if ds.host_ports or ds_key in selected_by:  # AccessIndex.touches, by key
                     cell = _with_access(
                         cell, self.access.cell_access(ds, row, pods, cell.pod, full=False)
                     )
