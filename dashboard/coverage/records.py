@@ -324,7 +324,7 @@ def _host_ports(spec: wire.PodSpec) -> tuple[HostPort, ...]:
     Pod defaulting copies containerPort into hostPort, which a DaemonSet's template does
     not show yet (docs/access.md)."""
     out = []
-    for c in (*spec.initContainers, *spec.containers):
+    for c in (*spec.initContainers, *spec.containers) if spec.initContainers else spec.containers:
         for p in c.ports:
             port = p.hostPort or (p.containerPort if spec.hostNetwork else 0)
             if port > 0:
@@ -516,13 +516,27 @@ def pod_from_wire(w: wire.WirePod) -> Pod:
     meta, spec, status = w.metadata, w.spec, w.status
     owner = controller_of(meta)
     is_ds = owner is not None and owner.kind == "DaemonSet" and owner.apiVersion.startswith("apps/")
-    mirror = MIRROR_ANNOTATION in meta.annotations and not is_ds
+    mirror = not is_ds and MIRROR_ANNOTATION in meta.annotations
     ready_cond = _condition(status.conditions, "Ready")
     ready = bool(ready_cond and ready_cond.status == "True")
     scheduled = _condition(status.conditions, "PodScheduled")
     word, ready_containers, restarts, problem, initialized = _status_word(w, ready)
-    all_statuses = [*status.initContainerStatuses, *status.containerStatuses]
-    sidecars = sum(1 for c in spec.initContainers if c.restartPolicy == "Always")
+    # Most pods have no init containers: no copies, no generators for them (hot path).
+    if status.initContainerStatuses:
+        all_statuses = [*status.initContainerStatuses, *status.containerStatuses]
+    else:
+        all_statuses = status.containerStatuses
+    sidecars = (
+        sum(1 for c in spec.initContainers if c.restartPolicy == "Always")
+        if spec.initContainers
+        else 0
+    )
+    crash_looping = False
+    for cs in all_statuses:
+        waiting = cs.state.waiting
+        if waiting is not None and waiting.reason == "CrashLoopBackOff":
+            crash_looping = True
+            break
     # Strings every pod of a DaemonSet, or of a node, repeats are shared (`_shared`): a
     # 600,000-pod cluster holds each node name 40 times and each owner uid 15,000 times,
     # and msgspec makes a new string object for every occurrence (bench/RESULTS.md).
@@ -550,15 +564,12 @@ def pod_from_wire(w: wire.WirePod) -> Pod:
         ),
         initialized=initialized,
         problem=problem,
-        crash_looping=any(
-            cs.state.waiting is not None and cs.state.waiting.reason == "CrashLoopBackOff"
-            for cs in all_statuses
-        ),
+        crash_looping=crash_looping,
         ready_containers=ready_containers,
         total_containers=len(spec.containers) + sidecars,
         restarts=restarts,
         last_termination=_last_termination(all_statuses),
-        images=_shared_images(tuple(c.image for c in spec.containers)),
+        images=_shared_images(tuple([c.image for c in spec.containers])),
         revision_hash=_shared(meta.labels.get(REVISION_HASH_LABEL, "")),
         template_generation=_shared(meta.labels.get(TEMPLATE_GENERATION_LABEL, "")),
         pod_ip=status.podIP,
