@@ -130,12 +130,22 @@ class EventBook:
 
     def put(self, event: EventRecord) -> ObjectRef:
         """Keep (or update) `event`; the oldest beyond `per_object` are dropped."""
-        self.remove(event)
+        key = event.key
+        if key in self.by_key:
+            self.remove(event)
         about = event.about
         kept = self._by_object.setdefault(about, [])
-        kept.append(event)
-        kept.sort(key=_newest_first, reverse=True)
-        self.by_key[event.key] = event
+        # The kept list is in order already: an initial sync's 20,000 events mostly go
+        # first or last, without a sort each (a stable sort would put them there too).
+        order = _newest_first(event)
+        if not kept or order <= _newest_first(kept[-1]):
+            kept.append(event)
+        elif order > _newest_first(kept[0]):
+            kept.insert(0, event)
+        else:
+            kept.append(event)
+            kept.sort(key=_newest_first, reverse=True)
+        self.by_key[key] = event
         for dropped in kept[self.per_object :]:
             self.by_key.pop(dropped.key, None)
         del kept[self.per_object :]
