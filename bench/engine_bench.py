@@ -487,8 +487,9 @@ def main() -> None:
     )
     ap.add_argument(
         "--compare-ref",
-        help="also build from bytes with the engine of this git ref, right before this "
-        "tree's build (retained bytes per cell side by side); only the build is measured",
+        help="also measure the engine of this git ref, each right before this tree's: the "
+        "build from bytes (retained bytes per cell side by side) and, unless --only-build, "
+        "the pod events",
     )
     args = ap.parse_args()
     if args.child:
@@ -515,12 +516,19 @@ def main() -> None:
             with tempfile.TemporaryDirectory(prefix="daemonviz-ref-") as ref_tmp:
                 code = _tree_of(args.compare_ref, Path(ref_tmp))
                 before = _child(["--child", "build", str(out)], code)
-            after = _child(["--child", "build", str(out)])
-            report = {
-                "load_average": [round(x, 2) for x in os.getloadavg()],
-                "input": {"nodes": args.nodes, "daemonsets": args.daemonsets, **sizes},
-                "build_from_bytes": {args.compare_ref: before, "this tree": after},
-            }
+                after = _child(["--child", "build", str(out)])
+                report = {
+                    "load_average": [round(x, 2) for x in os.getloadavg()],
+                    "input": {"nodes": args.nodes, "daemonsets": args.daemonsets, **sizes},
+                    "build_from_bytes": {args.compare_ref: before, "this tree": after},
+                }
+                if not args.only_build:
+                    events = ["--events", str(args.events), "--child", "events", str(out)]
+                    report["pod_events"] = {
+                        args.compare_ref: _child(events, code),
+                        "this tree": _child(events),
+                    }
+                    report["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
             print(json.dumps(report, indent=2))
             return
         build = _child(["--child", "build", str(out)])
