@@ -540,46 +540,48 @@ def pod_from_wire(w: wire.WirePod) -> Pod:
     # Strings every pod of a DaemonSet, or of a node, repeats are shared (`_shared`): a
     # 600,000-pod cluster holds each node name 40 times and each owner uid 15,000 times,
     # and msgspec makes a new string object for every occurrence (bench/RESULTS.md).
+    # Positional, in the order of Pod's fields (named on the right): keywords cost ~1.7 µs
+    # a pod to match, a sixth of the projection of a 150,000-pod sync (bench/RESULTS.md).
     return Pod(
-        namespace=_shared(meta.namespace),
-        name=meta.name,
-        uid=meta.uid,
-        resource_version=meta.resourceVersion,
-        owner_uid=_shared(owner.uid) if is_ds and owner else "",
-        owner_name=_shared(owner.name) if is_ds and owner else "",
-        node=_shared(target_node(spec)),
-        bound=bool(spec.nodeName),
-        created=meta.creationTimestamp,
-        deleting=meta.deletionTimestamp is not None,
-        phase=_shared(status.phase),
-        reason=_shared(status.reason),
-        message=status.message,
-        status_word=_shared(word),
-        ready=ready,
-        ready_since=ready_cond.lastTransitionTime if ready_cond and ready else None,
-        unschedulable_message=(
+        _shared(meta.namespace),  # namespace
+        meta.name,  # name
+        meta.uid,  # uid
+        meta.resourceVersion,  # resource_version
+        _shared(owner.uid) if is_ds and owner else "",  # owner_uid
+        _shared(owner.name) if is_ds and owner else "",  # owner_name
+        _shared(target_node(spec)),  # node
+        bool(spec.nodeName),  # bound
+        meta.creationTimestamp,  # created
+        meta.deletionTimestamp is not None,  # deleting
+        _shared(status.phase),  # phase
+        _shared(status.reason),  # reason
+        status.message,  # message
+        _shared(word),  # status_word
+        ready,  # ready
+        ready_cond.lastTransitionTime if ready_cond and ready else None,  # ready_since
+        (
             (scheduled.message or scheduled.reason or "not scheduled")
             if scheduled and scheduled.status == "False"
             else None
-        ),
-        initialized=initialized,
-        problem=problem,
-        crash_looping=crash_looping,
-        ready_containers=ready_containers,
-        total_containers=len(spec.containers) + sidecars,
-        restarts=restarts,
-        last_termination=_last_termination(all_statuses),
-        images=_shared_images(tuple([c.image for c in spec.containers])),
-        revision_hash=_shared(meta.labels.get(REVISION_HASH_LABEL, "")),
-        template_generation=_shared(meta.labels.get(TEMPLATE_GENERATION_LABEL, "")),
-        pod_ip=status.podIP,
-        host_ports=_host_ports(spec),
-        mirror=mirror,
-        labels=meta.labels if mirror else {},
-        requests=pod_requests(spec),
-        priority=spec.priority or 0,
-        priority_class=_shared(spec.priorityClassName),
-        preemption_policy=_shared(spec.preemptionPolicy),
+        ),  # unschedulable_message
+        initialized,  # initialized
+        problem,  # problem
+        crash_looping,  # crash_looping
+        ready_containers,  # ready_containers
+        len(spec.containers) + sidecars,  # total_containers
+        restarts,  # restarts
+        _last_termination(all_statuses),  # last_termination
+        _shared_images(tuple([c.image for c in spec.containers])),  # images
+        _shared(meta.labels.get(REVISION_HASH_LABEL, "")),  # revision_hash
+        _shared(meta.labels.get(TEMPLATE_GENERATION_LABEL, "")),  # template_generation
+        status.podIP,  # pod_ip
+        _host_ports(spec),  # host_ports
+        mirror,  # mirror
+        meta.labels if mirror else {},  # labels
+        pod_requests(spec),  # requests
+        spec.priority or 0,  # priority
+        _shared(spec.priorityClassName),  # priority_class
+        _shared(spec.preemptionPolicy),  # preemption_policy
     )
 
 
