@@ -380,3 +380,32 @@ def test_cluster_wide_the_warning_stream_still_relists_node_events():
     assert rebooted.key in m.events.by_key
     m.replace("Event", [])
     assert len(m.events) == 0
+
+
+def test_kept_events_are_newest_first_whatever_order_they_arrive_in():
+    """EventBook.put places an event first or last without sorting when it goes there:
+    the kept lists must read as a full sort by (last seen, name) would, ties included."""
+    import random
+
+    from dashboard.coverage.why import EventBook
+
+    agent = daemonset("agent")
+    rng = random.Random(14)
+    for _ in range(40):
+        book = EventBook(per_object=rng.choice((1, 3, 5, 50)))
+        arrived: dict[str, EventRecord] = {}
+        for _ in range(rng.randrange(1, 30)):
+            # Few distinct times and names: equal keys, repeats of one event (updates).
+            name = f"agent.{rng.randrange(8)}"
+            ev = to_record(event(agent, "FailedCreate", QUOTA, name=name, last=rng.randrange(4)))
+            book.put(ev)
+            arrived.pop(ev.key, None)
+            arrived[ev.key] = ev
+            # What a plain stable sort of everything kept so far (oldest arrival first)
+            # keeps: the same events, in the same order.
+            expected = sorted(
+                arrived.values(), key=lambda e: (e.last_seen or "", e.name), reverse=True
+            )
+            got = list(book.of(ev.about))
+            assert [e.key for e in got] == [e.key for e in expected[: book.per_object]]
+            arrived = {e.key: e for e in sorted(got, key=lambda e: list(arrived).index(e.key))}
