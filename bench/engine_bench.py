@@ -304,14 +304,15 @@ def _generated(
 
 def measure_build(out: Path) -> dict:
     from dashboard.coverage.matrix import Matrix
-    from dashboard.coverage.records import decode_list
+    from dashboard.coverage.records import KINDS, decode_list
 
     start_rss = peak_rss_mb()
     c0 = cpu_seconds()
     t0 = time.perf_counter()
     m = Matrix()
     lists = {}
-    for kind in ("Node", "DaemonSet", "Pod", "Event"):
+    # An older engine (--compare-ref) that knows no Events builds without them, as it would.
+    for kind in [k for k in ("Node", "DaemonSet", "Pod", "Event") if k in KINDS]:
         records = lists[kind] = []
         for f in sorted(out.glob(f"{kind}-*.json")):
             # One page at a time, as a paginated LIST arrives: bytes never pile up.
@@ -331,8 +332,10 @@ def measure_build(out: Path) -> dict:
         "rss_before_mb": round(start_rss, 1),
         "cells": len(m.cells),
         "pods": len(m.pods),
-        "events_kept": len(m.events),
-        "nodes_with_requests": sum(1 for load in m.load.by_node.values() if load.requested),
+        "events_kept": len(getattr(m, "events", ())),
+        "nodes_with_requests": sum(1 for load in m.load.by_node.values() if load.requested)
+        if hasattr(m, "load")
+        else None,
     }
 
 
@@ -467,6 +470,7 @@ def _tree_of(ref: str, into: Path) -> Path:
     archive = subprocess.run(
         ["git", "archive", "--format=tar", ref], cwd=ROOT, capture_output=True, check=True
     ).stdout
+    into.mkdir(parents=True, exist_ok=True)
     subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
     return into
 
@@ -487,7 +491,8 @@ def main() -> None:
     )
     ap.add_argument(
         "--compare-ref",
-        help="also measure the engine of this git ref, each right before this tree's: the "
+        action="append",
+        help="(repeatable) also measure the engine of this git ref, each right before this tree's: the "
         "build from bytes (retained bytes per cell side by side) and, unless --only-build, "
         "the pod events",
     )
@@ -514,21 +519,27 @@ def main() -> None:
         gen = time.perf_counter() - t0
         if args.compare_ref:
             with tempfile.TemporaryDirectory(prefix="daemonviz-ref-") as ref_tmp:
-                code = _tree_of(args.compare_ref, Path(ref_tmp))
-                before = _child(["--child", "build", str(out)], code)
-                after = _child(["--child", "build", str(out)])
+                codes = {}
+                for n, ref in enumerate(args.compare_ref):
+                    codes[ref] = _tree_of(ref, Path(ref_tmp) / str(n))
                 report = {
                     "load_average": [round(x, 2) for x in os.getloadavg()],
                     "input": {"nodes": args.nodes, "daemonsets": args.daemonsets, **sizes},
-                    "build_from_bytes": {args.compare_ref: before, "this tree": after},
+                    "build_from_bytes": {
+                        **{
+                            ref: _child(["--child", "build", str(out)], c)
+                            for ref, c in codes.items()
+                        },
+                        "this tree": _child(["--child", "build", str(out)]),
+                    },
                 }
                 if not args.only_build:
                     events = ["--events", str(args.events), "--child", "events", str(out)]
                     report["pod_events"] = {
-                        args.compare_ref: _child(events, code),
+                        **{ref: _child(events, c) for ref, c in codes.items()},
                         "this tree": _child(events),
                     }
-                    report["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+                report["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
             print(json.dumps(report, indent=2))
             return
         build = _child(["--child", "build", str(out)])
