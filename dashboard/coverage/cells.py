@@ -169,6 +169,8 @@ def _missing_reason(ds: DaemonSet, node: Node, failed: Sequence[Pod], now: datet
 
 def _counted(pods: Sequence[Pod]) -> Sequence[Pod]:
     # The controller ignores pods that are terminal *and* already being deleted (v1.27+).
+    if len(pods) == 1 and not pods[0].deleting:  # the usual cell: no generator for it
+        return pods
     if not any(p.deleting for p in pods):
         return pods
     return [p for p in pods if not (p.deleting and p.phase in ("Succeeded", "Failed"))]

@@ -919,11 +919,12 @@ class Matrix:
         node, ds_key = key
         tags = _tally(cell)
         ds_counts = self.ds_counts.get(ds_key)
-        node_counts = self.node_counts.get(node)
-        for tag in tags:
-            if ds_counts is not None:
+        if ds_counts is not None:
+            for tag in tags:
                 ds_counts[tag] += sign
-            if node_counts is not None:
+        node_counts = self.node_counts.get(node)
+        if node_counts is not None:
+            for tag in tags:
                 node_counts[tag] += sign
         if cell.last_termination is not None and (ek := exit_key(cell)) is not None:
             exits = self.ds_exits.setdefault(ds_key, Counter())
@@ -984,16 +985,24 @@ class Matrix:
         dirty, self._dirty_cells = dirty_eligibility, set()
         book_active = self.events.active
         selected_by = self.access.selected_by  # relate() ran before: fixed while computing
+        # Locals: this loop runs for every cell of a 150,000-cell sync.
+        eligibility, daemonsets, nodes, cells = (
+            self._eligibility,
+            self.daemonsets,
+            self.nodes,
+            self.cells,
+        )
+        pods_of, hash_of, changed = self._cell_pods.get, self._current_hash.get, delta.cells
         for key in dirty:
             node_name, ds_key = key
-            elig = self._eligibility.get(key)
+            elig = eligibility.get(key)
             if elig is None:
                 continue  # its eligibility failed: the culprit leaves, the cell with it
-            ds = self.daemonsets[ds_key]
-            pods = self._cell_pods.get(ds.uid, node_name)
-            current_hash = self._current_hash.get(ds.uid)
+            ds = daemonsets[ds_key]
+            pods = pods_of(ds.uid, node_name)
+            current_hash = hash_of(ds.uid)
             try:
-                row = self.nodes[node_name]
+                row = nodes[node_name]
                 cell = classify(elig, pods, ds, row, current_hash, now)
                 if ds.host_ports or ds_key in selected_by:  # AccessIndex.touches, by key
                     cell = _with_access(
@@ -1008,13 +1017,13 @@ class Matrix:
             except Exception as exc:
                 culprits.update(self._blame(key, (elig, current_hash, now), pods, exc))
                 continue
-            old = self.cells.get(key)
+            old = cells.get(key)
             if old != cell:
                 if old is not None:
                     self._count(key, old, -1)
                 self._count(key, cell, +1)
-                self.cells[key] = cell
-                delta.cells[key] = cell
+                cells[key] = cell
+                changed[key] = cell
         return culprits
 
     def _blame(
