@@ -12,10 +12,11 @@ import atexit
 import functools
 from typing import Any
 
-from channels.layers import BaseChannelLayer, get_channel_layer
+from channels.layers import BaseChannelLayer, InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
 
 from dashboard.clusters.config import ClusterConfig
+from dashboard.collect import deltarefs
 from dashboard.collect.collector import ClusterCollector, Publisher
 from dashboard.collect.desired import CollectorFactory
 from dashboard.collect.embedded import EmbeddedCollectors
@@ -39,10 +40,25 @@ def delta_payload(cluster: ClusterConfig, matrix: Matrix, delta: Delta) -> dict[
 
 
 def channel_publisher(layer: BaseChannelLayer) -> Publisher:
-    """Publishes a payload to its cluster's group, packed once for every socket."""
+    """Publishes a payload to its cluster's group, packed once for every socket. Across
+    processes (REDIS_URL, a layer other than the in-memory one) a big payload is stored once
+    in Redis and the group gets a reference (dashboard/collect/deltarefs.py)."""
+    store = (
+        deltarefs.store_for(settings.REDIS_URL)
+        if settings.REDIS_URL and not isinstance(layer, InMemoryChannelLayer)
+        else None
+    )
 
     async def publish(payload: dict[str, Any]) -> None:
-        await layer.group_send(frames.group_name(payload["slug"]), frames.delta_message(payload))
+        packed = frames.pack(payload)
+        if store is not None and len(packed) > deltarefs.INLINE_BYTES:
+            ref = await store.put(
+                payload["slug"], payload.get("epoch", ""), payload["revision"], packed
+            )
+            message = frames.reference_message(payload, ref)
+        else:
+            message = frames.delta_message(payload, packed)
+        await layer.group_send(frames.group_name(payload["slug"]), message)
 
     return publish
 

@@ -64,5 +64,11 @@ class GridConsumer(AsyncWebsocketConsumer):
         await self.close(code=CLOSE_UNAUTHENTICATED)
 
     async def grid_delta(self, event: dict) -> None:
+        entry = await frames.unpacked(event)
+        if entry is None:
+            # A big delta by reference whose payload is gone (far behind, or Redis lost
+            # it): the page cannot have it, so it re-fetches the grid.
+            await self.send(text_data=frames.resync_frame(event))
+            return
         # Built once per distinct filter set and shared by every socket with that view.
-        await self.send(text_data=frames.frame_for(event, self.filters))
+        await self.send(text_data=entry.frame(self.filters))

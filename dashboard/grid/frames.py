@@ -21,13 +21,19 @@ Frames are JSON text; the htmx ws extension hands them to static/js/daemonviz.js
                                                    rows, row and column heads, the summary
    "summary": 1}                                   (filtered pages) the counts moved: fetch
                                                    this view's tiles
-`rev`/`base`/`epoch` let the page spot a gap or a restarted matrix. The page fills a
+`rev`/`base`/`epoch` let the page spot a gap or a restarted matrix.
+
+In scale-out, a payload bigger than a few tens of KB travels by reference
+(`reference_message`, dashboard/collect/deltarefs.py): consumers `await unpacked(message)`,
+which fetches it once per process however many sockets wait for it, and get None when it
+is gone, so they make the page re-sync (`resync_frame`) instead of guessing. The page fills a
 skeleton's markers (fragments._MARKS) from the cell it replaces, whose names it already
 holds, so a 1,000-cell rollout frame carries ids, not a thousand copies of names and links.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections import OrderedDict
 from typing import Any
@@ -35,6 +41,7 @@ from typing import Any
 import msgspec
 from django.utils.html import format_html
 
+from dashboard.collect import deltarefs
 from dashboard.coverage.matrix import Matrix
 from dashboard.coverage.states import State
 from dashboard.grid import fragments
@@ -60,56 +67,124 @@ _unpacker = msgspec.msgpack.Decoder()
 _json = msgspec.json.Encoder(enc_hook=_plain_str)
 
 
-def delta_message(payload: dict[str, Any]) -> dict[str, Any]:
+def pack(payload: dict[str, Any]) -> bytes:
+    """A collector payload as the bytes every socket shares (see above)."""
+    return _packer.encode(payload)
+
+
+def delta_message(payload: dict[str, Any], packed: bytes | None = None) -> dict[str, Any]:
     """The channel-layer message for one collector payload (packed once, see above)."""
     return {
         "type": MESSAGE_TYPE,
         "slug": payload["slug"],
         "epoch": payload.get("epoch", ""),
         "revision": payload["revision"],
-        "packed": _packer.encode(payload),
+        "packed": pack(payload) if packed is None else packed,
     }
 
 
-class _Unpacked:
+def reference_message(payload: dict[str, Any], ref: str) -> dict[str, Any]:
+    """The channel-layer message for a payload stored in Redis under `ref`."""
+    return {
+        "type": MESSAGE_TYPE,
+        "slug": payload["slug"],
+        "epoch": payload.get("epoch", ""),
+        "revision": payload["revision"],
+        "ref": ref,
+    }
+
+
+class Unpacked:
+    """A decoded payload and the frames built from it so far, one per filter set."""
+
     __slots__ = ("payload", "frames")
 
     def __init__(self, payload: dict[str, Any]):
         self.payload = payload
         self.frames: dict[GridFilters, str] = {}
 
+    def frame(self, filters: GridFilters) -> str:
+        """The frame a browser with these filters gets, built once per filter set."""
+        # Sorting and expanded groups change the page, not which pushed pieces it can use.
+        key = dataclasses.replace(filters, sort="name", expand=())
+        frame = self.frames.get(key)
+        if frame is None:
+            frame = self.frames[key] = client_frame(self.payload, filters)
+        return frame
+
 
 # Messages of the last few revisions; consumers of one process all run on one event loop,
 # so the cache needs no lock. A socket that lags more than this many revisions behind just
-# unpacks again.
+# unpacks (or fetches) again.
 _CACHE_SIZE = 32
-_unpacked: OrderedDict[tuple[str, str, int], _Unpacked] = OrderedDict()
+_unpacked: OrderedDict[tuple[str, str, int], Unpacked] = OrderedDict()
+# Fetches under way, so the sockets of one process that get the same reference together
+# wait for one GET and one decode.
+_fetching: dict[tuple[str, str, int], asyncio.Task[Unpacked | None]] = {}
 
 
-def _unpack(message: dict[str, Any]) -> _Unpacked:
-    key = (message["slug"], message["epoch"], message["revision"])
-    entry = _unpacked.get(key)
-    if entry is None:
-        entry = _unpacked[key] = _Unpacked(_unpacker.decode(message["packed"]))
-        while len(_unpacked) > _CACHE_SIZE:
-            _unpacked.popitem(last=False)
+def _cache_key(message: dict[str, Any]) -> tuple[str, str, int]:
+    return (message["slug"], message["epoch"], message["revision"])
+
+
+def _remember(key: tuple[str, str, int], packed: bytes) -> Unpacked:
+    entry = _unpacked[key] = Unpacked(_unpacker.decode(packed))
+    while len(_unpacked) > _CACHE_SIZE:
+        _unpacked.popitem(last=False)
     return entry
 
 
+def _unpack(message: dict[str, Any]) -> Unpacked:
+    key = _cache_key(message)
+    entry = _unpacked.get(key)
+    if entry is None:
+        entry = _remember(key, message["packed"])
+    return entry
+
+
+async def _fetch(key: tuple[str, str, int], ref: str) -> Unpacked | None:
+    packed = await deltarefs.fetch(ref)
+    if packed is None:
+        return None
+    return _remember(key, packed)
+
+
+async def unpacked(message: dict[str, Any]) -> Unpacked | None:
+    """The payload of a message, inline or by reference (shared: do not mutate); None when
+    the referenced payload is gone."""
+    key = _cache_key(message)
+    entry = _unpacked.get(key)
+    if entry is not None:
+        return entry
+    if "packed" in message:
+        return _remember(key, message["packed"])
+    task = _fetching.get(key)
+    if task is None or task.get_loop() is not asyncio.get_running_loop():
+        task = _fetching[key] = asyncio.ensure_future(_fetch(key, message["ref"]))
+
+        def forget(done: asyncio.Task[Unpacked | None]) -> None:
+            if _fetching.get(key) is done:
+                del _fetching[key]
+
+        task.add_done_callback(forget)
+    # Shielded: a socket closing while it waits must not cancel the others' fetch.
+    return await asyncio.shield(task)
+
+
 def payload_of(message: dict[str, Any]) -> dict[str, Any]:
-    """The collector's payload inside a channel-layer message (shared: do not mutate)."""
+    """The collector's payload inside an inline message (shared: do not mutate)."""
     return _unpack(message).payload
 
 
 def frame_for(message: dict[str, Any], filters: GridFilters) -> str:
-    """The frame a browser with these filters gets for a message, built once per filter set."""
-    entry = _unpack(message)
-    # Sorting and expanded groups change the page, not which pushed pieces it can use.
-    key = dataclasses.replace(filters, sort="name", expand=())
-    frame = entry.frames.get(key)
-    if frame is None:
-        frame = entry.frames[key] = client_frame(entry.payload, filters)
-    return frame
+    """The frame a browser with these filters gets for an inline message."""
+    return _unpack(message).frame(filters)
+
+
+def resync_frame(message: dict[str, Any]) -> str:
+    """What a page gets for a delta it cannot have: re-fetch the grid."""
+    revision = message["revision"]
+    return _encode({"rev": revision, "base": revision, "epoch": message["epoch"], "resync": 1})
 
 
 def _encode(frame: dict[str, Any]) -> str:

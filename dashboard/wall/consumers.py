@@ -123,12 +123,18 @@ class WallConsumer(AsyncWebsocketConsumer):
             await self.send(text_data=json.dumps({"t": "reload"}))
 
     async def grid_delta(self, event: dict) -> None:
-        payload = frames.payload_of(event)
-        slug = payload.get("slug")
+        slug = event.get("slug")
         # Only this display's clusters (the groups already ensure it; checked again here).
         if slug not in self.clusters:
             return
         name = self.clusters[slug]
+        entry = await frames.unpacked(event)
+        if entry is None:
+            # A big delta by reference whose payload is gone: send the cluster's whole
+            # frame as of now instead (what a new socket gets).
+            await self.send(text_data=await asyncio.to_thread(_cluster_now, slug, name))
+            return
+        payload = entry.payload
         if payload.get("wall"):
             frame = {"t": "cluster", "slug": slug, "name": name, "data": payload["wall"]}
         elif payload.get("headline"):
