@@ -429,6 +429,48 @@ async def test_wall_socket_gets_only_its_clusters(clusters):
     await comm.disconnect()
 
 
+@pytest.fixture
+def redis_layer(settings, redis_server, redis_client, monkeypatch):
+    """Scale-out settings (REDIS_URL, the channels-redis layer), and every delta by
+    reference however small (dashboard/collect/deltarefs.py)."""
+    from daemonviz.settings import redis_channel_layer
+    from dashboard.collect import deltarefs
+
+    settings.REDIS_URL = redis_server.url
+    settings.CHANNEL_LAYERS = {"default": redis_channel_layer(redis_server.url)}
+    monkeypatch.setattr(deltarefs, "INLINE_BYTES", 0)
+    return redis_client
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_wall_socket_reads_deltas_by_reference_and_resyncs_when_gone(redis_layer, clusters):
+    from dashboard import pipeline
+    from dashboard.collect import deltarefs
+
+    a, _ = clusters
+    _, token = await database_sync_to_async(_wall)(clusters, a)
+    comm, connected, _ = await _wall_socket(token)
+    assert connected
+    await _first_frames(comm)
+    publish = pipeline.channel_publisher(get_channel_layer())
+    revision = next(_revisions)
+    await publish({"slug": "alpha", "revision": revision, "headline": {"coverage": 42.0}})
+    assert redis_layer.exists(deltarefs.ref_key("alpha", "", revision))
+    frame = json.loads(await comm.receive_from())
+    assert frame["t"] == "headline" and frame["headline"] == {"coverage": 42.0}
+
+    revision = next(_revisions)
+    gone = frames.reference_message(
+        {"slug": "alpha", "revision": revision}, deltarefs.ref_key("alpha", "", revision)
+    )
+    await get_channel_layer().group_send(group_name("alpha"), gone)
+    # The payload is not in Redis: the socket gets the cluster's whole frame as of now.
+    frame = json.loads(await comm.receive_from())
+    assert frame["t"] == "cluster" and frame["name"] == "Alpha"
+    assert frame["data"]["headline"]["nodes"] == 2
+    await comm.disconnect()
+
+
 def _delta_message(slug: str, headline: dict) -> dict:
     """What a collector publishes, reduced to what a wall reads (the revision keeps each
     message apart in the consumers' unpacking cache)."""
