@@ -13,6 +13,8 @@ Redis keys, per cluster slug (prefix `daemonviz:`):
 * `meta:<slug>`   — JSON {epoch, revision, token, written_at} of that snapshot (written in the
                     same script, so the two always match),
 * `status:<slug>` — JSON collector report with a heartbeat timestamp, written every second.
+* `delta:<slug>:<epoch>:<revision>` — a big delta's packed payload, stored once with a TTL
+                    and published by reference (dashboard/collect/deltarefs.py).
 
 Every write of the holder goes through a Lua script that first checks that `lock:<slug>`
 still holds the holder's own value (instance and token): a collector that lost its lock
