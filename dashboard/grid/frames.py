@@ -3,10 +3,11 @@ each browser receives.
 
 One delta, many sockets. The collector packs a payload once (msgpack bytes): the in-memory
 channel layer deep-copies every message for every socket, and channels_redis stores a copy
-per channel; a bytes object is one flat copy where a nested payload of 1,000 cells cost
-~1.3 ms per socket on the event loop. Consumers unpack it once per process (`payload_of`,
-a small cache by cluster, epoch and revision) and build one frame per distinct filter set
-(`frame_for`): fifty browsers on the same view cost one build and one encode.
+per receiving process; a bytes object is one flat copy where a nested payload of 1,000
+cells cost ~1.3 ms per socket on the event loop. Consumers unpack it once per process
+(`unpacked`, a small cache by cluster, epoch and revision) and build one frame per distinct
+filter set (`Unpacked.frame`): fifty browsers on the same view cost one build and one
+encode.
 
 Frames are JSON text; the htmx ws extension hands them to static/js/daemonviz.js:
   {"hello": 1, "rev", "epoch"}                   first frame on a socket: where the matrix is
