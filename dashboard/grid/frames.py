@@ -22,14 +22,14 @@ Frames are JSON text; the htmx ws extension hands them to static/js/daemonviz.js
                                                    rows, row and column heads, the summary
    "summary": 1}                                   (filtered pages) the counts moved: fetch
                                                    this view's tiles
-`rev`/`base`/`epoch` let the page spot a gap or a restarted matrix.
+`rev`/`base`/`epoch` let the page spot a gap or a restarted matrix. The page fills a
+skeleton's markers (fragments._MARKS) from the cell it replaces, whose names it already
+holds, so a 1,000-cell rollout frame carries ids, not a thousand copies of names and links.
 
 In scale-out, a payload bigger than a few tens of KB travels by reference
 (`reference_message`, dashboard/collect/deltarefs.py): consumers `await unpacked(message)`,
 which fetches it once per process however many sockets wait for it, and get None when it
-is gone, so they make the page re-sync (`resync_frame`) instead of guessing. The page fills a
-skeleton's markers (fragments._MARKS) from the cell it replaces, whose names it already
-holds, so a 1,000-cell rollout frame carries ids, not a thousand copies of names and links.
+is gone, so they make the page re-sync (`resync_frame`) instead of guessing.
 """
 
 from __future__ import annotations

@@ -212,3 +212,12 @@ async def test_a_reference_whose_payload_is_gone_makes_the_page_resync(
     frame = json.loads(await comm.receive_from(timeout=5))
     assert frame == {"rev": revision, "base": revision, "epoch": matrix.epoch, "resync": 1}
     await comm.disconnect()
+
+
+async def test_a_reference_redis_cannot_answer_is_gone_not_an_error(settings):
+    from tests.helpers.ports import free_port
+
+    settings.REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    payload = {"slug": "down", "epoch": "e-down", "revision": 1}
+    message = frames.reference_message(payload, deltarefs.ref_key("down", "e-down", 1))
+    assert await frames.unpacked(message) is None
