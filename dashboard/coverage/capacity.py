@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 from msgspec import Struct
 
@@ -52,16 +52,22 @@ def _add(into: dict[str, int], more: Mapping[str, int], sign: int = 1) -> None:
 # which costs only the sharing, never a value.
 _SHARED_MAX = 65_536
 _AMOUNTS: dict[Amounts, Amounts] = {}
+_Shared = TypeVar("_Shared")
+
+
+def _shared(table: dict[_Shared, _Shared], value: _Shared) -> _Shared:
+    """The one object of the table equal to `value` (`value` itself the first time)."""
+    known = table.get(value)
+    if known is not None:
+        return known
+    if len(table) >= _SHARED_MAX:
+        table.clear()
+    table[value] = value
+    return value
 
 
 def _shared_amounts(amounts: Amounts) -> Amounts:
-    known = _AMOUNTS.get(amounts)
-    if known is not None:
-        return known
-    if len(_AMOUNTS) >= _SHARED_MAX:
-        _AMOUNTS.clear()
-    _AMOUNTS[amounts] = amounts
-    return amounts
+    return _shared(_AMOUNTS, amounts)
 
 
 def node_allocatable(values: Mapping[str, str]) -> Amounts:
@@ -132,13 +138,7 @@ _MEMBERS: dict[Member, Member] = {}
 
 
 def _shared_member(member: Member) -> Member:
-    known = _MEMBERS.get(member)
-    if known is not None:
-        return known
-    if len(_MEMBERS) >= _SHARED_MAX:
-        _MEMBERS.clear()
-    _MEMBERS[member] = member
-    return member
+    return _shared(_MEMBERS, member)
 
 
 class Load:

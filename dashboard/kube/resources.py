@@ -90,6 +90,24 @@ class ResourceSpec:
         )
 
 
+def _event_spec(stream: str, *, key: str, **options: Any) -> ResourceSpec:
+    """One core/v1 events watch, filtered on the server to one stream (see below)."""
+    return ResourceSpec(
+        "events",
+        "Event",
+        "",
+        "v1",
+        True,
+        CoreV1Api,
+        "list_event_for_all_namespaces",
+        "list_namespaced_event",
+        field_selector=stream_selector(stream),
+        key=key,
+        stream=stream,
+        **options,
+    )
+
+
 RESOURCES: dict[str, ResourceSpec] = {
     spec.id: spec
     for spec in (
@@ -152,38 +170,20 @@ RESOURCES: dict[str, ResourceSpec] = {
         # start writes four Normal ones (Scheduled, Pulled, Created, Started) that explain
         # nothing.
         *(
-            ResourceSpec(
-                "events",
-                "Event",
-                "",
-                "v1",
-                True,
-                CoreV1Api,
-                "list_event_for_all_namespaces",
-                "list_namespaced_event",
-                field_selector=stream_selector(stream),
+            _event_spec(
+                stream,
                 key=""
                 if stream == WARNING_STREAM
                 else f"events-{stream.partition(':')[2].lower()}",
-                stream=stream,
             )
             for stream in EVENT_STREAMS
         ),
         # With one namespace other than "default" watched: node events, which live in
         # "default", about nodes only (see why.py NODE_EVENT_STREAMS).
         *(
-            ResourceSpec(
-                "events",
-                "Event",
-                "",
-                "v1",
-                True,
-                CoreV1Api,
-                "list_event_for_all_namespaces",
-                "list_namespaced_event",
-                field_selector=stream_selector(stream),
+            _event_spec(
+                stream,
                 key="events-node" + "".join(f"-{r.lower()}" for r in stream.split(":")[1:]),
-                stream=stream,
                 namespace=NODE_EVENTS_NAMESPACE,
                 optional=True,
             )
