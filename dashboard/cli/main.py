@@ -32,7 +32,7 @@ from dashboard.coverage.records import Record, Skipped
 from dashboard.coverage.report import below, judged, to_json, to_table
 from dashboard.coverage.snapshot import SnapshotError, build_matrix, decode_documents, read_inputs
 from dashboard.coverage.states import State
-from dashboard.coverage.static import static_columns
+from dashboard.coverage.static import columns_of
 from dashboard.coverage.tax import parse_size
 
 EXIT_ERROR = 1
@@ -303,7 +303,7 @@ def coverage(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         notes = ", ".join(f"{n} {kind}" for kind, n in sorted(skipped.items()))
         stderr.write(f"note: skipped objects of kinds the matrix does not use: {notes}\n")
     only = args.daemonset
-    statics = {c.key for c in static_columns(matrix.nodes, matrix.static_pods.values())}
+    statics = {c.key for c in columns_of(matrix)}
     if only and only not in matrix.daemonsets and only not in statics:
         known = ", ".join(sorted(matrix.daemonsets)) or "none"
         raise CoverageError(f"DaemonSet {only!r} not found (known: {known})")

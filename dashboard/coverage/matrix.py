@@ -197,6 +197,10 @@ def _compute_tally(cell: Cell) -> list[str]:
                 tags.append("updated")
     # "misscheduled" (numberMisscheduled) is already the state's own tag: adding it again
     # counted every misscheduled cell twice.
+    if cell.state not in (State.MISSING, State.NOT_TARGETED) and cell.updated is not True:
+        # A pod on an older template (or one whose template cannot be told), targeted or
+        # not: what tells a rollout under way (rollout.under_way) without walking the column.
+        tags.append("not-updated")
     if cell.out_of_endpoints:
         tags.append("out-of-endpoints")
     if cell.port_conflict:
@@ -322,6 +326,11 @@ class Matrix:
         self.access = AccessIndex()
         # Mirror pods of the kubelets' static pods, by pod key (coverage/static.py).
         self.static_pods: dict[str, Pod] = {}
+        # Moves whenever what static columns are made of may have changed (mirror pods, the
+        # set of nodes, a node's labels): their cells cover every node, so pages and the
+        # wall reuse them between such changes instead of rebuilding them for every delta
+        # (static.columns_of).
+        self.static_generation = 0
         # Pods that are neither, kept only while they take host ports (who holds a port).
         self._port_pods: dict[str, Pod] = {}
         # Events of the shown DaemonSets, daemon pods and nodes, bounded (why.py).
@@ -371,6 +380,7 @@ class Matrix:
 
     def _replace(self, kind: str, records: Iterable[Record]) -> None:
         self._seen(kind)
+        self.static_generation += 1
         store = self._store_for(kind)
         if kind == "Pod" and (self.static_pods or self._port_pods):
             store = {**store, **self.static_pods, **self._port_pods}
@@ -478,6 +488,7 @@ class Matrix:
         indexes derived from it exactly as the matrix maintains them. Meant to be read,
         not applied to."""
         self.revision = revision
+        self.static_generation += 1
         self.nodes, self.health = dict(nodes), dict(health)
         self.daemonsets, self.pods, self.revisions = dict(daemonsets), dict(pods), dict(revisions)
         self.cells = dict(cells)
@@ -605,6 +616,7 @@ class Matrix:
         name = node.name
         if event_type == DELETED:
             if self.nodes.pop(name, None) is not None:
+                self.static_generation += 1
                 self.health.pop(name, None)
                 self._remove_row(name)
                 self.events.forget(("Node", "", name))
@@ -621,6 +633,7 @@ class Matrix:
         # Kubelets rewrite their Node every few seconds (heartbeats): only labels and
         # taints can change eligibility, and only readiness and age show in cells.
         if old is None or _node_eligibility_key(old) != _node_eligibility_key(node):
+            self.static_generation += 1
             self._dirty_eligibility.update((name, ds) for ds in self.daemonsets)
         elif _node_cell_key(old) != _node_cell_key(node):
             self._dirty_cells.update((name, ds) for ds in self.daemonsets)
@@ -683,6 +696,7 @@ class Matrix:
             new is not None and new.mirror and old_static is None
         ):
             self._delta.static_changed = True
+            self.static_generation += 1
         # Only pods that take host ports (or took them) have claims to move: the holder's
         # words were formatted for every pod event before.
         if (old is not None and old.host_ports) or (new is not None and new.host_ports):

@@ -22,7 +22,7 @@ from .records import Termination
 from .rollout import cell_revision, revision_numbers, revisions_json, rollout_of
 from .rollout import revisions_of as ds_revisions
 from .states import STATE_INFO, State
-from .static import STATIC_KIND, StaticColumn, duplicates, static_columns
+from .static import STATIC_KIND, StaticColumn, columns_of, duplicates
 from .summary import Counts, cluster_summary, counts_from, daemonset_summary, node_summary
 from .tax import amounts_json, format_size, largest_daemon, node_tax, pool_taxes
 
@@ -158,11 +158,7 @@ def static_counts(col: StaticColumn) -> Counts:
 
 
 def _statics(matrix: Matrix, only: str | None) -> list[StaticColumn]:
-    return [
-        c
-        for c in static_columns(matrix.nodes, matrix.static_pods.values())
-        if only is None or c.key == only
-    ]
+    return [c for c in columns_of(matrix) if only is None or c.key == only]
 
 
 def to_json(

@@ -467,12 +467,15 @@ def revisions_json(rmap: RevisionMap, diffs: list[RevisionDiff]) -> dict[str, An
 
 def under_way(matrix: Matrix, ds_key: str) -> bool:
     """From the running counters alone (O(1)): some node may run an older template — a
-    targeted pod not counted as updated, a pod where none is wanted, or two pods on a
-    node. A DaemonSet with only broken current pods is no rollout to explain."""
+    cell whose pod is not known to be updated (targeted or misscheduled), or two pods on a
+    node. A DaemonSet with only broken current pods is no rollout to explain, and neither
+    is one whose only trouble is a current pod where none is wanted: counting every
+    misscheduled cell made a cluster with a few tainted nodes walk each such column on
+    every delta (the grid's heads and the wall's rollout lines, O(nodes) each)."""
     c = matrix.ds_counts.get(ds_key)
     if c is None:
         return False
-    return c["current"] > c["updated"] or bool(c["misscheduled"]) or bool(c["surge"])
+    return bool(c["not-updated"]) or bool(c["surge"])
 
 
 class ColumnRollout(Struct, frozen=True):

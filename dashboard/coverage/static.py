@@ -10,8 +10,10 @@ one (then the one missing here is worth a look: "missing").
 
 from __future__ import annotations
 
+import weakref
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
 from msgspec import Struct
 
@@ -19,6 +21,9 @@ from .access import APP_LABELS
 from .cells import Cell
 from .records import DaemonSet, Node, Pod
 from .states import CONFIG_REASONS, IMAGE_REASONS, State
+
+if TYPE_CHECKING:
+    from .matrix import Matrix
 
 ROLE_PREFIX = "node-role.kubernetes.io/"
 STATIC_KIND = "StaticPod"
@@ -125,6 +130,28 @@ def static_columns(nodes: Mapping[str, Node], mirror_pods: Iterable[Pod]) -> lis
         images = tuple(dict.fromkeys(i for p in pods.values() for i in p.images))
         columns.append(StaticColumn(namespace, component, cells, pods, images))
     return columns
+
+
+# Per matrix, its static columns at a static generation (Matrix.static_generation).
+_columns: weakref.WeakKeyDictionary[Matrix, tuple[int, list[StaticColumn]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def columns_of(matrix: Matrix) -> list[StaticColumn]:
+    """The matrix's static columns, rebuilt only when a mirror pod, the set of nodes or a
+    node's labels changed (O(nodes × columns) to build; the wall's and the grid's part of
+    every delta asked for them). Shared between callers: read them, never change them."""
+    if not matrix.static_pods:
+        return []
+    cached = _columns.get(matrix)
+    if cached is None or cached[0] != matrix.static_generation:
+        cached = (
+            matrix.static_generation,
+            static_columns(matrix.nodes, matrix.static_pods.values()),
+        )
+        _columns[matrix] = cached
+    return cached[1]
 
 
 def duplicates(

@@ -31,7 +31,7 @@ from dashboard.coverage.records import DaemonSet, Node
 from dashboard.coverage.rollout import ColumnRollout, column_rollout
 from dashboard.coverage.selectors import Requirement, SelectorError, parse_selector
 from dashboard.coverage.states import State
-from dashboard.coverage.static import StaticColumn, static_columns
+from dashboard.coverage.static import StaticColumn, columns_of
 from dashboard.coverage.summary import DaemonSetSummary, daemonset_summary
 from dashboard.coverage.tax import compact, node_tax
 
@@ -216,11 +216,7 @@ def static_col(col: StaticColumn) -> StaticCol:
 def visible_static_columns(matrix: Matrix, filters: GridFilters) -> list[StaticCol]:
     if filters.static == "hide" or not matrix.static_pods:
         return []
-    return [
-        static_col(c)
-        for c in static_columns(matrix.nodes, matrix.static_pods.values())
-        if filters.static_visible(c.key)
-    ]
+    return [static_col(c) for c in columns_of(matrix) if filters.static_visible(c.key)]
 
 
 @dataclass

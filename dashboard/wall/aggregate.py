@@ -35,7 +35,7 @@ from dashboard.coverage.grouping import default_group_label, natural_key, propor
 from dashboard.coverage.matrix import Delta, Matrix
 from dashboard.coverage.rollout import rollout_of, under_way
 from dashboard.coverage.states import State
-from dashboard.coverage.static import StaticColumn, static_columns
+from dashboard.coverage.static import StaticColumn, columns_of
 
 # Up to this many nodes (and `MAX_DAEMONSETS` DaemonSets) a cluster is drawn cell by cell.
 CELLS_MAX_NODES = 64
@@ -208,9 +208,7 @@ class WallAggregate:
             "hidden_daemonsets": len(self.columns) - len(shown),
             "label": self.label,
         }
-        statics = (
-            static_columns(matrix.nodes, matrix.static_pods.values()) if matrix.static_pods else []
-        )
+        statics = columns_of(matrix)
         data["daemonsets"] += [[c.namespace, c.name, 1] for c in statics]
         if nodes <= CELLS_MAX_NODES:
             order = sorted(self.rows, key=natural_key)

@@ -11,8 +11,16 @@ import copy
 
 import pytest
 
+from dashboard.coverage.matrix import DELETED
 from dashboard.coverage.records import decode
-from dashboard.coverage.rollout import BudgetError, budget_limits, rollout_of, scaled
+from dashboard.coverage.rollout import (
+    BudgetError,
+    budget_limits,
+    column_rollout,
+    rollout_of,
+    scaled,
+    under_way,
+)
 from tests.helpers.k8s import (
     build,
     container_status,
@@ -21,7 +29,9 @@ from tests.helpers.k8s import (
     daemonset,
     ds_key,
     node,
+    taint,
     terminated,
+    to_record,
     toleration,
     ts,
     waiting,
@@ -228,3 +238,46 @@ def test_since_progress_is_the_newest_current_pod_event():
 def test_container_status_helper_still_shapes_a_ready_pod():
     # guards the builders the tests above rely on
     assert container_status("agent", {"running": {}}, ready=True)["ready"] is True
+
+
+# ---------------------------------------------------------------- under way, O(1)
+
+
+def _with_a_misscheduled_pod(pod_of):
+    """Four targeted nodes on the current template and a tainted fifth (not targeted any
+    more) still running the pod `pod_of` makes."""
+    ds, revs = _rolling()
+    objs = [node(n) for n in NODES] + [node("node-5", taints=[taint("dedicated")])]
+    objs += [ds, *revs] + [_new(ds, n) for n in NODES] + [pod_of(ds, "node-5")]
+    m = build(objs)
+    assert m.cells[("node-5", ds_key(ds))].state.value == "misscheduled"
+    return m, ds_key(ds)
+
+
+def test_a_current_pod_where_none_is_wanted_is_no_rollout_under_way():
+    # Counting every misscheduled cell as "may run an older template" walked such columns
+    # on every delta (the heads and the wall's rollout lines).
+    m, key = _with_a_misscheduled_pod(_new)
+    assert not under_way(m, key)
+    r = rollout_of(m, key)
+    assert r is not None and r.old_nodes == 0  # the full walk agrees
+    assert column_rollout(m, key).state == ""
+
+
+def test_an_older_pod_where_none_is_wanted_is_still_seen_under_way():
+    m, key = _with_a_misscheduled_pod(_old)
+    assert under_way(m, key)
+    r = rollout_of(m, key)
+    assert r is not None and r.old_nodes == 1
+
+
+def test_an_old_targeted_pod_is_under_way_and_its_update_settles_it():
+    ds, revs = _rolling()
+    objs = [node(n) for n in NODES] + [ds, *revs]
+    objs += [_new(ds, n) for n in NODES[:3]] + [_old(ds, "node-4")]
+    m = build(objs)
+    key = ds_key(ds)
+    assert under_way(m, key)
+    m.apply(DELETED, to_record(_old(ds, "node-4")))
+    m.apply("ADDED", to_record(_new(ds, "node-4")))
+    assert not under_way(m, key)

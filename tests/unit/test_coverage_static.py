@@ -6,7 +6,7 @@ from __future__ import annotations
 from dashboard.coverage.matrix import DELETED
 from dashboard.coverage.records import decode
 from dashboard.coverage.states import State
-from dashboard.coverage.static import component_of, duplicates, static_columns
+from dashboard.coverage.static import columns_of, component_of, duplicates, static_columns
 from tests.helpers.k8s import build, daemon_pod, daemonset, ds_key, mirror_pod, node, to_record
 
 CP = {"node-role.kubernetes.io/control-plane": ""}
@@ -87,3 +87,26 @@ def test_a_daemonset_colliding_with_a_static_pods_host_port_names_it():
     cell = m.cells[("cp-1", ds_key(ds))]
     assert cell.port_conflict
     assert cell.access_note == "TCP/10250 held by static pod kube-system/kubelet-ish-cp-1"
+
+
+def test_columns_are_reused_until_a_mirror_pod_a_node_or_its_labels_change():
+    ds = daemonset("agent")
+    objs = [node("cp-1", labels=CP), node("cp-2", labels=CP), ds, mirror_pod("etcd", "cp-1")]
+    m = build(objs)
+    (first,) = columns_of(m)
+    assert first.cells["cp-2"].state is State.MISSING
+    # A daemon pod's change does not touch static columns: the same columns come back.
+    m.apply("ADDED", to_record(daemon_pod(ds, "cp-1")))
+    assert columns_of(m)[0] is first
+    # Each of these does, and is seen.
+    m.apply("ADDED", to_record(mirror_pod("etcd", "cp-2")))
+    assert columns_of(m)[0].cells["cp-2"].state is State.HEALTHY
+    m.apply("MODIFIED", to_record(mirror_pod("etcd", "cp-2", ready=False)))
+    assert columns_of(m)[0].cells["cp-2"].state is State.NOT_READY
+    m.apply("ADDED", to_record(node("cp-3", labels=CP)))
+    assert columns_of(m)[0].cells["cp-3"].state is State.MISSING  # both peers run it
+    m.apply("MODIFIED", to_record(node("cp-3")))  # no longer a control-plane node
+    assert columns_of(m)[0].cells["cp-3"].state is State.ABSENT
+    m.apply(DELETED, to_record(node("cp-3")))
+    assert "cp-3" not in columns_of(m)[0].cells
+    assert columns_of(m) == static_columns(m.nodes, m.static_pods.values())
