@@ -329,7 +329,7 @@ def _cells(matrix) -> dict:
 # =========================================================================== collector child
 
 
-def run_collect(trace_path: str) -> None:
+def run_collect(trace_path: str, clusters: str = "") -> None:
     """Child mode: `manage.py collect` with hooks recording what each revision carried."""
     _setup_django()
     from dashboard.collect import collector as col
@@ -405,7 +405,7 @@ def run_collect(trace_path: str) -> None:
     sup.encode_matrix = encode_matrix
     from django.core.management import call_command
 
-    call_command("collect")
+    call_command("collect", clusters=clusters)
 
 
 # =========================================================================== web worker child
@@ -919,6 +919,9 @@ def main() -> None:
     ap.add_argument("--wall-share", type=float, default=0.25, help="share of wall sockets")
     ap.add_argument("--page-loads", type=int, default=3, help="grid page loads per worker")
     ap.add_argument("--no-failover", action="store_true")
+    ap.add_argument("--shard-large", action="store_true",
+                    help="two `collect` processes: the large cluster in one, the demo clusters "
+                         "in the other (`collect --clusters`); implies --no-failover")  # fmt: skip
     ap.add_argument("--failover-seconds", type=float, default=None,
                     help="time limit of the failover phase (default 3 x TTL + 420 s)")  # fmt: skip
     ap.add_argument("--budget-minutes", type=float, default=75.0,
@@ -928,13 +931,16 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     ap.add_argument("--serve-clusters", help=argparse.SUPPRESS)
     ap.add_argument("--collect", help=argparse.SUPPRESS)
+    ap.add_argument("--collect-clusters", default="", help=argparse.SUPPRESS)
     ap.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
     ap.add_argument("--run-clients", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.shard_large:
+        args.no_failover = True
     if args.serve_clusters:
         return serve_clusters(args.serve_clusters)
     if args.collect:
-        return run_collect(args.collect)
+        return run_collect(args.collect, args.collect_clusters)
     if args.worker:
         return run_worker(int(args.worker[0]), args.worker[1])
     if args.run_clients:
@@ -1044,9 +1050,14 @@ def conduct(args, report: dict, progress: Progress) -> None:
         # ---------------------------------------------------------------- collector, workers
         with progress.phase("sync"):
             t0 = time.monotonic()
+            shard = ["--collect-clusters", "large"] if args.shard_large else []
             collector = stack.spawn(
-                "collect1", [PY, SELF, "--collect", str(tmp / "collect1.jsonl")]
+                "collect1", [PY, SELF, "--collect", str(tmp / "collect1.jsonl"), *shard]
             )
+            if args.shard_large:  # the demo clusters in a process of their own
+                stack.spawn("collect-demos", [PY, SELF, "--collect",
+                                              str(tmp / "collect-demos.jsonl"),
+                                              "--collect-clusters", "demo*"])  # fmt: skip
             for i in range(args.workers):
                 port = free_port()
                 stack.spawn(
@@ -1055,6 +1066,8 @@ def conduct(args, report: dict, progress: Progress) -> None:
                 stack.workers.append(f"http://127.0.0.1:{port}")
             redis_watch.start()
             sampler = Sampler({"collect1": collector.pid, "redis": redis_srv.proc.pid,
+                               **({"collect-demos": stack.procs["collect-demos"].pid}
+                                  if args.shard_large else {}),
                                **{name: h.proc.pid for name, h in stack.hosts.items()},
                                **{f"worker{i}": stack.procs[f"worker{i}"].pid
                                   for i in range(args.workers)}}).start()  # fmt: skip
@@ -1388,7 +1401,7 @@ def latency(tmp: Path, specs: list[dict], recs: list[list], w0: float, w1: float
             writes[(r["s"], r["rv"])] = r["t"]
     pubs: dict[tuple[str, str, int], dict] = {}
     by_rev: dict[tuple[str, int], list[dict]] = {}
-    for name in ("collect1.jsonl", "collect2.jsonl"):
+    for name in ("collect1.jsonl", "collect2.jsonl", "collect-demos.jsonl"):
         for r in read_trace(tmp / name):
             if r.get("k") != "pub":
                 continue

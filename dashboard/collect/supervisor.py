@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import fnmatch
 import logging
 import time
 from dataclasses import dataclass
@@ -69,6 +70,7 @@ class CollectorSupervisor:
         ttl: float | None = None,
         snapshot_seconds: float | None = None,
         reconcile_seconds: float | None = None,
+        clusters: tuple[str, ...] = (),
     ):
         self.client = client or redis_client()
         self.owner = owner or instance_id()
@@ -77,6 +79,11 @@ class CollectorSupervisor:
         self.reconcile_seconds = reconcile_seconds or settings.DAEMONVIZ_RECONCILE_SECONDS
         self.heartbeat_seconds = min(1.0, self.ttl / 3)
         self.factory = factory
+        # Shell patterns of the slugs this process may take (`collect --clusters`): several
+        # processes can share the clusters out, so that one huge cluster's work (a rollout
+        # frame of 5,000 nodes takes a core for a while) never delays the others' deltas,
+        # which would otherwise wait for the same interpreter. Empty: every cluster.
+        self.clusters = clusters
         self.held: dict[str, Held] = {}
         # Lock calls never queue behind snapshot encoding in the default executor.
         self._lock_pool = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="locks")
@@ -89,8 +96,8 @@ class CollectorSupervisor:
         try:
             while not stop.is_set():
                 try:
-                    desired = await sync_to_async(_enabled_clusters, thread_sensitive=True)()
-                    await self.reconcile(desired)
+                    enabled = await sync_to_async(_enabled_clusters, thread_sensitive=True)()
+                    await self.reconcile(self.mine(enabled), enabled=set(enabled))
                 except Exception:
                     log.exception("reconciling clusters failed; retrying")
                 with contextlib.suppress(TimeoutError):
@@ -98,7 +105,21 @@ class CollectorSupervisor:
         finally:
             await self.shutdown()
 
-    async def reconcile(self, desired: dict[str, ClusterConfig]) -> None:
+    def mine(self, enabled: dict[str, ClusterConfig]) -> dict[str, ClusterConfig]:
+        """The enabled clusters this process may collect."""
+        if not self.clusters:
+            return enabled
+        return {
+            slug: config
+            for slug, config in enabled.items()
+            if any(fnmatch.fnmatchcase(slug, pattern) for pattern in self.clusters)
+        }
+
+    async def reconcile(
+        self, desired: dict[str, ClusterConfig], enabled: set[str] | None = None
+    ) -> None:
+        """Collect `desired`; `enabled` (default: the same) is every cluster enabled
+        anywhere, whose snapshots another process may be writing and must not be forgotten."""
         for slug, held in list(self.held.items()):
             config = desired.get(slug)
             if config is None:
@@ -118,7 +139,7 @@ class CollectorSupervisor:
             if acquired:
                 log.info("took the lock of cluster %s (fencing token %d)", slug, lock.token)
                 await self._start(config, lock)
-        await asyncio.to_thread(self._forget_orphans, set(desired))
+        await asyncio.to_thread(self._forget_orphans, set(desired) if enabled is None else enabled)
 
     def _forget_orphans(self, desired: set[str]) -> None:
         """Snapshots of clusters that are no longer enabled, and that nobody holds."""

@@ -265,3 +265,46 @@ local until_us = (t[1] * 1000000 + t[2]) + tonumber(ARGV[1]) * 1000
 repeat t = redis.call('TIME') until t[1] * 1000000 + t[2] >= until_us
 return 1
 """
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_collectors_sharded_by_cluster_take_only_their_own(redis_client, settings):
+    """`collect --clusters`: each process takes the locks of its slugs only, and neither
+    forgets the snapshots the other writes."""
+    from asgiref.sync import sync_to_async
+    from channels.layers import InMemoryChannelLayer
+
+    from dashboard.models import Cluster
+
+    settings.DAEMONVIZ_SIM_CHURN = 0.0
+    for slug in ("big-1", "small-1", "small-2"):
+        await sync_to_async(Cluster.objects.create)(name=slug, slug=slug)
+    factory = pipeline.collector_factory(channel_layer=InMemoryChannelLayer(), history=False)
+    big = CollectorSupervisor(redis_client, owner="big", ttl=2.0, snapshot_seconds=0.1,
+                              reconcile_seconds=0.2, factory=factory, clusters=("big-*",))  # fmt: skip
+    small = CollectorSupervisor(redis_client, owner="small", ttl=2.0, snapshot_seconds=0.1,
+                                reconcile_seconds=0.2, factory=factory,
+                                clusters=("small-1", "small-?"))  # fmt: skip
+    reader = SnapshotReader(redis_client, stale_after=2)
+    stops = [asyncio.Event(), asyncio.Event()]
+    tasks = [asyncio.create_task(s.run(e)) for s, e in zip((big, small), stops, strict=True)]
+
+    def synced(slug, owner):
+        r = reader.get(slug)
+        return r is not None and r.report is not None and r.report.holder == owner
+
+    try:
+        for slug, owner in (("big-1", "big"), ("small-1", "small"), ("small-2", "small")):
+            assert await async_poll(lambda s=slug, o=owner: synced(s, o), 10, in_thread=True)
+        await asyncio.sleep(1.0)  # several reconciles of each: nothing moves, nothing is lost
+        assert set(big.held) == {"big-1"} and set(small.held) == {"small-1", "small-2"}
+        assert all(reader.get(s) is not None for s in ("big-1", "small-1", "small-2"))
+        # Stopping one shard leaves its clusters to a standby of that shard, not to the other.
+        stops[0].set()
+        await tasks[0]
+        await asyncio.sleep(1.0)
+        assert "big-1" not in small.held
+    finally:
+        for e in stops:
+            e.set()
+        await asyncio.gather(*tasks)

@@ -27,6 +27,14 @@ class Command(BaseCommand):
         parser.add_argument(
             "--reconcile", type=float, default=None, help="seconds between reads of the clusters"
         )
+        parser.add_argument(
+            "--clusters",
+            default="",
+            metavar="PATTERNS",
+            help="comma-separated slug patterns (shell-style, e.g. 'prod-*,large') this "
+            "process may collect; default: every enabled cluster. Shards the clusters over "
+            "several `collect` processes (run two per shard for takeover)",
+        )
 
     def handle(self, *args: Any, **opts: Any) -> None:
         if not settings.REDIS_URL:
@@ -41,9 +49,13 @@ class Command(BaseCommand):
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         supervisor = CollectorSupervisor(
-            factory=collector_factory(), ttl=opts["ttl"], reconcile_seconds=opts["reconcile"]
+            factory=collector_factory(),
+            ttl=opts["ttl"],
+            reconcile_seconds=opts["reconcile"],
+            clusters=tuple(p.strip() for p in opts["clusters"].split(",") if p.strip()),
         )
-        self.stdout.write(f"daemonviz collector {supervisor.owner}: running", ending="\n")
+        shard = f" (clusters {', '.join(supervisor.clusters)})" if supervisor.clusters else ""
+        self.stdout.write(f"daemonviz collector {supervisor.owner}: running{shard}", ending="\n")
         self.stdout.flush()
         await supervisor.run(stop)
         self.stdout.write("daemonviz collector: stopped, locks released")
