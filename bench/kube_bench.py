@@ -47,7 +47,7 @@ import threading
 import time
 from pathlib import Path
 
-from benchkit import cpu_seconds, peak_rss_mb, rss_now_mb
+from benchkit import cpu_seconds, peak_rss_mb, rss_now_mb, setup_django
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -212,6 +212,7 @@ def _churn(store, decoder, rate: float, seconds: float, out: Path) -> dict:
 def sync(args) -> None:
     """Initial sync to a complete matrix, then churn until told to stop on stdin."""
     t_process = time.perf_counter()
+    setup_django()  # the kube source reads its watch options from the settings
     from dashboard.clusters.config import ClusterConfig
     from dashboard.collect.collector import ClusterCollector
     from dashboard.collect.sources import KubeSource
@@ -283,7 +284,10 @@ def sync(args) -> None:
                 applied.append((event.record.resource_version, done))
 
     # ClusterCollector.run with fixed coalescing: sleep(coalesce), tick, forever.
-    while len(replaced) < 4:
+    # The four kinds the matrix needs, by name: the source also lists PriorityClasses,
+    # Services, EndpointSlices and Events now, small lists that replaced first and ended
+    # this wait before the nodes and pods had arrived.
+    while not {"Node", "Pod", "DaemonSet", "ControllerRevision"} <= replaced:
         time.sleep(args.coalesce)
         tick()
         if time.perf_counter() - t0 > 300:

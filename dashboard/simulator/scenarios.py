@@ -1,7 +1,7 @@
 """Scenarios: which nodes and DaemonSets a simulated cluster starts with.
 
 `demo` is a small, varied cluster (≈40 nodes, 8 typical DaemonSets) whose every cell
-state shows up within minutes. `large` scales the same mix up to 5,000 nodes × 30
+state shows up within minutes. `large` scales the same mix up to 15,000 nodes × 40
 DaemonSets for benchmarks. Both start *settled*: pods already bound and mostly Running,
 written directly rather than simulated transition by transition, so a client lists a
 meaningful matrix at once; churn starts from there.
@@ -268,6 +268,11 @@ EXTRA_AGENTS = [
     ("security", "crowdstrike-falcon"), ("kube-system", "ip-masq-agent"), ("monitoring", "kube-state-shard"),
     ("kube-system", "smb-csi-node"), ("logging", "vector-agent"), ("kube-system", "gke-metadata-server"),
     ("security", "tetragon"), ("kube-system", "nfs-csi-node"),
+    # Past 30: the 15,000-node × 40 bench (bench/kube_bench.py, issue 20).
+    ("monitoring", "parca-agent"), ("kube-system", "gcp-compute-persistent-disk-csi"),
+    ("logging", "filebeat"), ("security", "sysdig-agent"), ("kube-system", "multus"),
+    ("monitoring", "pixie-pem"), ("kube-system", "calico-node"), ("security", "kube-bench-node"),
+    ("logging", "fluentd"), ("kube-system", "csi-secrets-provider-aws"),
 ]  # fmt: skip
 
 
@@ -305,7 +310,8 @@ def _pool_counts(total: int, windows: bool) -> list[tuple[str, int]]:
 SCENARIOS = {
     # name: (default nodes, default DaemonSets, default churn/min, max nodes, max DaemonSets)
     "demo": (40, 8, 6.0, 200, 30),
-    "large": (1000, 20, 60.0, 5000, 30),
+    # Up to the 15,000-node × 40 size managed Kubernetes runs (issue 20).
+    "large": (1000, 20, 60.0, 15000, 40),
 }
 
 
