@@ -252,3 +252,38 @@ def test_an_identical_redelivery_changes_nothing():
     m.apply(MODIFIED, to_record(es))
     m.apply(ADDED, to_record(svc))
     assert m.revision == rev
+
+
+def test_a_status_update_that_keeps_its_host_ports_touches_only_its_own_cell(monkeypatch):
+    # Readiness and restarts do not move a port claim: re-classifying every host-port
+    # cell of the row for each such event made a 15,000-node churn 12× dearer.
+    import dashboard.coverage.matrix as matrix_mod
+
+    classified: list[str] = []
+    real_classify = matrix_mod.classify
+
+    def counting_classify(elig, pods, ds, node, current_hash, now):
+        classified.append(ds.name)
+        return real_classify(elig, pods, ds, node, current_hash, now)
+
+    ds, _, pods, _, objs = world()
+    other = daemonset(
+        "other", "logging", ports=[{"name": "m", "containerPort": 9200, "hostPort": 9200}]
+    )
+    other_pod = daemon_pod(other, "node-a")
+    m = build([*objs, ds, other, pods["node-a"], other_pod])
+    flipped = copy.deepcopy(pods["node-a"])
+    flipped["metadata"]["resourceVersion"] = "5001"
+    flipped["status"]["containerStatuses"][0]["restartCount"] = 3
+    monkeypatch.setattr(matrix_mod, "classify", counting_classify)
+    delta = m.apply(MODIFIED, to_record(flipped))
+    assert classified == ["log-agent"]  # not the other host-port DaemonSet's cell
+    assert set(delta.cells) == {("node-a", ds_key(ds))}
+    assert m.cells[("node-a", ds_key(ds))].restarts == 3
+    # A claim that does change still moves the row: a squatter on the other's port.
+    squatter = plain_pod("squatter", "node-a", "default")
+    squatter["spec"]["containers"][0]["ports"] = [{"containerPort": 9200, "hostPort": 9200}]
+    m.apply(ADDED, to_record(squatter))
+    assert m.cells[("node-a", ds_key(other))].port_conflict
+    m.apply(DELETED, to_record(squatter))
+    assert not m.cells[("node-a", ds_key(other))].port_conflict
