@@ -284,27 +284,22 @@ class AccessIndex:
         A pod's status update that keeps its claim (readiness, restarts) changes no node:
         reporting its node anyway re-classified every host-port cell of the row for each
         such event (30 cells an event in the 15,000-node churn bench)."""
-        before: PortClaim | None = None
+        # (node, claim) before and after; equal: nothing moved.
+        was: tuple[str, PortClaim] | None = None
         if old is not None and old.host_ports:
             claims = self.port_claims.get(old.node)
             if claims is not None:
-                before = claims.pop(old.key, None)
+                claim = claims.pop(old.key, None)
+                was = (old.node, claim) if claim is not None else None
                 if not claims:
                     del self.port_claims[old.node]
-        after: PortClaim | None = None
+        now: tuple[str, PortClaim] | None = None
         if new is not None and new.host_ports and new.node and not _gone(new):
-            after = PortClaim(new.host_ports, holder, new.priority, new.mirror)
-            self.port_claims[new.node][new.key] = after
-        if before is not None and after is not None and before == after:
-            assert old is not None and new is not None  # a claim each
-            if old.node == new.node:
-                return set()
-        nodes: set[str] = set()
-        if before is not None and old is not None:
-            nodes.add(old.node)
-        if after is not None and new is not None:
-            nodes.add(new.node)
-        return nodes
+            now = (new.node, PortClaim(new.host_ports, holder, new.priority, new.mirror))
+            self.port_claims[new.node][new.key] = now[1]
+        if was == now:
+            return set()
+        return {pair[0] for pair in (was, now) if pair is not None}
 
     def holders(self, node: str, ports: Iterable[HostPort], mine: set[str]) -> list[str]:
         """Who else on `node` holds one of `ports` (same protocol and number): one line each."""
