@@ -344,12 +344,24 @@ class ClusterCollector:
         finally:
             if set_doorbell is not None:
                 set_doorbell(None)
-            # Stopping a kube source joins its reflector threads (up to ~2 s): off the loop,
-            # so disabling a cluster in the admin does not stall every page and socket.
-            try:
-                await asyncio.shield(asyncio.to_thread(self.stop_source))
-            except (asyncio.CancelledError, RuntimeError):
-                self.stop_source()  # the loop or its executor is shutting down
+            await self._stop_source_off_loop(loop)
+
+    async def _stop_source_off_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Stopping a kube source joins its reflector threads (up to ~2 s): off the loop,
+        so disabling a cluster in the admin does not stall every page and socket."""
+        try:
+            stopping = loop.run_in_executor(None, self.stop_source)
+        except RuntimeError:  # the loop's executor is shutting down
+            self.stop_source()
+            return
+        try:
+            await asyncio.shield(stopping)
+        except asyncio.CancelledError:
+            # Cancelled while the source stops (a tick had just crashed, and `stop()` came
+            # meanwhile): let that one stop finish, then go on being cancelled. Stopping a
+            # second time here, on the loop, raced the first over the same threads.
+            await asyncio.wait([stopping])
+            raise
 
     async def _wait_for_news(self, bell: Doorbell, woken: asyncio.Event) -> bool:
         """Wait until the pending batch may be drained (True), or for one heartbeat of
@@ -406,6 +418,12 @@ class ClusterCollector:
                 await self.run()
                 return
             except Exception as exc:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    # `stop()` cancelled us and the unwinding tripped over something:
+                    # being stopped wins over being restarted (a swallowed cancel would
+                    # keep this loop, and `stop()` waiting on it, going forever).
+                    raise asyncio.CancelledError from exc
                 failures = failures + 1 if self.crash is not None else 1
                 base, cap = self.crash_backoff
                 delay = min(cap, base * 2 ** min(failures - 1, 16))

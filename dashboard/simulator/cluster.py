@@ -124,10 +124,11 @@ class Simulator:
         self._thread.start()
 
     def stop(self) -> None:
-        if self._thread is not None:
+        # Take the thread first: two stops at once must not both find it and one join None.
+        thread, self._thread = self._thread, None
+        if thread is not None:
             self._stop.set()
-            self._thread.join()
-            self._thread = None
+            thread.join()
 
     def random_suffix(self, n: int = 5) -> str:
         choice = self.rng.choice

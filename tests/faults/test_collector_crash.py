@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -77,6 +78,58 @@ async def test_stop_never_raises_even_while_crashed():
     collector.start()
     await async_wait_until(lambda: collector.status.state == ConnectionState.CRASHED)
     await collector.stop()  # must not raise
+
+
+class SlowToStop(ClusterCollector):
+    """A collector whose source takes a while to stop (a kube source joins its reflector
+    threads), counting how many stops run at once."""
+
+    def __init__(self) -> None:
+        super().__init__(CONFIG, coalesce=0.02, payload=FailingPayload(-1))
+        self.crash_backoff = (5.0, 5.0)
+        self.stopping = threading.Event()
+        self.running = 0
+        self.most_at_once = 0
+        self.guard = threading.Lock()
+
+    def stop_source(self) -> None:
+        with self.guard:
+            self.running += 1
+            self.most_at_once = max(self.most_at_once, self.running)
+        self.stopping.set()
+        time.sleep(0.3)
+        super().stop_source()
+        with self.guard:
+            self.running -= 1
+
+
+async def test_stop_while_a_crashed_tick_stops_its_source_ends_the_collector():
+    # The tick crashes and run() is stopping its source when stop() cancels the task:
+    # the cancel must neither start a second, racing stop nor be lost (the loop would
+    # restart the collector and stop() would wait on it forever).
+    collector = SlowToStop()
+    task = collector.start()
+    await asyncio.to_thread(collector.stopping.wait, 10)
+    await asyncio.wait_for(collector.stop(), 5)
+    assert task.done() and task.cancelled()
+    assert collector.most_at_once == 1
+    assert collector.running == 0  # stop() returned after the source had stopped
+
+
+class FailsToStop(ClusterCollector):
+    def stop_source(self) -> None:
+        super().stop_source()
+        raise ValueError("the source tripped while stopping")
+
+
+async def test_a_source_failing_to_stop_does_not_turn_stop_into_a_restart():
+    collector = FailsToStop(CONFIG, coalesce=0.02)
+    collector.crash_backoff = (0.01, 0.01)
+    task = collector.start()
+    await async_wait_until(lambda: collector.status.state == ConnectionState.SYNCED)
+    await asyncio.wait_for(collector.stop(), 5)
+    assert task.done() and task.cancelled()
+    assert collector.crash is None  # stopped, not "crashed, restarting"
 
 
 async def test_the_embedded_reconcile_goes_on_past_a_crashed_collector(settings, monkeypatch):
