@@ -100,7 +100,7 @@ class PortClaim(NamedTuple):
     mirror: bool
 
 
-class PortHolder(Struct, frozen=True, gc=False):
+class PortHolder(Struct, frozen=True, gc=False, array_like=True):
     """A pod holding a host port a daemon wants on that node (coverage JSON: the cell's
     `port_holders`)."""
 

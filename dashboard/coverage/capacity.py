@@ -240,7 +240,7 @@ def short_of(message: str) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-class Shortage(Struct, frozen=True, gc=False):
+class Shortage(Struct, frozen=True, gc=False, array_like=True):
     """One resource the scheduler found insufficient, in numbers (thousandths, like every
     amount here): what the cell's reason says, its `capacity` in the coverage JSON and
     the preemption advice all read these, so they cannot disagree."""

@@ -25,7 +25,7 @@ from .timefmt import ago, parse_time
 NEW_NODE_GRACE = timedelta(seconds=60)
 
 
-class NodeHealth(Struct, frozen=True, gc=False):
+class NodeHealth(Struct, frozen=True, gc=False, array_like=True):
     ready: str  # True | False | Unknown | "" (no Ready condition)
     cordoned: bool
     pressures: tuple[str, ...]
@@ -53,7 +53,7 @@ def node_health(node: Node) -> NodeHealth:
     )
 
 
-class Pending(Struct, frozen=True, gc=False):
+class Pending(Struct, frozen=True, gc=False, array_like=True):
     """What keeps a daemon pod Pending, beyond the scheduler's words in the reason."""
 
     # Short of a resource: each shortage the scheduler named (coverage/capacity.py).
@@ -64,7 +64,7 @@ class Pending(Struct, frozen=True, gc=False):
     preemption: str = ""
 
 
-class Cell(Struct, frozen=True, gc=False):
+class Cell(Struct, frozen=True, gc=False, array_like=True):
     state: State
     reason: str
     should_run: bool

@@ -35,7 +35,7 @@ HOST_NETWORK_TOLERATION = Toleration(
 )
 
 
-class Eligibility(Struct, frozen=True, gc=False):
+class Eligibility(Struct, frozen=True, gc=False, array_like=True):
     should_run: bool
     may_continue: bool  # shouldContinueRunning: an existing pod is kept
     reason: str  # empty when eligible; else the exact rule that excludes the node

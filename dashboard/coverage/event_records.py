@@ -115,7 +115,7 @@ def event_from_wire(w: WireEvent) -> EventRecord:
     )
 
 
-class Note(Struct, frozen=True, gc=False):
+class Note(Struct, frozen=True, gc=False, array_like=True):
     """One event as a cell shows it."""
 
     about: str  # "DaemonSet", "pod NAME", "node"

@@ -517,7 +517,8 @@ class Matrix:
         self.access.prune()
         self.static_pods, self._port_pods = {}, {}
         for pod in self.pods.values():
-            self.access.apply_pod_ports(None, pod, self._holder(pod))
+            if pod.host_ports:  # the others claim nothing (a web worker restores 128,000)
+                self.access.apply_pod_ports(None, pod, self._holder(pod))
         for pod in other_pods:
             self._keep_other_pod(pod)
 

@@ -42,7 +42,7 @@ MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"  # on every EndpointSlice of a Service
 
 
-class HostPort(Struct, frozen=True, gc=False):
+class HostPort(Struct, frozen=True, gc=False, array_like=True):
     """A port a container takes on its node's own address (hostPort, or hostNetwork)."""
 
     port: int
@@ -50,7 +50,7 @@ class HostPort(Struct, frozen=True, gc=False):
     container: str
 
 
-class NamedPort(Struct, frozen=True, gc=False):
+class NamedPort(Struct, frozen=True, gc=False, array_like=True):
     """A declared container port: what a Service's named targetPort resolves against."""
 
     name: str
@@ -63,7 +63,7 @@ class DecodeError(ValueError):
     """Input that is not a Kubernetes object or list of the kinds we understand."""
 
 
-class Node(Struct, frozen=True, gc=False):
+class Node(Struct, frozen=True, gc=False, array_like=True):
     name: str
     uid: str
     resource_version: str
@@ -83,7 +83,7 @@ class Node(Struct, frozen=True, gc=False):
     ready_since: str | None = None  # the Ready condition's lastTransitionTime
 
 
-class DaemonSet(Struct, frozen=True, gc=False):
+class DaemonSet(Struct, frozen=True, gc=False, array_like=True):
     namespace: str
     name: str
     uid: str
@@ -118,7 +118,7 @@ class DaemonSet(Struct, frozen=True, gc=False):
         return f"{self.namespace}/{self.name}"
 
 
-class Termination(Struct, frozen=True, gc=False):
+class Termination(Struct, frozen=True, gc=False, array_like=True):
     container: str
     reason: str
     exit_code: int
@@ -127,7 +127,7 @@ class Termination(Struct, frozen=True, gc=False):
     message: str
 
 
-class Problem(Struct, frozen=True, gc=False):
+class Problem(Struct, frozen=True, gc=False, array_like=True):
     """The first container that is waiting or blocked, as kubectl would report it."""
 
     container: str
@@ -136,7 +136,7 @@ class Problem(Struct, frozen=True, gc=False):
     message: str
 
 
-class Pod(Struct, frozen=True, gc=False):
+class Pod(Struct, frozen=True, gc=False, array_like=True):
     namespace: str
     name: str
     uid: str
@@ -182,7 +182,7 @@ class Pod(Struct, frozen=True, gc=False):
         return f"{self.namespace}/{self.name}"
 
 
-class Revision(Struct, frozen=True, gc=False):
+class Revision(Struct, frozen=True, gc=False, array_like=True):
     namespace: str
     name: str
     uid: str
@@ -201,14 +201,14 @@ class Revision(Struct, frozen=True, gc=False):
         return f"{self.namespace}/{self.name}"
 
 
-class ServicePort(Struct, frozen=True, gc=False):
+class ServicePort(Struct, frozen=True, gc=False, array_like=True):
     name: str
     protocol: str
     port: int
     target: int | str  # a number, or the name of a container port
 
 
-class Service(Struct, frozen=True, gc=False):
+class Service(Struct, frozen=True, gc=False, array_like=True):
     namespace: str
     name: str
     uid: str
@@ -231,7 +231,7 @@ class Service(Struct, frozen=True, gc=False):
         return self.cluster_ip == "None"
 
 
-class SliceEndpoint(Struct, frozen=True, gc=False):
+class SliceEndpoint(Struct, frozen=True, gc=False, array_like=True):
     """One endpoint of a slice, with the keys of its slice and Service and the slice's
     ports: the access index points at these directly, one per daemon pod (150,000 in the
     bench), so they carry what a lookup needs instead of a wrapper object each."""
@@ -253,13 +253,13 @@ class SliceEndpoint(Struct, frozen=True, gc=False):
         return (self.address,) if self.address else ()
 
 
-class SlicePort(Struct, frozen=True, gc=False):
+class SlicePort(Struct, frozen=True, gc=False, array_like=True):
     name: str
     port: int
     protocol: str
 
 
-class EndpointSlice(Struct, frozen=True, gc=False):
+class EndpointSlice(Struct, frozen=True, gc=False, array_like=True):
     namespace: str
     name: str
     uid: str

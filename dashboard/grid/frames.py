@@ -98,11 +98,14 @@ def reference_message(payload: dict[str, Any], ref: str) -> dict[str, Any]:
 class Unpacked:
     """A decoded payload and the frames built from it so far, one per filter set."""
 
-    __slots__ = ("payload", "frames")
+    __slots__ = ("payload", "frames", "wall_frames")
 
     def __init__(self, payload: dict[str, Any]):
         self.payload = payload
         self.frames: dict[GridFilters, str] = {}
+        # The wall's frame by display name of the cluster (dashboard/wall/consumers.py):
+        # encoded once, not once per wall socket.
+        self.wall_frames: dict[str, str | None] = {}
 
     def frame(self, filters: GridFilters) -> str:
         """The frame a browser with these filters gets, built once per filter set."""

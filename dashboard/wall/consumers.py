@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
+import time
 from datetime import UTC, datetime
 
 from channels.db import database_sync_to_async
@@ -11,7 +13,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 
 from dashboard import access
 from dashboard.grid import frames
-from dashboard.grid.consumers import CLOSE_REVOKED
+from dashboard.grid.consumers import CLOSE_REVOKED, DbFreeDispatch
 from dashboard.grid.frames import group_name
 from dashboard.wall.views import cluster_data, cluster_status
 
@@ -32,7 +34,49 @@ def _cluster_now(slug: str, name: str) -> str:
     return json.dumps({"t": "cluster", "slug": slug, "name": name, "data": cluster_data(slug)})
 
 
-class WallConsumer(AsyncWebsocketConsumer):
+def _wall_frame(slug: str, name: str, payload: dict) -> str | None:
+    """What a wall socket gets for one delta (None: nothing a wall shows changed)."""
+    if payload.get("wall"):
+        frame = {"t": "cluster", "slug": slug, "name": name, "data": payload["wall"]}
+    elif payload.get("headline"):
+        frame = {"t": "headline", "slug": slug, "name": name, "headline": payload["headline"]}
+    else:
+        return None
+    return json.dumps(frame)
+
+
+class _StatusCache:
+    """Each cluster's wall status, shared by the wall sockets of this process for up to
+    `seconds`: every socket sends one status frame per `STATUS_SECONDS` for each of its
+    clusters, and on a scale-out worker each look-up is a Redis round trip (with 125 wall
+    sockets on 10 clusters, 250 a second: two thirds of a worker's thread pool,
+    bench/scaleout_bench.py). A status is about seconds-old states and changes anyway."""
+
+    def __init__(self, seconds: float = 1.0):
+        self.seconds = seconds
+        self._lock = threading.Lock()
+        self._entries: dict[str, tuple[float, dict]] = {}
+
+    def get(self, slug: str) -> dict:
+        now = time.monotonic()
+        with self._lock:
+            hit = self._entries.get(slug)
+        if hit is not None and now - hit[0] < self.seconds:
+            return hit[1]
+        status = cluster_status(slug)
+        with self._lock:
+            self._entries[slug] = (now, status)
+        return status
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+status_cache = _StatusCache()
+
+
+class WallConsumer(DbFreeDispatch, AsyncWebsocketConsumer):
     """`ws/wall/<token>/`: a wall display's read-only socket, no sign-in.
 
     The token grants exactly its display's clusters: the socket joins their groups and no
@@ -48,6 +92,7 @@ class WallConsumer(AsyncWebsocketConsumer):
     """
 
     STATUS_SECONDS = 5.0
+    DB_FREE = frozenset({"grid.delta"})  # wall.changed reads the token's display
 
     async def connect(self) -> None:
         self.token = self.scope["url_route"]["kwargs"]["token"]
@@ -81,7 +126,7 @@ class WallConsumer(AsyncWebsocketConsumer):
             {
                 "t": "status",
                 "now": datetime.now(UTC).isoformat(),
-                "clusters": {slug: cluster_status(slug) for slug in self.clusters},
+                "clusters": {slug: status_cache.get(slug) for slug in self.clusters},
             }
         )
 
@@ -134,11 +179,8 @@ class WallConsumer(AsyncWebsocketConsumer):
             # frame as of now instead (what a new socket gets).
             await self.send(text_data=await asyncio.to_thread(_cluster_now, slug, name))
             return
-        payload = entry.payload
-        if payload.get("wall"):
-            frame = {"t": "cluster", "slug": slug, "name": name, "data": payload["wall"]}
-        elif payload.get("headline"):
-            frame = {"t": "headline", "slug": slug, "name": name, "headline": payload["headline"]}
-        else:
-            return
-        await self.send(text_data=json.dumps(frame))
+        if name not in entry.wall_frames:
+            entry.wall_frames[name] = _wall_frame(slug, name, entry.payload)
+        text = entry.wall_frames[name]
+        if text is not None:
+            await self.send(text_data=text)

@@ -295,3 +295,37 @@ def test_running_collector_freezes_what_its_first_sync_built():
     assert not seen["matrix_in_a_generation"]
     # No second freeze (frozen objects may still die: <=).
     assert seen["later"] <= seen["frozen"] and seen["stopped"]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_deltas_reach_the_socket_without_a_database_hop_per_socket(
+    collector, session_cookie, monkeypatch
+):
+    # Channels closes stale database connections (on a worker thread) before every
+    # handler; deltas never touch the database, and that hop per socket per delta was a
+    # quarter of a scale-out worker's event loop. Connecting still goes through it.
+    import channels.consumer
+
+    hops: list[str] = []
+    original = channels.consumer.aclose_old_connections
+
+    async def counted() -> None:
+        hops.append("close_old_connections")
+        await original()
+
+    monkeypatch.setattr(channels.consumer, "aclose_old_connections", counted)
+    comm, connected = await _connect("/ws/clusters/demo/grid/", ORIGIN, session_cookie)
+    assert connected and hops  # websocket.connect: channels' own dispatch
+    await comm.receive_from(timeout=5)  # hello
+    before = len(hops)
+    sim = collector.simulator
+    frames = 0
+    for _ in range(6):
+        sim.step(5)
+        collector.tick()
+        while not await comm.receive_nothing(timeout=0.2):
+            await comm.receive_from(timeout=1)
+            frames += 1
+    assert frames >= 1, "the collector published nothing"
+    assert len(hops) == before
+    await comm.disconnect()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import zlib
 
 import msgspec
 import pytest
@@ -223,6 +224,14 @@ def test_snapshot_codec_round_trips_a_large_matrix():
     assert m.pods_in_cell(node, ds_key) == c.matrix.pods_in_cell(node, ds_key)
     assert m.current_hash(ds_key) == c.matrix.current_hash(ds_key)
     c.stop_source()
+
+
+def test_a_snapshot_of_another_format_is_refused_by_name():
+    # What a collector of the previous version wrote during a rolling upgrade: records as
+    # maps with their field names, format 3.
+    older = zlib.compress(msgspec.msgpack.encode([3, 7, [{"name": "n1"}], [], [], [], [], []]))
+    with pytest.raises(ValueError, match=r"unknown snapshot format 3 \(this version reads 4\)"):
+        decode_matrix(older)
 
 
 @pytest.mark.slow
