@@ -6,14 +6,13 @@ from __future__ import annotations
 import asyncio
 from urllib.parse import parse_qs
 
-from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.http import QueryDict
 
 from dashboard import access
 from dashboard.collect.registry import registry
 from dashboard.grid import frames
-from dashboard.grid.frames import group_name
+from dashboard.grid.fanout import fanout, keep_joined
 from dashboard.grid.model import GridFilters
 
 # Close codes in the 4000–4999 range are the application's own (RFC 6455, section 7.4.2).
@@ -22,24 +21,9 @@ CLOSE_REVOKED = 4403  # wall token unknown, revoked or rotated
 CLOSE_UNKNOWN_CLUSTER = 4404
 
 
-class DbFreeDispatch:
-    """Channels runs `close_old_connections` on a worker thread before every handler, in
-    case it uses the database. The handlers of group messages named in `DB_FREE` never do,
-    and they run once per socket per delta: at 500 sockets on a scale-out worker that hop
-    was a quarter of the event loop's time (bench/scaleout_bench.py, py-spy). Every other
-    message (connect, receive, the admin's signals) keeps channels' own dispatch."""
-
-    DB_FREE: frozenset[str] = frozenset()
-
-    async def dispatch(self, message: dict) -> None:
-        if message["type"] in self.DB_FREE:
-            await getattr(self, get_handler_name(message))(message)
-            return
-        await super().dispatch(message)  # type: ignore[misc]
-
-
-class GridConsumer(DbFreeDispatch, AsyncWebsocketConsumer):
-    DB_FREE = frozenset({"grid.delta"})
+class GridConsumer(AsyncWebsocketConsumer):
+    """`ws/clusters/<slug>/grid/`: deltas arrive through the process's feed of the cluster
+    (fanout.py), not through this socket's own channel."""
 
     async def connect(self) -> None:
         if not access.is_viewer(self.scope.get("user")):
@@ -55,12 +39,16 @@ class GridConsumer(DbFreeDispatch, AsyncWebsocketConsumer):
         for key, values in parse_qs(self.scope.get("query_string", b"").decode()).items():
             query.setlist(key, values)
         self.filters = GridFilters.from_query(query)
-        self.group = group_name(self.slug)
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        self.following = self.slug
+        await fanout().follow(self.slug, self)
         session_key = getattr(self.scope.get("session"), "session_key", None)
         if session_key:
             self.session_group = access.session_group(session_key)
             await self.channel_layer.group_add(self.session_group, self.channel_name)
+            # A tab can stay open for days; signing out must still close it.
+            self._rejoin = asyncio.get_running_loop().create_task(
+                keep_joined(self.channel_layer, self.session_group, self.channel_name)
+            )
         await self.accept()
         # Tell the page where the matrix stands, so it re-syncs if it rendered an older one
         # (a reconnect after missed deltas, or a collector restarted with a new matrix).
@@ -69,8 +57,10 @@ class GridConsumer(DbFreeDispatch, AsyncWebsocketConsumer):
         await self.send(text_data=frames.hello_frame(collector.matrix))
 
     async def disconnect(self, code: int) -> None:
-        if hasattr(self, "group"):
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+        if hasattr(self, "following"):
+            fanout().unfollow(self.following, self)
+        if hasattr(self, "_rejoin"):
+            self._rejoin.cancel()
         if hasattr(self, "session_group"):
             await self.channel_layer.group_discard(self.session_group, self.channel_name)
 

@@ -13,8 +13,8 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 
 from dashboard import access
 from dashboard.grid import frames
-from dashboard.grid.consumers import CLOSE_REVOKED, DbFreeDispatch
-from dashboard.grid.frames import group_name
+from dashboard.grid.consumers import CLOSE_REVOKED
+from dashboard.grid.fanout import fanout, keep_joined
 from dashboard.wall.views import cluster_data, cluster_status
 
 
@@ -76,7 +76,7 @@ class _StatusCache:
 status_cache = _StatusCache()
 
 
-class WallConsumer(DbFreeDispatch, AsyncWebsocketConsumer):
+class WallConsumer(AsyncWebsocketConsumer):
     """`ws/wall/<token>/`: a wall display's read-only socket, no sign-in.
 
     The token grants exactly its display's clusters: the socket joins their groups and no
@@ -92,7 +92,6 @@ class WallConsumer(DbFreeDispatch, AsyncWebsocketConsumer):
     """
 
     STATUS_SECONDS = 5.0
-    DB_FREE = frozenset({"grid.delta"})  # wall.changed reads the token's display
 
     async def connect(self) -> None:
         self.token = self.scope["url_route"]["kwargs"]["token"]
@@ -100,12 +99,17 @@ class WallConsumer(DbFreeDispatch, AsyncWebsocketConsumer):
         self.clusters: dict[str, str] = {}
         self.layout: list = []
         self._status_task: asyncio.Task | None = None
+        self._rejoin: asyncio.Task | None = None
         state = await _wall_state(self.token)
         if state is None:
             await self.close(code=CLOSE_REVOKED)
             return
         self.wall_id, clusters, self.layout = state
-        await self.channel_layer.group_add(access.wall_group(self.wall_id), self.channel_name)
+        wall_group = access.wall_group(self.wall_id)
+        await self.channel_layer.group_add(wall_group, self.channel_name)
+        self._rejoin = asyncio.get_running_loop().create_task(
+            keep_joined(self.channel_layer, wall_group, self.channel_name)
+        )
         await self._follow(clusters)
         await self.accept()
         await self.send(text_data=json.dumps({"t": "hello", "clusters": list(clusters)}))
@@ -115,11 +119,12 @@ class WallConsumer(DbFreeDispatch, AsyncWebsocketConsumer):
         self._status_task = asyncio.get_running_loop().create_task(self._status_loop())
 
     async def _follow(self, clusters: dict[str, str]) -> None:
+        feeds = fanout()
         for slug in set(self.clusters) - set(clusters):
-            await self.channel_layer.group_discard(group_name(slug), self.channel_name)
-        for slug in set(clusters) - set(self.clusters):
-            await self.channel_layer.group_add(group_name(slug), self.channel_name)
+            feeds.unfollow(slug, self)
         self.clusters = clusters
+        for slug in clusters:
+            await feeds.follow(slug, self)  # one already followed: returns at once
 
     def _status_frame(self) -> str:
         return json.dumps(
@@ -137,9 +142,10 @@ class WallConsumer(DbFreeDispatch, AsyncWebsocketConsumer):
             await self.send(text_data=await asyncio.to_thread(self._status_frame))
 
     async def disconnect(self, code: int) -> None:
-        if self._status_task is not None:
-            self._status_task.cancel()
-            self._status_task = None
+        for task in (self._status_task, self._rejoin):
+            if task is not None:
+                task.cancel()
+        self._status_task = self._rejoin = None
         if self.wall_id is not None:
             await self.channel_layer.group_discard(
                 access.wall_group(self.wall_id), self.channel_name
