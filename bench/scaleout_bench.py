@@ -1422,8 +1422,8 @@ def latency(tmp: Path, specs: list[dict], recs: list[list], w0: float, w1: float
                 if epoch:
                     p = pubs.get((slug, epoch, rev))
                 else:  # wall frames carry no epoch: the publication just before arrival
-                    cands = [x for x in by_rev.get((slug, rev), []) if x["t_sent"] <= t]
-                    p = max(cands, key=lambda x: x["t_sent"]) if cands else None
+                    cands = [x for x in by_rev.get((slug, rev), []) if x["t_send"] <= t]
+                    p = max(cands, key=lambda x: x["t_send"]) if cands else None
                 if p is None or p["w0"] is None:
                     unmatched += 1
                     continue

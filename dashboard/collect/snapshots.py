@@ -13,6 +13,7 @@ re-read; without, 106 MB. The msgpack is zlib-compressed (level 1: 10.4 MB in Re
 from __future__ import annotations
 
 import zlib
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -21,21 +22,31 @@ from dashboard.coverage.eligibility import Eligibility
 from dashboard.coverage.matrix import Matrix
 from dashboard.coverage.records import DaemonSet, EndpointSlice, Node, Pod, Revision, Service
 
+T = TypeVar("T")
+
 FORMAT = 4  # 2: Services, EndpointSlices and the pods kept outside cells; 3: slim endpoints;
-# 4: records as arrays (no field names)
+# 4: records as arrays (no field names), the big lists in chunks
+
+
+# Records per chunk. msgspec encodes and decodes without letting go of the interpreter lock,
+# and one call for the whole 5,000 x 30 matrix held it ~0.5 s on an idle machine (seconds
+# on a busy one): in a web worker every socket of the worker waited that long; in the
+# collector, every other cluster's tick. The big lists travel as chunks, each encoded and
+# decoded by a call of its own (~10 ms), so other threads run in between.
+CHUNK = 2048
 
 
 class MatrixState(msgspec.Struct, array_like=True):
     format: int
     revision: int
-    nodes: list[Node]
-    health: list[NodeHealth]  # in the order of `nodes`
+    nodes: list[bytes]  # chunks of list[Node]
+    health: list[bytes]  # chunks of list[NodeHealth], in the order of `nodes`
     daemonsets: list[DaemonSet]
-    pods: list[Pod]
+    pods: list[bytes]  # chunks of list[Pod]
     revisions: list[Revision]
-    # (node, DaemonSet key, cell): tuple keys do not survive every msgpack decoder.
-    cells: list[tuple[str, str, Cell]]
-    eligibility: list[tuple[str, str, Eligibility]]
+    # Chunks of (node, DaemonSet key, cell): tuple keys do not survive every msgpack decoder.
+    cells: list[bytes]
+    eligibility: list[bytes]  # chunks of (node, DaemonSet key, Eligibility)
     current_hash: dict[str, str]
     ds_counts: dict[str, dict[str, int]]
     node_counts: dict[str, dict[str, int]]
@@ -43,7 +54,7 @@ class MatrixState(msgspec.Struct, array_like=True):
     slices: list[EndpointSlice]
     other_pods: list[Pod]  # mirror pods, and other pods that hold host ports
     # Per node: (requested, pods, daemons' requested, daemon pods) — the DaemonSet tax and
-    # what is free (only daemon pods travel; the others' sums do). Absent in older ones.
+    # what is free (only daemon pods travel; the others' sums do).
     node_loads: dict[str, tuple[dict[str, int], int, dict[str, int], int]] = {}
 
 
@@ -54,20 +65,36 @@ class _Head(msgspec.Struct, array_like=True):
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(MatrixState)
 _head_decoder = msgspec.msgpack.Decoder(_Head)
+_nodes = msgspec.msgpack.Decoder(list[Node])
+_health = msgspec.msgpack.Decoder(list[NodeHealth])
+_pods = msgspec.msgpack.Decoder(list[Pod])
+_cells = msgspec.msgpack.Decoder(list[tuple[str, str, Cell]])
+_eligibility = msgspec.msgpack.Decoder(list[tuple[str, str, Eligibility]])
 
 
-def encode_matrix(matrix: Matrix) -> bytes:
-    """Serialise a matrix (the caller holds its collector's lock)."""
+def _chunked(items: list[Any]) -> list[bytes]:
+    return [_encoder.encode(items[i : i + CHUNK]) for i in range(0, len(items), CHUNK)]
+
+
+def _unchunked(decoder: msgspec.msgpack.Decoder[list[T]], chunks: list[bytes]) -> list[T]:
+    out: list[T] = []
+    for chunk in chunks:
+        out.extend(decoder.decode(chunk))
+    return out
+
+
+def pack_matrix(matrix: Matrix) -> bytes:
+    """A matrix as uncompressed msgpack (the caller holds its collector's lock)."""
     state = MatrixState(
         format=FORMAT,
         revision=matrix.revision,
-        nodes=list(matrix.nodes.values()),
-        health=[matrix.health[name] for name in matrix.nodes],
+        nodes=_chunked(list(matrix.nodes.values())),
+        health=_chunked([matrix.health[name] for name in matrix.nodes]),
         daemonsets=list(matrix.daemonsets.values()),
-        pods=list(matrix.pods.values()),
+        pods=_chunked(list(matrix.pods.values())),
         revisions=list(matrix.revisions.values()),
-        cells=[(n, d, c) for (n, d), c in matrix.cells.items()],
-        eligibility=[(n, d, e) for (n, d), e in matrix.eligibilities().items()],
+        cells=_chunked([(n, d, c) for (n, d), c in matrix.cells.items()]),
+        eligibility=_chunked([(n, d, e) for (n, d), e in matrix.eligibilities().items()]),
         current_hash=dict(matrix.current_hashes()),
         ds_counts={k: dict(v) for k, v in matrix.ds_counts.items()},
         node_counts={k: dict(v) for k, v in matrix.node_counts.items()},
@@ -79,7 +106,17 @@ def encode_matrix(matrix: Matrix) -> bytes:
             for name, load in matrix.load.by_node.items()
         },
     )
-    return zlib.compress(_encoder.encode(state), 1)
+    return _encoder.encode(state)
+
+
+def compress(packed: bytes) -> bytes:
+    """zlib, level 1; it lets go of the interpreter lock, so it needs no collector lock."""
+    return zlib.compress(packed, 1)
+
+
+def encode_matrix(matrix: Matrix) -> bytes:
+    """Serialise a matrix (the caller holds its collector's lock)."""
+    return compress(pack_matrix(matrix))
 
 
 def decode_matrix(data: bytes) -> Matrix:
@@ -96,16 +133,18 @@ def decode_matrix(data: bytes) -> Matrix:
         raise
     if state.format != FORMAT:
         raise ValueError(f"unknown snapshot format {state.format} (this version reads {FORMAT})")
+    nodes = _unchunked(_nodes, state.nodes)
+    health = _unchunked(_health, state.health)
     m = Matrix()
     m.restore(
         revision=state.revision,
-        nodes={n.name: n for n in state.nodes},
-        health={n.name: h for n, h in zip(state.nodes, state.health, strict=True)},
+        nodes={n.name: n for n in nodes},
+        health={n.name: h for n, h in zip(nodes, health, strict=True)},
         daemonsets={ds.key: ds for ds in state.daemonsets},
-        pods={p.key: p for p in state.pods},
+        pods={p.key: p for p in _unchunked(_pods, state.pods)},
         revisions={r.key: r for r in state.revisions},
-        cells={(n, d): c for n, d, c in state.cells},
-        eligibility={(n, d): e for n, d, e in state.eligibility},
+        cells={(n, d): c for n, d, c in _unchunked(_cells, state.cells)},
+        eligibility={(n, d): e for n, d, e in _unchunked(_eligibility, state.eligibility)},
         current_hash=state.current_hash,
         ds_counts=state.ds_counts,
         node_counts=state.node_counts,

@@ -23,7 +23,7 @@ from .collector import ClusterCollector
 from .desired import CollectorFactory, enabled_clusters
 from .locks import ClusterLock, instance_id, key, redis_client
 from .remote import SnapshotMeta, report_for
-from .snapshots import encode_matrix
+from .snapshots import compress, pack_matrix
 
 log = logging.getLogger(__name__)
 
@@ -244,7 +244,8 @@ class CollectorSupervisor:
             started = time.perf_counter()
             with c.lock:
                 revision = c.matrix.revision
-                blob = encode_matrix(c.matrix)
+                packed = pack_matrix(c.matrix)
+            blob = compress(packed)  # outside the lock: the next tick need not wait for it
             meta = SnapshotMeta(epoch, revision, held.lock.token or 0, time.time())
             pairs[key("snap", held.lock.slug)] = blob
             pairs[key("meta", held.lock.slug)] = msgspec.json.encode(meta)

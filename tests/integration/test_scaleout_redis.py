@@ -226,6 +226,22 @@ def test_snapshot_codec_round_trips_a_large_matrix():
     c.stop_source()
 
 
+def test_the_big_lists_travel_in_chunks_each_decoded_on_its_own():
+    # msgspec holds the interpreter lock for a whole call: one call per chunk lets a web
+    # worker's event loop run between them while it re-reads a big snapshot.
+    from dashboard.collect import snapshots
+
+    c = collectors.make(ClusterConfig(slug="big", name="big", scenario="large", nodes=300,
+                                       daemonsets=12))  # fmt: skip
+    c.start_source(run_clock=False)
+    c.tick()
+    state = snapshots._decoder.decode(zlib.decompress(encode_matrix(c.matrix)))
+    assert len(state.cells) == -(-3600 // snapshots.CHUNK) > 1
+    assert all(len(snapshots._cells.decode(chunk)) <= snapshots.CHUNK for chunk in state.cells)
+    assert len(snapshots._unchunked(snapshots._pods, state.pods)) == len(c.matrix.pods)
+    c.stop_source()
+
+
 def test_a_snapshot_of_another_format_is_refused_by_name():
     # What a collector of the previous version wrote during a rolling upgrade: records as
     # maps with their field names, format 3.
