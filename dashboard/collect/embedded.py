@@ -135,6 +135,8 @@ class EmbeddedCollectors:
             if scope["type"] == "lifespan":
                 await self._lifespan(receive, send)
                 return
+            if registry.loop is None or not registry.loop.is_running():
+                registry.loop = asyncio.get_running_loop()
             await self.ensure_started()
             await app(scope, receive, send)
 

@@ -4,6 +4,7 @@ web worker reads from the snapshots in Redis (dashboard/collect/remote.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
@@ -71,6 +72,9 @@ class Registry:
         # Scale-out web workers run no collector: `get` falls back to read-only snapshots
         # from Redis (remote.SnapshotReader, installed by DashboardConfig.ready).
         self.fallback: Callable[[str], Collector | None] | None = None
+        # The event loop that serves this process's pages and sockets, once one has run
+        # (embedded.py notes it): web workers re-read big snapshots on it, in steps.
+        self.loop: asyncio.AbstractEventLoop | None = None
 
     def register(self, collector: Collector) -> Collector:
         with self._guard:

@@ -13,7 +13,8 @@ re-read; without, 106 MB. The msgpack is zlib-compressed (level 1: 10.4 MB in Re
 from __future__ import annotations
 
 import zlib
-from typing import Any, TypeVar
+from collections.abc import Generator
+from typing import Any
 
 import msgspec
 
@@ -21,8 +22,6 @@ from dashboard.coverage.cells import Cell, NodeHealth
 from dashboard.coverage.eligibility import Eligibility
 from dashboard.coverage.matrix import Matrix
 from dashboard.coverage.records import DaemonSet, EndpointSlice, Node, Pod, Revision, Service
-
-T = TypeVar("T")
 
 FORMAT = 4  # 2: Services, EndpointSlices and the pods kept outside cells; 3: slim endpoints;
 # 4: records as arrays (no field names), the big lists in chunks
@@ -76,13 +75,6 @@ def _chunked(items: list[Any]) -> list[bytes]:
     return [_encoder.encode(items[i : i + CHUNK]) for i in range(0, len(items), CHUNK)]
 
 
-def _unchunked(decoder: msgspec.msgpack.Decoder[list[T]], chunks: list[bytes]) -> list[T]:
-    out: list[T] = []
-    for chunk in chunks:
-        out.extend(decoder.decode(chunk))
-    return out
-
-
 def pack_matrix(matrix: Matrix) -> bytes:
     """A matrix as uncompressed msgpack (the caller holds its collector's lock)."""
     state = MatrixState(
@@ -121,7 +113,19 @@ def encode_matrix(matrix: Matrix) -> bytes:
 
 def decode_matrix(data: bytes) -> Matrix:
     """A Matrix equal in state to the one encoded. Meant to be read, not applied to."""
-    raw = zlib.decompress(data)
+    steps = decode_steps(zlib.decompress(data))
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            matrix: Matrix = done.value
+            return matrix
+
+
+def decode_steps(raw: bytes) -> Generator[None, None, Matrix]:
+    """`decode_matrix` of the decompressed bytes, yielding between pieces of work of a few
+    milliseconds each (a chunk, an index); returns the matrix. A web worker drives it on its
+    event loop (collect/remote.py), so its sockets' frames go out in between."""
     try:
         state = _decoder.decode(raw)
     except msgspec.ValidationError as exc:
@@ -133,18 +137,38 @@ def decode_matrix(data: bytes) -> Matrix:
         raise
     if state.format != FORMAT:
         raise ValueError(f"unknown snapshot format {state.format} (this version reads {FORMAT})")
-    nodes = _unchunked(_nodes, state.nodes)
-    health = _unchunked(_health, state.health)
+    yield
+    lists: dict[str, list[Any]] = {}
+    for name, decoder in (
+        ("nodes", _nodes),
+        ("health", _health),
+        ("pods", _pods),
+        ("cells", _cells),
+        ("eligibility", _eligibility),
+    ):
+        out: list[Any] = lists.setdefault(name, [])
+        for chunk in getattr(state, name):
+            out.extend(decoder.decode(chunk))
+            yield
+    nodes = lists["nodes"]
+    by_name = {n.name: n for n in nodes}
+    health = {n.name: h for n, h in zip(nodes, lists["health"], strict=True)}
+    pods = {p.key: p for p in lists.pop("pods")}
+    yield
+    cells = {(n, d): c for n, d, c in lists.pop("cells")}
+    yield
+    eligibility = {(n, d): e for n, d, e in lists.pop("eligibility")}
+    yield
     m = Matrix()
-    m.restore(
+    yield from m.restore_steps(
         revision=state.revision,
-        nodes={n.name: n for n in nodes},
-        health={n.name: h for n, h in zip(nodes, health, strict=True)},
+        nodes=by_name,
+        health=health,
         daemonsets={ds.key: ds for ds in state.daemonsets},
-        pods={p.key: p for p in _unchunked(_pods, state.pods)},
+        pods=pods,
         revisions={r.key: r for r in state.revisions},
-        cells={(n, d): c for n, d, c in _unchunked(_cells, state.cells)},
-        eligibility={(n, d): e for n, d, e in _unchunked(_eligibility, state.eligibility)},
+        cells=cells,
+        eligibility=eligibility,
         current_hash=state.current_hash,
         ds_counts=state.ds_counts,
         node_counts=state.node_counts,

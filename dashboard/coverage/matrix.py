@@ -15,8 +15,9 @@ import logging
 import os
 import re
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
+from typing import Any
 
 from msgspec import Struct, field
 from msgspec.structs import replace as _replace
@@ -85,6 +86,7 @@ _MEMBERSHIP_LISTS = (
 _UNSCHEDULABLE = State.UNSCHEDULABLE._value_  # its tag in the row counters (_tally)
 # Cells that never carry events (why.explain returns them unchanged).
 _EVENTLESS = frozenset({State.HEALTHY, State.NOT_TARGETED})
+RESTORE_STEP = 4096  # items between two yields of `restore_steps` (a few ms)
 
 
 def record_key(record: Record) -> str:
@@ -466,7 +468,14 @@ class Matrix:
         """The current ControllerRevision hash by DaemonSet uid (for snapshots)."""
         return self._current_hash
 
-    def restore(
+    def restore(self, **state: Any) -> None:
+        """Take over the state of another matrix (a snapshot of it), and rebuild the
+        indexes derived from it exactly as the matrix maintains them. Meant to be read,
+        not applied to. The arguments are `restore_steps`'."""
+        for _ in self.restore_steps(**state):
+            pass
+
+    def restore_steps(
         self,
         *,
         revision: int,
@@ -483,10 +492,10 @@ class Matrix:
         services: Iterable[Service] = (),
         slices: Iterable[EndpointSlice] = (),
         other_pods: Iterable[Pod] = (),
-    ) -> None:
-        """Take over the state of another matrix (a snapshot of it), and rebuild the
-        indexes derived from it exactly as the matrix maintains them. Meant to be read,
-        not applied to."""
+    ) -> Iterator[None]:
+        """`restore`, yielding every few thousand items: a web worker rebuilds a big
+        snapshot on its event loop, in steps, between its sockets' frames (a thread beside
+        the loop starved it: collect/remote.py). The matrix is whole once exhausted."""
         self.revision = revision
         self.static_generation += 1
         self.nodes, self.health = dict(nodes), dict(health)
@@ -495,14 +504,19 @@ class Matrix:
         self._eligibility, self._current_hash = dict(eligibility), dict(current_hash)
         self.ds_counts = {k: Counter(v) for k, v in ds_counts.items()}
         self.node_counts = {k: Counter(v) for k, v in node_counts.items()}
+        yield
         self.ds_exits = {}
-        for (_, ds_key), cell in self.cells.items():
+        for i, ((_, ds_key), cell) in enumerate(self.cells.items()):
             if (ek := exit_key(cell)) is not None:
                 self.ds_exits.setdefault(ds_key, Counter())[ek] += 1
+            if i % RESTORE_STEP == RESTORE_STEP - 1:
+                yield
         self._ds_by_uid = {ds.uid: key for key, ds in self.daemonsets.items()}
         self._cell_pods = CellPods()
-        for pod in self.pods.values():
+        for i, pod in enumerate(self.pods.values()):
             self._cell_pods.add(pod)
+            if i % RESTORE_STEP == RESTORE_STEP - 1:
+                yield
         self._owned_revisions = defaultdict(dict)
         for key, rev in self.revisions.items():
             if rev.owner_uid:
@@ -515,10 +529,13 @@ class Matrix:
             self.access.apply_slice(False, es)
         self.access.relate(self.daemonsets)
         self.access.prune()
+        yield
         self.static_pods, self._port_pods = {}, {}
-        for pod in self.pods.values():
+        for i, pod in enumerate(self.pods.values()):
             if pod.host_ports:  # the others claim nothing (a web worker restores 128,000)
                 self.access.apply_pod_ports(None, pod, self._holder(pod))
+            if i % RESTORE_STEP == RESTORE_STEP - 1:
+                yield
         for pod in other_pods:
             self._keep_other_pod(pod)
 

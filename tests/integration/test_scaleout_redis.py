@@ -5,6 +5,7 @@ by web workers (cached per revision, epoch kept, stale after a silent heartbeat)
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 import zlib
 
@@ -140,6 +141,63 @@ def test_a_big_snapshot_is_reread_in_the_background_and_no_more_often_than_paced
     collector.stop_source()
 
 
+async def test_a_web_worker_rereads_a_big_snapshot_on_its_loop_between_frames(
+    redis_client, monkeypatch
+):
+    # A thread beside the loop held the interpreter lock for the seconds of a 5,000-node
+    # decode and the worker's sockets fell behind; the re-read now runs on the loop, in
+    # steps, with the loop's other work in between.
+    from dashboard.collect import remote
+    from dashboard.collect.registry import registry
+
+    loop = asyncio.get_running_loop()
+    monkeypatch.setattr(registry, "loop", loop)
+    monkeypatch.setattr(remote, "LOOP_SLICE_SECONDS", 0.0)  # give the loop back at every step
+    stepped_on: set[str] = set()
+    steps = remote.decode_steps
+
+    def recorded(raw):
+        inner = steps(raw)
+        while True:
+            try:
+                step = next(inner)
+            except StopIteration as done:
+                return done.value
+            stepped_on.add(threading.current_thread().name)
+            yield step
+
+    monkeypatch.setattr(remote, "decode_steps", recorded)
+
+    collector = _collector()
+    lock = ClusterLock(redis_client, "demo", "test", ttl=30)
+    assert lock.acquire()
+    reader = SnapshotReader(redis_client, stale_after=5, background_after=0.0, spacing=0.0)
+    _write(redis_client, collector, lock)
+    first = await asyncio.to_thread(reader.get, "demo")  # from a thread, as the views ask
+    collector.matrix.revision += 1
+    _write(redis_client, collector, lock)
+    interleaved = 0
+
+    async def other_work() -> None:
+        nonlocal interleaved
+        while True:
+            interleaved += "demo" in reader._reloading
+            await asyncio.sleep(0)
+
+    ticker = asyncio.create_task(other_work())
+    served = await asyncio.to_thread(reader.get, "demo")
+    assert served is first  # answered at once, from the previous revision
+    await async_wait_until(
+        lambda: reader._cache["demo"].meta.revision == collector.matrix.revision,
+        what="the re-read of the new revision",
+    )
+    ticker.cancel()
+    assert interleaved > 10
+    assert stepped_on == {threading.current_thread().name}  # the loop's, no other thread
+    assert reader._cache["demo"].matrix.state() == collector.matrix.state()
+    collector.stop_source()
+
+
 def test_a_silent_collector_turns_stale_and_the_matrix_stays(redis_client):
     collector = _collector()
     lock = ClusterLock(redis_client, "demo", "test", ttl=30)
@@ -238,7 +296,7 @@ def test_the_big_lists_travel_in_chunks_each_decoded_on_its_own():
     state = snapshots._decoder.decode(zlib.decompress(encode_matrix(c.matrix)))
     assert len(state.cells) == -(-3600 // snapshots.CHUNK) > 1
     assert all(len(snapshots._cells.decode(chunk)) <= snapshots.CHUNK for chunk in state.cells)
-    assert len(snapshots._unchunked(snapshots._pods, state.pods)) == len(c.matrix.pods)
+    assert sum(len(snapshots._pods.decode(chunk)) for chunk in state.pods) == len(c.matrix.pods)
     c.stop_source()
 
 
