@@ -294,6 +294,10 @@ DAEMONVIZ_CHECK_RATE = env_int("DAEMONVIZ_CHECK_RATE", 10)
 DAEMONVIZ_LOCK_TTL_SECONDS = env_float("DAEMONVIZ_LOCK_TTL_SECONDS", 15.0)
 DAEMONVIZ_SNAPSHOT_SECONDS = env_float("DAEMONVIZ_SNAPSHOT_SECONDS", 1.0)
 DAEMONVIZ_STALE_SECONDS = env_float("DAEMONVIZ_STALE_SECONDS", 5.0)
+# The interpreter's thread switch interval in seconds (Python's default is 0.005): the
+# event loop serving sockets must win the interpreter lock back after every socket read and
+# write from whichever thread computes (dashboard/apps.py says why).
+DAEMONVIZ_SWITCH_INTERVAL = env_float("DAEMONVIZ_SWITCH_INTERVAL", 0.001)
 # How often `manage.py collect` re-reads the Cluster table (new/changed/removed clusters).
 DAEMONVIZ_RECONCILE_SECONDS = env_float("DAEMONVIZ_RECONCILE_SECONDS", 5.0)
 # Coverage history (dashboard/history/recorder.py): on/off, days kept (manage.py purgehistory), and

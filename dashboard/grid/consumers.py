@@ -39,8 +39,6 @@ class GridConsumer(AsyncWebsocketConsumer):
         for key, values in parse_qs(self.scope.get("query_string", b"").decode()).items():
             query.setlist(key, values)
         self.filters = GridFilters.from_query(query)
-        self.following = self.slug
-        await fanout().follow(self.slug, self)
         session_key = getattr(self.scope.get("session"), "session_key", None)
         if session_key:
             self.session_group = access.session_group(session_key)
@@ -50,6 +48,10 @@ class GridConsumer(AsyncWebsocketConsumer):
                 keep_joined(self.channel_layer, self.session_group, self.channel_name)
             )
         await self.accept()
+        # Deltas from now on (the feed sends only to accepted sockets), then the hello: a
+        # delta published in between is one the page either rendered or gets.
+        self.following = self.slug
+        await fanout().follow(self.slug, self)
         # Tell the page where the matrix stands, so it re-syncs if it rendered an older one
         # (a reconnect after missed deltas, or a collector restarted with a new matrix).
         # No lock: reading one int is atomic, and waiting for a long sync here would

@@ -94,8 +94,9 @@ class ClusterFeed:
                         continue  # left while an earlier one was being sent to
                     try:
                         await follower.grid_delta(message)
-                    except Exception:  # one broken socket must not starve the others
-                        log.exception("delivering a delta of %s to a socket failed", self.slug)
+                    except Exception as exc:  # one broken socket must not starve the others
+                        # (a browser gone mid-send; its disconnect unfollows it)
+                        log.warning("a socket of %s missed a delta: %r", self.slug, exc)
                 self.delivered += 1
         finally:
             rejoin.cancel()

@@ -110,8 +110,8 @@ class WallConsumer(AsyncWebsocketConsumer):
         self._rejoin = asyncio.get_running_loop().create_task(
             keep_joined(self.channel_layer, wall_group, self.channel_name)
         )
-        await self._follow(clusters)
         await self.accept()
+        await self._follow(clusters)  # the feeds send only to accepted sockets
         await self.send(text_data=json.dumps({"t": "hello", "clusters": list(clusters)}))
         for slug, name in clusters.items():
             await self.send(text_data=await asyncio.to_thread(_cluster_now, slug, name))
