@@ -103,6 +103,7 @@ bench: dev-deps browser-deps service-deps
 	$(BIN)/python bench/coalesce_bench.py
 	$(BIN)/python bench/browser_bench.py
 	$(BIN)/python bench/fault_bench.py
+	$(BIN)/python bench/convoy_bench.py
 	$(BIN)/python bench/scaleout_bench.py
 	$(MAKE) bench-watchlist
 

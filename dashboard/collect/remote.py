@@ -77,6 +77,14 @@ class CollectorReport(msgspec.Struct):
     skipped: SkippedSummary = msgspec.field(default_factory=SkippedSummary)
 
 
+# Built here, at import, on one thread. `msgspec.json.decode(data, type=T)` works out T's
+# decoding plan on first use, and several web-worker threads doing that at once for the
+# first time crashed the process (a segfault in msgspec's struct decoding, at the first
+# websocket connections of the scale-out bench); a Decoder works it out when constructed.
+_meta_decoder = msgspec.json.Decoder(SnapshotMeta)
+_report_decoder = msgspec.json.Decoder(CollectorReport)
+
+
 def watch_report(collector: ClusterCollector) -> dict[str, WatchReport]:
     """The kube reflectors' counters of a collector, by resource ({} for simulated ones)."""
     return {
@@ -248,8 +256,8 @@ class SnapshotReader:
             return cached
         if meta_raw is None:
             return None
-        meta = msgspec.json.decode(meta_raw, type=SnapshotMeta)
-        report = msgspec.json.decode(status_raw, type=CollectorReport) if status_raw else None
+        meta = _meta_decoder.decode(meta_raw)
+        report = _report_decoder.decode(status_raw) if status_raw else None
         cached = self._cache.get(slug)
         if cached is None or not _same(cached.meta, meta):
             if cached is not None and self._decode_seconds.get(slug, 0.0) > self.background_after:
@@ -358,7 +366,7 @@ class SnapshotReader:
     def _collector(
         self, slug: str, meta_raw: bytes, matrix: Matrix, report: CollectorReport | None
     ) -> RemoteCollector:
-        meta = msgspec.json.decode(meta_raw, type=SnapshotMeta)
+        meta = _meta_decoder.decode(meta_raw)
         # Pages and pushes must agree on the matrix's epoch: the one the collector
         # published its deltas under.
         matrix.epoch = meta.epoch
