@@ -27,9 +27,9 @@ from .status import ConnectionStatus, RuntimeStatus, SkippedSummary
 
 log = logging.getLogger(__name__)
 
-# A re-read on the event loop gives the loop back after this much work (a step of
-# snapshots.decode_steps is a few milliseconds).
-LOOP_SLICE_SECONDS = 0.02
+# A re-read on the event loop gives the loop back after this much work, for as long (a
+# step of snapshots.decode_steps is a few milliseconds): it takes at most half the loop.
+LOOP_SLICE_SECONDS = 0.01
 
 
 # --------------------------------------------------------------------------- reports
@@ -328,9 +328,12 @@ class SnapshotReader:
                     matrix: Matrix = done.value
                     break
                 now = time.monotonic()
-                if now - since > LOOP_SLICE_SECONDS:  # let the sockets have the loop
+                if now - since > LOOP_SLICE_SECONDS:
+                    # Let the sockets have the loop for as long again. `sleep(0)` gave them
+                    # one pass of the loop, in which a feed reached a socket or two before
+                    # its next await: a delta took seconds to reach all of them.
                     busy += now - since
-                    await asyncio.sleep(0)
+                    await asyncio.sleep(LOOP_SLICE_SECONDS)
                     since = time.monotonic()
             busy += time.monotonic() - since
             # Paced by the work it took, not by the frames interleaved with it.
