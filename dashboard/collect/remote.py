@@ -4,11 +4,12 @@ Redis (keys in locks.py), with the attributes the pages use of an embedded colle
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
 import zlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 
 import msgspec
@@ -298,22 +299,34 @@ class SnapshotReader:
             return
 
         def reload() -> None:
-            try:
+            with self._rereading(slug):
                 with self._slug_lock(slug):
                     loaded = self._timed_load(slug, report)
-                if loaded is not None and slug in self._cache:  # not forgotten meanwhile
-                    loaded.report = self._cache[slug].report
-                    self._cache[slug] = loaded
-            except Exception:  # the next access tries again; the old matrix keeps serving
-                log.exception("reading the snapshot of cluster %s failed", slug)
-            finally:
-                with self._guard:
-                    self._reloading.discard(slug)
+                if loaded is not None:
+                    self._install(slug, loaded)
 
         threading.Thread(target=reload, name=f"snapshot:{slug}", daemon=True).start()
 
-    async def _reload_on_loop(self, slug: str) -> None:
+    @contextlib.contextmanager
+    def _rereading(self, slug: str) -> Iterator[None]:
+        """A background re-read: whatever goes wrong, the old matrix keeps serving and the
+        next access tries again."""
         try:
+            yield
+        except Exception:
+            log.exception("reading the snapshot of cluster %s failed", slug)
+        finally:
+            with self._guard:
+                self._reloading.discard(slug)
+
+    def _install(self, slug: str, loaded: RemoteCollector) -> None:
+        old = self._cache.get(slug)
+        if old is not None:  # not forgotten meanwhile; the report stays the freshest seen
+            loaded.report = old.report
+            self._cache[slug] = loaded
+
+    async def _reload_on_loop(self, slug: str) -> None:
+        with self._rereading(slug):
             started = time.monotonic()
             meta_raw, blob = await asyncio.to_thread(self._read, slug)
             if meta_raw is None or blob is None:
@@ -341,16 +354,7 @@ class SnapshotReader:
             self._next_reload[slug] = time.monotonic() + self.spacing * busy
             log.debug("re-read %s on the loop: %.2f s of work in %.2f s", slug, busy,
                       time.monotonic() - started)  # fmt: skip
-            old = self._cache.get(slug)
-            if old is not None:  # not forgotten meanwhile
-                loaded = self._collector(slug, meta_raw, matrix, old.report)
-                loaded.report = old.report
-                self._cache[slug] = loaded
-        except Exception:  # the next access tries again; the old matrix keeps serving
-            log.exception("reading the snapshot of cluster %s failed", slug)
-        finally:
-            with self._guard:
-                self._reloading.discard(slug)
+            self._install(slug, self._collector(slug, meta_raw, matrix, None))
 
     def _read(self, slug: str) -> tuple[bytes | None, bytes | None]:
         # Snapshot and meta together, atomically (MULTI): they always describe one revision.
