@@ -58,7 +58,6 @@ class ClusterFeed:
         self.layer = layer
         self.slug = slug
         self.followers: dict[Follower, None] = {}  # insertion-ordered set
-        self.delivered = 0
         self.joined = asyncio.Event()
         self._on_idle = on_idle
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"fanout:{slug}")
@@ -97,7 +96,6 @@ class ClusterFeed:
                     except Exception as exc:  # one broken socket must not starve the others
                         # (a browser gone mid-send; its disconnect unfollows it)
                         log.warning("a socket of %s missed a delta: %r", self.slug, exc)
-                self.delivered += 1
         finally:
             rejoin.cancel()
             # Best effort: the layer forgets the channel at its group expiry anyway.
